@@ -1,0 +1,232 @@
+"""Activation functions: Gaussian integrals of any elementwise ``f``.
+
+Paper, Appendix A, eqs. (5)-(6): for ``x ~ N(mu_in, nu_in)``
+
+    mu_out = E[f(x)],    nu_out = E[f(x)^2] - mu_out^2,
+
+computed here by quadrature (``autoinit.estimators.gaussian``) for every Keras 3
+activation by name and for any Python callable. Assumption: the activation's
+input is Gaussian, which holds for the output of a weighted layer whose fan-in
+is large (central limit theorem).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special
+
+from autoinit.estimators.gaussian import (
+    ElementwiseFn,
+    gaussian_moments,
+    gaussian_shared_variance,
+)
+from autoinit.moments import SignalMoments
+
+__all__ = [
+    "Activation",
+    "ACTIVATIONS",
+    "activation_by_name",
+    "relu_family",
+    "estimate_activation",
+    "estimate_softmax",
+    "estimate_glu",
+    "SELU_ALPHA",
+    "SELU_SCALE",
+]
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise activation for the estimators.
+
+    Args:
+        key: hashable identity used for caching, e.g. ``("relu", 0.0, None, 0.0)``.
+        fn: the function on float64 NumPy arrays.
+        monotone: True if ``fn`` is non-decreasing (lets max pooling use
+            ``max(f(x_i)) = f(max(x_i))``).
+    """
+
+    key: Hashable
+    fn: ElementwiseFn
+    monotone: bool = False
+
+    @property
+    def is_linear(self) -> bool:
+        return self.key == ("linear",)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return special.expit(x)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def _elu(alpha: float) -> ElementwiseFn:
+    return lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _gelu_exact(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + special.erf(x / np.sqrt(2.0)))
+
+
+def _gelu_tanh(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def _hard_sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def _shrink_hard(t: float) -> ElementwiseFn:
+    return lambda x: np.where(np.abs(x) > t, x, 0.0)
+
+
+def _shrink_soft(t: float) -> ElementwiseFn:
+    return lambda x: np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
+
+
+def _sparse_plus(x: np.ndarray) -> np.ndarray:
+    return np.where(x <= -1.0, 0.0, np.where(x >= 1.0, x, 0.25 * (x + 1.0) ** 2))
+
+
+def relu_family(
+    negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0
+) -> Activation:
+    """Keras' ``relu(x, negative_slope, max_value, threshold)`` (and ReLU layer).
+
+    ``x`` above ``threshold`` passes (clipped at ``max_value``); below it,
+    ``negative_slope * (x - threshold)``.
+    """
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        y = np.where(x > threshold, x, 0.0) if threshold != 0.0 else np.maximum(x, 0.0)
+        if max_value is not None:
+            y = np.minimum(y, max_value)
+        if negative_slope != 0.0:
+            y = y + negative_slope * np.minimum(x - threshold, 0.0)
+        return y
+
+    key = ("relu", float(negative_slope), None if max_value is None else float(max_value), float(threshold))
+    if key == ("relu", 0.0, None, 0.0):
+        key = ("relu",)
+    return Activation(key, fn, monotone=negative_slope >= 0.0 and threshold == 0.0)
+
+
+def _named(name: str, fn: ElementwiseFn, monotone: bool) -> Activation:
+    return Activation((name,), fn, monotone)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "linear": _named("linear", lambda x: x, True),
+    "relu": relu_family(),
+    "relu6": Activation(("relu6",), lambda x: np.clip(x, 0.0, 6.0), True),
+    "leaky_relu": Activation(("leaky_relu",), lambda x: np.where(x > 0, x, 0.2 * x), True),
+    "elu": _named("elu", _elu(1.0), True),
+    "celu": _named("celu", _elu(1.0), True),  # alpha=1: celu == elu
+    "selu": _named("selu", lambda x: SELU_SCALE * _elu(SELU_ALPHA)(x), True),
+    "gelu": _named("gelu", _gelu_exact, False),  # keras.activations.gelu: approximate=False
+    "gelu_approximate": _named("gelu_approximate", _gelu_tanh, False),
+    "silu": _named("silu", lambda x: x * _sigmoid(x), False),
+    "swish": _named("silu", lambda x: x * _sigmoid(x), False),
+    "mish": _named("mish", lambda x: x * np.tanh(_softplus(x)), False),
+    "sigmoid": _named("sigmoid", _sigmoid, True),
+    "hard_sigmoid": _named("hard_sigmoid", _hard_sigmoid, True),
+    "hard_silu": _named("hard_silu", lambda x: x * _hard_sigmoid(x), False),
+    "hard_swish": _named("hard_silu", lambda x: x * _hard_sigmoid(x), False),
+    "tanh": _named("tanh", np.tanh, True),
+    "hard_tanh": _named("hard_tanh", lambda x: np.clip(x, -1.0, 1.0), True),
+    "softplus": _named("softplus", _softplus, True),
+    "softsign": _named("softsign", lambda x: x / (1.0 + np.abs(x)), True),
+    "exponential": _named("exponential", np.exp, True),
+    "log_sigmoid": _named("log_sigmoid", lambda x: -_softplus(-x), True),
+    "sparse_sigmoid": _named("sparse_sigmoid", lambda x: np.clip(0.5 * (x + 1.0), 0.0, 1.0), True),
+    "sparse_plus": _named("sparse_plus", _sparse_plus, True),
+    "squareplus": _named("squareplus", lambda x: 0.5 * (x + np.sqrt(x * x + 4.0)), True),
+    "tanh_shrink": _named("tanh_shrink", lambda x: x - np.tanh(x), True),
+    "hard_shrink": _named("hard_shrink", _shrink_hard(0.5), False),
+    "soft_shrink": _named("soft_shrink", _shrink_soft(0.5), True),
+}
+"""Keras 3 elementwise activations by name, as NumPy functions.
+
+``softmax``, ``log_softmax``, ``sparsemax`` and ``glu`` act on a whole axis and
+have their own estimators."""
+
+AXIS_ACTIVATIONS = frozenset({"softmax", "log_softmax", "sparsemax", "glu"})
+
+
+def activation_by_name(name: str) -> Activation | None:
+    """The elementwise activation called ``name`` in Keras 3, or None."""
+    return ACTIVATIONS.get(name)
+
+
+def estimate_activation(x: SignalMoments, activation: Activation) -> SignalMoments:
+    """Output moments of an elementwise activation (eqs. 5-6).
+
+    ``mu_out = E[f(x)]``, ``nu_out = E[f(x)^2] - mu_out^2`` for
+    ``x ~ N(mu_in, nu_in)``. The shared (per-channel) part of the output
+    variance is ``Var_u(E_z[f(mu + sqrt(s) u + sqrt(nu - s) z)])``.
+
+    Example:
+        >>> from autoinit.moments import SignalMoments
+        >>> y = estimate_activation(SignalMoments(0.0, 1.0), ACTIVATIONS["relu"])
+        >>> round(y.mean, 4), round(y.var, 4)
+        (0.3989, 0.3408)
+    """
+    if activation.is_linear:
+        return x
+    first, second = gaussian_moments(activation.fn, x.mean, x.var, activation.key)
+    shared = gaussian_shared_variance(activation.fn, x.mean, x.var, x.shared_var, activation.key)
+    origin = (activation, x) if activation.monotone and x.origin is None else None
+    return SignalMoments(first, second - first * first, shared, origin)
+
+
+def estimate_glu(x: SignalMoments) -> SignalMoments:
+    """GLU: ``a * sigmoid(b)`` with ``a``, ``b`` the two halves of an axis.
+
+    With ``a`` and ``b`` independent: ``mu = E[a] E[s(b)]`` and
+    ``E[y^2] = E[a^2] E[s(b)^2]``. The output axis is half the input's.
+    """
+    s1, s2 = gaussian_moments(ACTIVATIONS["sigmoid"].fn, x.mean, x.var, ("sigmoid",))
+    mean = x.mean * s1
+    second = x.second_moment * s2
+    return SignalMoments(mean, second - mean * mean, x.shared_var * s1 * s1)
+
+
+def estimate_softmax(
+    x: SignalMoments,
+    axis_size: int,
+    log: bool = False,
+    samples: int = 20000,
+    seed: int = 0,
+) -> SignalMoments:
+    """Softmax (or log-softmax) over an axis of ``axis_size`` elements.
+
+    The outputs sum to 1, so ``mu_out = 1 / n`` exactly. The variance has no
+    closed form for small ``n``; it is estimated by a seeded Monte Carlo
+    simulation of ``samples`` Gaussian logit vectors. Per-channel offsets
+    (``shared_var``) differ between the softmax's elements, so the whole
+    variance counts.
+    """
+    n = max(int(axis_size), 1)
+    if n == 1:
+        return SignalMoments(0.0 if log else 1.0, 0.0)
+    rows = max(int(samples) // n, 256)
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((rows, n)) * np.sqrt(x.var)
+    log_probs = logits - special.logsumexp(logits, axis=1, keepdims=True)
+    values = log_probs if log else np.exp(log_probs)
+    mean = 1.0 / n if not log else float(values.mean())
+    return SignalMoments(mean, float(np.mean(values * values)) - mean * mean)
+
+
+def callable_activation(fn: Callable[[np.ndarray], np.ndarray], key: Hashable) -> Activation:
+    """Wrap any vectorized callable (the adapter supplies one for user activations)."""
+    return Activation(key, fn, monotone=False)

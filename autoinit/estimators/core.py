@@ -1,0 +1,73 @@
+"""Dense-like layers (Dense, EinsumDense, Embedding, Rescaling, Identity).
+
+Paper, Appendix A, "Convolution and Dense Layers": for ``y = W x + b`` with
+``W`` zero-mean and independent of ``x``,
+
+    mu_out = E[W] mu_in = 0,    nu_out = fan_in Var(W) (nu_in + mu_in^2),
+
+so ``Var(W) = target / (fan_in (nu_in + mu_in^2))`` gives ``nu_out = target``
+(eq. 3). ``fan_in`` is the number of inputs each output sums over (for
+convolutions the *average* number of in-bounds taps, see ``convolutional``).
+With one fixed draw of ``W`` the input's mean and shared variance become a
+per-unit constant offset: the shared part of the output is
+``fan_in Var(W) (mu_in^2 + shared_in)``.
+"""
+
+from __future__ import annotations
+
+from autoinit.errors import EstimationError
+from autoinit.moments import SignalMoments
+
+__all__ = [
+    "dense_weight_variance",
+    "estimate_dense",
+    "estimate_embedding",
+    "estimate_rescaling",
+    "estimate_identity",
+]
+
+
+def dense_weight_variance(x: SignalMoments, fan_in: float, target: float = 1.0) -> float:
+    """``Var(W)`` that makes ``W x`` have variance ``target`` (eq. 3).
+
+    Example:
+        >>> dense_weight_variance(SignalMoments(0.0, 2.0), fan_in=100)
+        0.005
+    """
+    if fan_in <= 0:
+        raise EstimationError(f"fan_in must be positive. Received: fan_in={fan_in}")
+    second = x.second_moment
+    if not second > 0.0 or second == float("inf"):
+        # A dead (all-zero) or overflowed input: no scale can fix it; fall
+        # back to the scale for unit second moment rather than dividing by 0.
+        second = 1.0
+    return target / (fan_in * second)
+
+
+def estimate_dense(x: SignalMoments, fan_in: float, weight_var: float) -> SignalMoments:
+    """Moments of ``W x`` (bias zero) for zero-mean ``W`` with ``Var(W) = weight_var``."""
+    gain = fan_in * weight_var
+    return SignalMoments(
+        0.0,
+        gain * x.second_moment,
+        gain * (x.mean * x.mean + x.shared_var),
+    )
+
+
+def estimate_embedding(weight_var: float) -> SignalMoments:
+    """An embedding lookup returns rows of ``W``: ``mu = 0``, ``nu = Var(W)``.
+
+    Different tokens read different rows, so nothing is shared per channel.
+    """
+    return SignalMoments(0.0, weight_var, 0.0)
+
+
+def estimate_rescaling(x: SignalMoments, scale: float, offset: float) -> SignalMoments:
+    """``y = scale * x + offset``."""
+    s2 = scale * scale
+    return SignalMoments(scale * x.mean + offset, s2 * x.var, s2 * x.shared_var)
+
+
+def estimate_identity(x: SignalMoments) -> SignalMoments:
+    """Layers that move or copy elements without changing their distribution."""
+    return x

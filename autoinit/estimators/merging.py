@@ -1,0 +1,110 @@
+"""Merge layers (paper, Appendix A, "Arithmetic Operators" and
+"Concatenation Layers"). Inputs are assumed independent of each other.
+
+    Add:        mu = sum mu_i,              nu = sum nu_i
+    Subtract:   mu = mu_1 - mu_2,           nu = nu_1 + nu_2
+    Average:    mu = (1/N) sum mu_i,        nu = (1/N^2) sum nu_i
+    Multiply:   mu = prod mu_i,             nu = prod (nu_i + mu_i^2) - prod mu_i^2
+    Concatenate (C_i elements each):
+                mu = sum C_i mu_i / sum C_i,
+                nu = sum C_i (nu_i + mu_i^2) / sum C_i - mu^2
+
+Maximum/Minimum (not in the paper) use Clark's (1961) exact moments of the
+maximum of two independent Gaussians, applied pairwise for N > 2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from scipy import special
+
+from autoinit.moments import SignalMoments
+
+__all__ = [
+    "estimate_add",
+    "estimate_subtract",
+    "estimate_average",
+    "estimate_multiply",
+    "estimate_concatenate",
+    "estimate_maximum",
+    "estimate_minimum",
+]
+
+
+def estimate_add(xs: Sequence[SignalMoments]) -> SignalMoments:
+    """Sum of independent inputs (eq. 11); shared parts add too."""
+    return SignalMoments(
+        sum(x.mean for x in xs), sum(x.var for x in xs), sum(x.shared_var for x in xs)
+    )
+
+
+def estimate_subtract(xs: Sequence[SignalMoments]) -> SignalMoments:
+    """``x_1 - x_2`` (eq. 13)."""
+    a, b = xs[0], xs[1]
+    return SignalMoments(a.mean - b.mean, a.var + b.var, a.shared_var + b.shared_var)
+
+
+def estimate_average(xs: Sequence[SignalMoments]) -> SignalMoments:
+    """Mean of N independent inputs (eq. 12)."""
+    n = len(xs)
+    total = estimate_add(xs)
+    return SignalMoments(total.mean / n, total.var / n**2, total.shared_var / n**2)
+
+
+def estimate_multiply(xs: Sequence[SignalMoments]) -> SignalMoments:
+    """Product of independent inputs (eq. 14).
+
+    The shared part: two elements of one channel have covariance
+    ``prod (mu_i^2 + s_i) - prod mu_i^2``.
+    """
+    mean = math.prod(x.mean for x in xs)
+    mean_sq = math.prod(x.mean * x.mean for x in xs)
+    second = math.prod(x.second_moment for x in xs)
+    cross = math.prod(x.mean * x.mean + x.shared_var for x in xs)
+    return SignalMoments(mean, second - mean_sq, cross - mean_sq)
+
+
+def estimate_concatenate(xs: Sequence[SignalMoments], sizes: Sequence[float]) -> SignalMoments:
+    """Concatenation, weighted by each input's element count (eqs. 15-16).
+
+    Channels from different inputs have different means: that spread is
+    shared (constant per channel), so it joins ``shared_var``.
+    """
+    total = float(sum(sizes))
+    weights = [c / total for c in sizes]
+    mean = sum(w * x.mean for w, x in zip(weights, xs))
+    second = sum(w * x.second_moment for w, x in zip(weights, xs))
+    shared = sum(w * (x.shared_var + x.mean * x.mean) for w, x in zip(weights, xs)) - mean * mean
+    return SignalMoments(mean, second - mean * mean, shared)
+
+
+def _max_pair(a: SignalMoments, b: SignalMoments) -> SignalMoments:
+    theta = math.sqrt(a.var + b.var)
+    if theta == 0.0:
+        return a if a.mean >= b.mean else b
+    alpha = (a.mean - b.mean) / theta
+    cdf, cdf_neg = special.ndtr(alpha), special.ndtr(-alpha)
+    pdf = math.exp(-0.5 * alpha * alpha) / math.sqrt(2.0 * math.pi)
+    mean = a.mean * cdf + b.mean * cdf_neg + theta * pdf
+    second = a.second_moment * cdf + b.second_moment * cdf_neg + (a.mean + b.mean) * theta * pdf
+    var = second - mean * mean
+    # Each input's shared offset passes through where that input wins.
+    shared = a.shared_var * cdf + b.shared_var * cdf_neg
+    return SignalMoments(mean, var, min(shared, var))
+
+
+def estimate_maximum(xs: Sequence[SignalMoments]) -> SignalMoments:
+    """Elementwise maximum (Clark 1961, pairwise for N > 2)."""
+    result = xs[0]
+    for x in xs[1:]:
+        result = _max_pair(result, x)
+    return result
+
+
+def estimate_minimum(xs: Sequence[SignalMoments]) -> SignalMoments:
+    """``min(x_i) = -max(-x_i)``."""
+    negated = [SignalMoments(-x.mean, x.var, x.shared_var) for x in xs]
+    m = estimate_maximum(negated)
+    return SignalMoments(-m.mean, m.var, m.shared_var)
