@@ -1,0 +1,152 @@
+"""Algorithm 1: walk the graph, estimate every layer, scale every weighted one."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import keras
+
+from autoinit.errors import EstimationError, UnsupportedLayerWarning
+from autoinit.estimators.base import LayerOutputDistributionEstimator
+from autoinit.keras_adapter.context import LayerContext, LayerNote, Session
+from autoinit.keras_adapter.graph import LayerCall, functional_of, model_inputs, run_graph
+from autoinit.keras_adapter.rules import RULES
+from autoinit.moments import SignalMoments
+
+__all__ = ["propagate"]
+
+
+def _layer_key(op: Any) -> str:
+    name = type(op).__name__
+    return name if isinstance(op, keras.layers.Layer) else f"op:{name}"
+
+
+def _custom_estimator(layer: Any, custom: Mapping[type, type]) -> type | None:
+    for cls in type(layer).__mro__:
+        if cls in custom:
+            return custom[cls]
+    return None
+
+
+def _json_float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def propagate(
+    model: keras.Model,
+    session: Session,
+    input_moments: Sequence[SignalMoments],
+    custom_estimators: Mapping[type, type] | None = None,
+) -> list[dict]:
+    """Run AutoInit's pass over ``model``; return one record per layer call.
+
+    With ``session.writer`` set, weighted layers get their weights drawn.
+    """
+    custom = dict(custom_estimators or {})
+    records: list[dict] = []
+    inputs = model_inputs(model)
+    if len(input_moments) != len(inputs):
+        raise EstimationError(
+            f"Model '{model.name}' has {len(inputs)} inputs; expected as many input "
+            f"moments. Received: {len(input_moments)}"
+        )
+    for (name, shape, _dtype), moments in zip(inputs, input_moments):
+        records.append(_record(name, "InputLayer", shape, moments, False, LayerNote(estimator="input")))
+
+    def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:
+        layer = call.layer
+        ctx = LayerContext(call, [m for m in flat if isinstance(m, SignalMoments)], args, kwargs, session)
+        estimator_cls = _custom_estimator(layer, custom)
+        key = _layer_key(layer)
+        if estimator_cls is not None:
+            ctx.note.estimator = "custom"
+            outputs = _run_custom(estimator_cls, ctx)
+        elif key in RULES:
+            try:
+                outputs = RULES[key](ctx)
+            except EstimationError:
+                raise
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as error:
+                raise EstimationError(
+                    f"Could not estimate layer '{layer.name}' ({type(layer).__name__}): {error}"
+                ) from error
+        else:
+            warnings.warn(
+                f"No LayerOutputDistributionEstimator found for layer '{layer.name}' "
+                f"({type(layer).__name__}). Using pass-through (output mean and variance "
+                "equal the first input's). Pass custom_distribution_estimators="
+                f"{{{type(layer).__name__}: YourEstimator}} to model it.",
+                UnsupportedLayerWarning,
+                stacklevel=2,
+            )
+            ctx.note.estimator = "pass-through"
+            outputs = ctx.inputs[0] if ctx.inputs else SignalMoments(0.0, 1.0)
+        outputs = outputs if isinstance(outputs, list) else [outputs] * max(len(call.output_shapes), 1)
+        has_weights = bool(getattr(layer, "weights", None))
+        records.append(
+            _record(call.name, type(layer).__name__, call.output_shapes[0] if call.output_shapes else (), outputs[0], has_weights, ctx.note, call)
+        )
+        return outputs
+
+    functional_of(model)  # clear error for unbuilt/subclassed models
+    run_graph(model, list(input_moments), visit)
+    return records
+
+
+def _run_custom(estimator_cls: type, ctx: LayerContext) -> SignalMoments:
+    if not (isinstance(estimator_cls, type) and issubclass(estimator_cls, LayerOutputDistributionEstimator)):
+        raise EstimationError(
+            "custom_distribution_estimators values should be LayerOutputDistributionEstimator "
+            f"subclasses. Received: {estimator_cls!r} for layer '{ctx.layer.name}' ({type(ctx.layer).__name__})"
+        )
+    estimator = estimator_cls(
+        ctx.layer, ctx.call.input_shapes, ctx.call.output_shapes, ctx.session.signal_variance
+    )
+    try:
+        result = estimator.estimate_moments(ctx.inputs)
+    except NotImplementedError:
+        raise
+    except Exception as error:  # user code: report which layer failed
+        raise EstimationError(
+            f"Custom estimator {estimator_cls.__name__} failed on layer '{ctx.layer.name}' "
+            f"({type(ctx.layer).__name__}): {error}"
+        ) from error
+    if not isinstance(result, SignalMoments):
+        raise EstimationError(
+            f"{estimator_cls.__name__}.estimate should return (mean, var). Received: {result!r}"
+        )
+    return result
+
+
+def _record(
+    name: str,
+    class_name: str,
+    shape: tuple,
+    moments: SignalMoments,
+    has_weights: bool,
+    note: LayerNote,
+    call: LayerCall | None = None,
+) -> dict:
+    variances = {k: _json_float(v) for k, v in note.weight_variances.items()}
+    record = {
+        "name": name,
+        "class_name": class_name,
+        "output_shape": list(shape),
+        "mean": _json_float(moments.mean),
+        "var": _json_float(moments.var),
+        "shared_var": _json_float(moments.shared_var),
+        "has_weights": has_weights,
+        "estimator": note.estimator if note.estimator != "input" else "builtin",
+        "scale": next(iter(variances.values()), None),
+        "weight_variances": variances,
+        "target": note.target,
+    }
+    if note.pre_activation is not None:
+        record["pre_activation"] = {"mean": _json_float(note.pre_activation.mean), "var": _json_float(note.pre_activation.var)}
+    if call is not None:
+        record["layer_name"] = call.layer.name
+        record["call_index"] = call.call_index
+    return record

@@ -1,0 +1,64 @@
+"""Rule for MultiHeadAttention: all four projections are scaled."""
+
+from __future__ import annotations
+
+from autoinit.estimators.attention import estimate_multi_head_attention
+from autoinit.keras_adapter.context import LayerContext
+from autoinit.keras_adapter.rules import rule
+from autoinit.moments import SignalMoments
+
+_PROJECTIONS = ("query", "key", "value", "output")
+
+
+def _shape_of_input(ctx: LayerContext, value: SignalMoments) -> tuple:
+    for moments, shape in zip(ctx.inputs, ctx.call.input_shapes):
+        if moments is value:
+            return shape
+    return ctx.input_shape
+
+
+@rule("MultiHeadAttention")
+def multi_head_attention(ctx: LayerContext) -> SignalMoments:
+    layer = ctx.layer
+    query = ctx.args[0]
+    value = ctx.args[1] if len(ctx.args) > 1 else ctx.kwargs.get("value", query)
+    key = ctx.kwargs.get("key") or (ctx.args[2] if len(ctx.args) > 2 else value)
+    dense = {
+        "query": layer._query_dense,
+        "key": layer._key_dense,
+        "value": layer._value_dense,
+        "output": layer._output_dense,
+    }
+    first = ctx.first_call("query")
+    given = None if first else tuple(ctx.session.chosen[id(layer)][p] for p in _PROJECTIONS)
+    value_shape = _shape_of_input(ctx, value)
+    scales = estimate_multi_head_attention(
+        query,
+        key,
+        value,
+        query_features=int(dense["query"].kernel.shape[0]),
+        key_features=int(dense["key"].kernel.shape[0]),
+        value_features=int(dense["value"].kernel.shape[0]),
+        num_heads=int(layer.num_heads),
+        value_dim=int(layer.value_dim),
+        key_length=value_shape[1] if len(value_shape) > 2 else None,
+        dropout=float(layer.dropout),
+        target=ctx.target,
+        samples=ctx.session.monte_carlo_samples,
+        weight_variances=given,
+    )
+    variances = dict(zip(_PROJECTIONS, (scales.query, scales.key, scales.value, scales.output)))
+    for place, variance in variances.items():
+        ctx.weight_variance(place, variance)
+    if first and ctx.session.writer is not None:
+        for place, sub in dense.items():
+            ctx.session.writer.write(sub, sub.kernel, variances[place], f"{ctx.call.name}:{place}", "kernel_initializer")
+            if getattr(sub, "bias", None) is not None:
+                ctx.session.writer.zero(sub, sub.bias, "bias_initializer")
+        # The layer's config carries one kernel initializer for all four
+        # projections: record the query's (exact for the rebuilt q/k/v when
+        # they share fan-in and input moments; the output differs).
+        layer._kernel_initializer = dense["query"].kernel_initializer
+        layer._bias_initializer = dense["query"].bias_initializer
+    ctx.note.target = ctx.target
+    return scales.result

@@ -1,0 +1,159 @@
+"""Rules for layers without weights that act per element or per channel:
+activations, dropout/noise, normalization, pooling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from autoinit.estimators.activations import estimate_activation
+from autoinit.estimators.convolutional import conv_output_length
+from autoinit.estimators.normalization import (
+    estimate_batch_normalization,
+    estimate_group_normalization,
+    estimate_layer_normalization,
+    estimate_unit_normalization,
+)
+from autoinit.estimators.pooling import estimate_average_pooling, estimate_max_pooling
+from autoinit.estimators.regularization import (
+    estimate_alpha_dropout,
+    estimate_dropout,
+    estimate_gaussian_dropout,
+    estimate_gaussian_noise,
+)
+from autoinit.keras_adapter.context import LayerContext
+from autoinit.keras_adapter.rules import rule
+from autoinit.keras_adapter.rules.weighted import spatial_dims
+from autoinit.moments import SignalMoments
+
+
+def _axes(axis, rank: int) -> list[int]:
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    return [a % rank for a in axes]
+
+
+def _product(shape: tuple, axes: list[int]) -> int:
+    return math.prod(shape[a] or 1 for a in axes)
+
+
+# -- activations ---------------------------------------------------------------
+
+
+@rule("Activation", "ReLU", "LeakyReLU", "PReLU", "ELU")
+def activation(ctx: LayerContext) -> SignalMoments:
+    fn = ctx.layer.activation if type(ctx.layer).__name__ == "Activation" else ctx.layer
+    return ctx.activate(ctx.x, fn)
+
+
+@rule("Softmax")
+def softmax(ctx: LayerContext) -> SignalMoments:
+    size = _product(ctx.input_shape, _axes(ctx.layer.axis, len(ctx.input_shape)))
+    return ctx.activate(ctx.x, "softmax", axis_size=size)
+
+
+# -- regularization (training mode) -------------------------------------------
+
+
+@rule("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
+def dropout(ctx: LayerContext) -> SignalMoments:
+    return estimate_dropout(ctx.x, float(ctx.layer.rate))
+
+
+@rule("GaussianDropout")
+def gaussian_dropout(ctx: LayerContext) -> SignalMoments:
+    return estimate_gaussian_dropout(ctx.x, float(ctx.layer.rate))
+
+
+@rule("GaussianNoise")
+def gaussian_noise(ctx: LayerContext) -> SignalMoments:
+    return estimate_gaussian_noise(ctx.x, float(ctx.layer.stddev))
+
+
+@rule("AlphaDropout")
+def alpha_dropout(ctx: LayerContext) -> SignalMoments:
+    return estimate_alpha_dropout(ctx.x, float(ctx.layer.rate))
+
+
+@rule("ActivityRegularization", "Masking")
+def identity(ctx: LayerContext) -> SignalMoments:
+    return ctx.x
+
+
+# -- normalization (training mode) --------------------------------------------
+
+
+@rule("BatchNormalization")
+def batch_normalization(ctx: LayerContext) -> SignalMoments:
+    return estimate_batch_normalization(ctx.x, float(ctx.layer.epsilon))
+
+
+@rule("LayerNormalization", "RMSNormalization")
+def layer_normalization(ctx: LayerContext) -> SignalMoments:
+    shape = ctx.input_shape
+    features = _product(shape, _axes(ctx.layer.axis, len(shape)))
+    return estimate_layer_normalization(ctx.x, features, float(ctx.layer.epsilon))
+
+
+@rule("GroupNormalization")
+def group_normalization(ctx: LayerContext) -> SignalMoments:
+    layer, shape = ctx.layer, ctx.input_shape
+    axis = layer.axis % len(shape)
+    channels = shape[axis] or layer.groups
+    positions = math.prod(d or 1 for i, d in enumerate(shape) if i not in (0, axis))
+    return estimate_group_normalization(ctx.x, max(channels // layer.groups, 1), positions, float(layer.epsilon))
+
+
+@rule("UnitNormalization")
+def unit_normalization(ctx: LayerContext) -> SignalMoments:
+    shape = ctx.input_shape
+    return estimate_unit_normalization(ctx.x, _product(shape, _axes(ctx.layer.axis, len(shape))))
+
+
+# -- pooling -------------------------------------------------------------------
+
+
+def _window_inverse_mean(length: int | None, pool: int, stride: int, padding: str) -> float:
+    """Mean over outputs of 1 / (elements inside the window)."""
+    if length is None or padding != "same":
+        return 1.0 / pool
+    out_len = conv_output_length(length, pool, stride, padding)
+    total = max((out_len - 1) * stride + pool - length, 0)
+    starts = np.arange(out_len) * stride - total // 2
+    inside = np.clip(np.minimum(starts + pool, length) - np.maximum(starts, 0), 1, None)
+    return float(np.mean(1.0 / inside))
+
+
+@rule("AveragePooling1D", "AveragePooling2D", "AveragePooling3D")
+def average_pooling(ctx: LayerContext) -> SignalMoments:
+    layer = ctx.layer
+    spatial = spatial_dims(ctx.input_shape, layer.data_format, len(layer.pool_size))
+    inverse = math.prod(
+        _window_inverse_mean(n, p, s, layer.padding) for n, p, s in zip(spatial, layer.pool_size, layer.strides)
+    )
+    return estimate_average_pooling(ctx.x, 1.0 / inverse)
+
+
+@rule("MaxPooling1D", "MaxPooling2D", "MaxPooling3D")
+def max_pooling(ctx: LayerContext) -> SignalMoments:
+    return estimate_max_pooling(ctx.x, math.prod(ctx.layer.pool_size))
+
+
+def _global_window(ctx: LayerContext) -> int:
+    shape = ctx.input_shape
+    rank = len(shape) - 2
+    spatial = spatial_dims(shape, getattr(ctx.layer, "data_format", None), rank)
+    return math.prod(d or 1 for d in spatial)
+
+
+@rule("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")
+def global_average_pooling(ctx: LayerContext) -> SignalMoments:
+    return estimate_average_pooling(ctx.x, _global_window(ctx))
+
+
+@rule("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D")
+def global_max_pooling(ctx: LayerContext) -> SignalMoments:
+    return estimate_max_pooling(ctx.x, _global_window(ctx))
+
+
+__all__ = ["activation", "estimate_activation"]
