@@ -1,0 +1,289 @@
+"""Specifications of the Gaussian probes (`autoinit.probe`): real Keras models, really run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from autoinit.errors import AutoInitError  # noqa: E402
+from autoinit.probe import compare, probe  # noqa: E402
+
+
+# --------------------------------------------------------------------------- #
+# Small models
+# --------------------------------------------------------------------------- #
+def nested_shared_model() -> keras.Model:
+    """x -> shared Dense -> shared Dense again -> nested model (one Dense) -> Dense."""
+    inner_input = keras.Input((8,), name="inner_input")
+    inner = keras.Model(inner_input, keras.layers.Dense(8, name="inner_dense")(inner_input), name="block")
+    inputs = keras.Input((8,), name="x")
+    shared = keras.layers.Dense(8, name="shared")
+    y = shared(shared(inputs))
+    y = inner(y)
+    y = keras.layers.Dense(4, name="head")(y)
+    return keras.Model(inputs, y, name="outer")
+
+
+def dropout_model(rate: float = 0.5) -> keras.Model:
+    inputs = keras.Input((64,), name="x")
+    return keras.Model(inputs, keras.layers.Dropout(rate, name="drop")(inputs))
+
+
+def batch_norm_model() -> keras.Model:
+    inputs = keras.Input((16,), name="x")
+    y = keras.layers.Dense(16, name="dense")(inputs)
+    y = keras.layers.BatchNormalization(name="bn")(y)
+    return keras.Model(inputs, y, name="bn_model")
+
+
+def plain_mlp(depth: int = 4, width: int = 64, activation: str = "relu") -> keras.Model:
+    """Dense and Activation as separate layers, so each Dense's output is ``W x + b``."""
+    inputs = keras.Input((32,), name="x")
+    y = inputs
+    for i in range(1, depth + 1):
+        y = keras.layers.Dense(width, name=f"dense{i}")(y)
+        y = keras.layers.Activation(activation, name=f"act{i}")(y)
+    return keras.Model(inputs, y, name="plain_mlp")
+
+
+def by_name(records: list[dict]) -> dict[str, dict]:
+    return {record["name"]: record for record in records}
+
+
+# --------------------------------------------------------------------------- #
+# Records: one per layer call, in topological order
+# --------------------------------------------------------------------------- #
+def test_records_follow_topological_order_with_nested_and_shared_layers_named():
+    records = probe(nested_shared_model(), batch_size=32)
+
+    assert [r["name"] for r in records] == ["x", "shared", "shared#2", "block/inner_dense", "head"]
+    assert [r["class_name"] for r in records] == ["InputLayer", "Dense", "Dense", "Dense", "Dense"]
+    assert [r["has_weights"] for r in records] == [False, True, True, True, True]
+    assert records[-1]["output_shape"] == [None, 4]
+
+
+def test_sequential_models_are_probed_like_functional_ones():
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(7, name="d1"), keras.layers.Dense(3, name="d2")], name="seq"
+    )
+    records = probe(model, batch_size=16)
+    assert [r["name"] for r in records][1:] == ["d1", "d2"]
+    assert records[-1]["output_shape"] == [None, 3]
+
+
+def test_unbuilt_sequential_is_refused_with_a_message_that_says_why():
+    model = keras.Sequential([keras.layers.Dense(3)], name="unbuilt")
+    with pytest.raises(AutoInitError, match="no input shape"):
+        probe(model)
+
+
+# --------------------------------------------------------------------------- #
+# Training-mode semantics
+# --------------------------------------------------------------------------- #
+def test_dropout_is_active_so_inverted_dropout_doubles_a_unit_gaussians_variance():
+    records = by_name(probe(dropout_model(0.5), batch_size=256, seed=3))
+    assert records["x"]["var"] == pytest.approx(1.0, rel=0.05)
+    # x * mask / 0.5 with mask ~ Bernoulli(0.5): variance 0.5 * 1 / 0.25 = 2.
+    assert records["drop"]["var"] == pytest.approx(2.0, rel=0.08)
+
+
+def test_batch_norm_uses_batch_statistics_even_when_its_input_has_variance_100():
+    inputs = keras.Input((16,), name="x")
+    model = keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(inputs))
+    records = by_name(probe(model, batch_size=256, input_var=100.0, input_mean=3.0))
+    assert records["x"]["var"] == pytest.approx(100.0, rel=0.1)
+    # Inference mode (moving stats 0/1) would give ~100; batch statistics give ~1.
+    assert records["bn"]["var"] == pytest.approx(1.0, abs=0.02)
+    assert records["bn"]["mean"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_probing_leaves_weights_and_batch_norm_moving_statistics_untouched():
+    model = batch_norm_model()
+    model.get_layer("bn").moving_variance.assign(np.full((16,), 0.5, "float32"))
+    before = [w.copy() for w in model.get_weights()]
+    probe(model, batch_size=64, input_var=9.0, input_mean=2.0)
+    probe(model, batch_size=64, backward=True)
+    after = model.get_weights()
+    assert len(before) == len(after) == 6  # kernel, bias, gamma, beta, moving mean, moving var
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)
+
+
+# --------------------------------------------------------------------------- #
+# Reproducibility
+# --------------------------------------------------------------------------- #
+def test_same_seed_gives_identical_records_and_another_seed_does_not():
+    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(32), keras.layers.Dropout(0.3)])
+    first = probe(model, batch_size=64, seed=11)
+    again = probe(model, batch_size=64, seed=11)
+    other = probe(model, batch_size=64, seed=12)
+    assert first == again
+    assert [r["var"] for r in first] != [r["var"] for r in other]
+
+
+# --------------------------------------------------------------------------- #
+# Integer inputs
+# --------------------------------------------------------------------------- #
+def test_integer_inputs_get_valid_token_ids_for_the_smallest_embedding():
+    tokens = keras.Input((10,), dtype="int32", name="tokens")
+    small = keras.layers.Embedding(7, 4, name="small_vocab")(tokens)
+    large = keras.layers.Embedding(1000, 4, name="large_vocab")(tokens)
+    y = keras.layers.Concatenate(name="concat")([small, large])
+    y = keras.layers.GlobalAveragePooling1D(name="pool")(y)
+    model = keras.Model(tokens, y)
+
+    records = by_name(probe(model, batch_size=64))  # an out-of-range id would raise here
+    ids = records["tokens"]
+    # Uniform ids in [0, 7): mean 3, variance (7**2 - 1) / 12 = 4.
+    assert ids["mean"] == pytest.approx(3.0, abs=0.2)
+    assert ids["var"] == pytest.approx(4.0, rel=0.1)
+    for name in ("small_vocab", "large_vocab", "concat", "pool"):
+        assert np.isfinite(records[name]["var"]) and records[name]["var"] > 0
+
+
+# --------------------------------------------------------------------------- #
+# Backward probe
+# --------------------------------------------------------------------------- #
+def test_backward_probe_records_finite_gradient_variances_and_unit_variance_at_the_output():
+    model = plain_mlp(depth=3, width=64)
+    records = probe(model, batch_size=128, backward=True)
+    assert records[0]["grad_var"] is None  # no gradient recorded for the input
+    for record in records[1:]:
+        assert record["grad_var"] is not None and np.isfinite(record["grad_var"]) and record["grad_var"] > 0
+    # L = sum(output * R), R ~ N(0, 1): dL/d(output) = R.
+    assert records[-1]["grad_var"] == pytest.approx(1.0, rel=0.06)
+
+
+def test_backward_probe_gradient_through_relu_halves_the_variance():
+    inputs = keras.Input((64,), name="x")
+    y = keras.layers.Activation("relu", name="relu")(keras.layers.Identity(name="pre")(inputs))
+    records = by_name(probe(keras.Model(inputs, y), batch_size=256, backward=True))
+    # The gradient passes where the (symmetric) pre-activation is positive: half the time.
+    assert records["pre"]["grad_var"] == pytest.approx(0.5, rel=0.08)
+
+
+# --------------------------------------------------------------------------- #
+# compare(): the traces payload
+# --------------------------------------------------------------------------- #
+# Wide enough that one draw of weights behaves like the average over draws:
+# at width 64 a single draw strays 30-40% from the expectation by layer 4.
+WIDTH = 512
+
+
+@pytest.fixture(scope="module")
+def mlp_traces() -> dict:
+    return compare(
+        plain_mlp(depth=4, width=WIDTH),
+        baselines=("default", "he_normal", "glorot_uniform"),
+        seed=0,
+        batch_size=512,
+        backward=True,
+    )
+
+
+def test_compare_payload_has_the_documented_schema(mlp_traces):
+    traces = mlp_traces
+    assert set(traces) == {"model", "signal_variance", "input", "series", "layers"}
+    assert traces["series"] == ["predicted", "default", "he_normal", "glorot_uniform", "autoinit"]
+    assert traces["model"] == {"name": "plain_mlp", "num_layers": 9, "num_params": 32 * WIDTH + 3 * WIDTH * WIDTH + 4 * WIDTH}
+    assert traces["input"] == {"mean": 0.0, "var": 1.0}
+    assert traces["signal_variance"] == 1.0
+    names = [layer["name"] for layer in traces["layers"]]
+    assert names == ["x"] + [f"{kind}{i}" for i in range(1, 5) for kind in ("dense", "act")]
+    for index, layer in enumerate(traces["layers"]):
+        assert layer["index"] == index
+        assert {"name", "class_name", "has_weights", "output_shape", "estimator", "scale", "target"} <= set(layer)
+        assert set(layer["predicted"]) == {"mean", "var"}
+        for series in ("default", "he_normal", "glorot_uniform", "autoinit"):
+            assert set(layer[series]) == {"mean", "var", "grad_var"}
+        assert (layer["scale"] is not None) == layer["has_weights"]
+
+
+def test_compare_payload_is_plain_json(mlp_traces):
+    text = json.dumps(mlp_traces)  # no default=: every value is a JSON type
+    assert json.loads(text) == mlp_traces
+
+
+def test_autoinit_keeps_the_measured_variance_of_weighted_layers_near_target(mlp_traces):
+    weighted = [layer for layer in mlp_traces["layers"] if layer["has_weights"]]
+    assert len(weighted) == 4
+    for layer in weighted:
+        assert layer["target"] == 1.0
+        ratio = layer["autoinit"]["var"] / layer["target"]
+        assert 0.5 <= ratio <= 2.0, layer["name"]
+
+
+def test_autoinit_prediction_matches_measurement_within_20_percent(mlp_traces):
+    for layer in mlp_traces["layers"][1:]:
+        assert layer["autoinit"]["var"] == pytest.approx(layer["predicted"]["var"], rel=0.2), layer["name"]
+
+
+def test_baselines_really_differ_from_the_default_initialization(mlp_traces):
+    last = mlp_traces["layers"][-1]
+    # He keeps ReLU signals at order 1; Glorot uniform halves them layer by layer.
+    assert last["he_normal"]["var"] > 2 * last["glorot_uniform"]["var"]
+    assert last["default"]["var"] == pytest.approx(last["glorot_uniform"]["var"], rel=0.5)
+
+
+def test_compare_returns_the_autoinit_model_and_leaves_the_given_model_alone():
+    model = plain_mlp(depth=2, width=32)
+    before = [w.copy() for w in model.get_weights()]
+    traces, initialized = compare(model, seed=5, batch_size=64, return_model=True)
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    kernel = initialized.get_layer("dense2").kernel.numpy()
+    scale = by_name(traces["layers"])["dense2"]["scale"]
+    assert float(np.var(kernel)) == pytest.approx(scale, rel=0.15)
+    assert by_name(probe(initialized, batch_size=64, seed=5))["dense2"]["var"] == pytest.approx(
+        by_name(traces["layers"])["dense2"]["autoinit"]["var"], rel=1e-5
+    )
+
+
+def test_compare_accepts_a_json_config_and_refuses_unknown_baselines():
+    config = plain_mlp(depth=1, width=8).to_json()
+    traces = compare(config, batch_size=16)
+    assert traces["series"] == ["predicted", "default", "autoinit"]
+    with pytest.raises(AutoInitError, match="he_uniform"):
+        compare(config, baselines=("default", "he_uniform"))
+
+
+# --------------------------------------------------------------------------- #
+# AutoInitVisualizer: compare() drawn with the shared figure spec
+# --------------------------------------------------------------------------- #
+def test_visualizer_draws_every_series_and_writes_offline_html(tmp_path):
+    from autoinit import AutoInitVisualizer
+
+    model = plain_mlp(depth=2, width=32)
+    before = [w.copy() for w in model.get_weights()]
+    visualizer = AutoInitVisualizer(baselines=("default", "lecun_normal"), batch_size=64, seed=1)
+    fig = visualizer.visualize(model, html_path=tmp_path / "signal.html", title="two layers")
+
+    names = {trace.name for trace in fig.data}
+    for label in ("AutoInit (predicted)", "default (measured)", "lecun_normal (measured)", "AutoInit (measured)"):
+        assert label in names
+    assert fig.layout.title.text == "two layers"
+    assert fig.layout.yaxis.type == "log"
+    assert visualizer.traces["series"] == ["predicted", "default", "lecun_normal", "autoinit"]
+    assert "plotly.js v" in (tmp_path / "signal.html").read_text()
+    for old, new in zip(before, model.get_weights()):  # a copy was initialized, not the user's model
+        np.testing.assert_array_equal(old, new)
+
+
+def test_visualizer_passes_autoinit_settings_to_the_probe():
+    from autoinit.visualize import AutoInitVisualizer
+
+    visualizer = AutoInitVisualizer(autoinit_kwargs={"signal_variance": 4.0, "input_data_var": 9.0}, batch_size=256)
+    fig = visualizer.visualize(plain_mlp(depth=1, width=256), log_y=False)
+    dense = by_name(visualizer.traces["layers"])["dense1"]
+    assert visualizer.traces["input"]["var"] == 9.0
+    assert dense["target"] == 4.0
+    assert dense["autoinit"]["var"] == pytest.approx(4.0, rel=0.15)
+    assert fig.layout.yaxis.type == "linear"
+    with pytest.raises(TypeError, match="input_variance"):
+        AutoInitVisualizer(autoinit_kwargs={"input_variance": 2.0})
