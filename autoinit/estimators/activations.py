@@ -108,8 +108,8 @@ def relu_family(
 
     def fn(x: np.ndarray) -> np.ndarray:
         y = np.where(x > threshold, x, 0.0) if threshold != 0.0 else np.maximum(x, 0.0)
-        if max_value is not None:
-            y = np.minimum(y, max_value)
+        if max_value is not None:  # Keras clips to [0, max_value]
+            y = np.clip(y, 0.0, max_value)
         if negative_slope != 0.0:
             y = y + negative_slope * np.minimum(x - threshold, 0.0)
         return y
@@ -194,10 +194,14 @@ def estimate_glu(x: SignalMoments) -> SignalMoments:
     With ``a`` and ``b`` independent: ``mu = E[a] E[s(b)]`` and
     ``E[y^2] = E[a^2] E[s(b)^2]``. The output axis is half the input's.
     """
-    s1, s2 = gaussian_moments(ACTIVATIONS["sigmoid"].fn, x.mean, x.var, ("sigmoid",))
+    gate = ACTIVATIONS["sigmoid"]
+    s1, s2 = gaussian_moments(gate.fn, x.mean, x.var, gate.key)
+    gate_shared = gaussian_shared_variance(gate.fn, x.mean, x.var, x.shared_var, gate.key)
     mean = x.mean * s1
     second = x.second_moment * s2
-    return SignalMoments(mean, second - mean * mean, x.shared_var * s1 * s1)
+    # Per channel pair: (mu + d_a) * g(d_b), both offsets independent.
+    shared = (x.mean**2 + x.shared_var) * (gate_shared + s1 * s1) - mean * mean
+    return SignalMoments(mean, second - mean * mean, shared)
 
 
 def estimate_softmax(
