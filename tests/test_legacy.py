@@ -443,7 +443,20 @@ def test_committed_fixtures_are_what_tf_keras_generates(tmp_path):
     run_tf_keras(str(tmp_path))
     for committed in sorted(FIXTURES.glob("*.json")):
         fresh = json.loads((tmp_path / committed.name).read_text())
-        assert fresh == json.loads(committed.read_text()), committed.name
+        expected = json.loads(committed.read_text())
+        # A Lambda's marshalled bytecode embeds the generating file's path,
+        # so it differs between checkouts; everything else must match.
+        assert _without_bytecode(fresh) == _without_bytecode(expected), committed.name
+
+
+def _without_bytecode(node):
+    if isinstance(node, dict):
+        if node.get("class_name") == "Lambda" and isinstance(node.get("config"), dict):
+            node = {**node, "config": {k: v for k, v in node["config"].items() if k != "function"}}
+        return {k: _without_bytecode(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_without_bytecode(v) for v in node]
+    return node
 
 
 @needs_tf_keras
