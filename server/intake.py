@@ -1,0 +1,67 @@
+"""Untrusted upload -> validated Keras 3 config, in the API process (no TF).
+
+Order matters: parse (bounded, no Keras) -> convert tf.keras 2 configs ->
+walk the result against the allow-list. Anything refused becomes a 4xx
+`ProblemError` before a job exists, so workers only ever see configs that
+passed `autoinit.untrusted.validate_model_config`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from autoinit.errors import ModelConfigError, UnsafeConfigError
+from autoinit.legacy import convert_legacy_config, is_legacy_config
+from autoinit.untrusted import (
+    UploadLimits,
+    UploadTooLargeError,
+    parse_upload,
+    validate_model_config,
+)
+from server.problems import ProblemError
+
+__all__ = ["ValidatedUpload", "validate_upload"]
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class ValidatedUpload:
+    config: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def _unsupported_format(data: bytes, filename: str | None) -> bool:
+    name = (filename or "").lower()
+    return data.startswith(_HDF5_MAGIC) or name.endswith((".h5", ".hdf5", ".pb", ".pbtxt"))
+
+
+def validate_upload(data: bytes, filename: str | None, limits: UploadLimits) -> ValidatedUpload:
+    """Parse, convert and validate; raise `ProblemError` (413/415/422) if refused."""
+    try:
+        config = parse_upload(data, filename, limits)
+        legacy = is_legacy_config(config)
+        if legacy:
+            config = convert_legacy_config(config)
+        summary = validate_model_config(config, limits)
+    except UploadTooLargeError as error:
+        raise ProblemError(413, "Upload too large", str(error)) from None
+    except UnsafeConfigError as error:
+        raise ProblemError(422, "Unsafe model config refused", str(error)) from None
+    except ModelConfigError as error:
+        if _unsupported_format(data, filename):
+            raise ProblemError(415, "Unsupported model format", str(error)) from None
+        raise ProblemError(422, "Invalid model config", str(error)) from None
+    name = config.get("config", {}).get("name") if isinstance(config.get("config"), dict) else None
+    return ValidatedUpload(
+        config=config,
+        summary={
+            "name": name,
+            "class_name": config.get("class_name"),
+            "num_layers": summary.num_layers,
+            "estimated_params": summary.estimated_params,
+            "class_counts": dict(summary.class_counts),
+            "converted_from_tf_keras_2": legacy,
+        },
+    )

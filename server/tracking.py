@@ -1,0 +1,140 @@
+"""Mirror what workers report (Celery result backend) into the job store.
+
+Workers may run on other hosts, so they never write the API's SQLite file;
+they call ``update_state`` while running and return an outcome dict. The API
+refreshes a job when it is asked about it and, in the background, every
+active job once a second, so records and metrics move on their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import Celery
+
+from server.artifacts import ArtifactStore
+from server.jobs import JobRecord, JobStore
+from server.metrics import ServiceMetrics
+from server.settings import Settings
+from server.tasks import HARD_LIMIT_GRACE, PROGRESS_STATE
+
+__all__ = ["JobTracker"]
+
+log = logging.getLogger("autoinit.server")
+
+
+class JobTracker:
+    """Refreshes job records from the result backend; purges expired jobs."""
+
+    def __init__(self, settings: Settings, store: JobStore, artifacts: ArtifactStore,
+                 celery: Celery, metrics: ServiceMetrics) -> None:
+        self.settings, self.store, self.artifacts = settings, store, artifacts
+        self.celery, self.metrics = celery, metrics
+
+    def refresh(self, job_id: str) -> JobRecord | None:
+        """The job, brought up to date; None if unknown or expired (then deleted)."""
+        job = self.store.get(job_id)
+        if job is not None and job.expires_at <= time.time():
+            self.delete(job_id)
+            return None
+        if job is None or job.finished:
+            return job
+        try:
+            meta = self.celery.backend.get_task_meta(job_id)
+        except Exception as error:  # a half-written result file: read it next time
+            log.debug("cannot read result of %s yet: %s", job_id, error)
+            return job
+        changes = self._changes(job, meta.get("status"), meta.get("result"))
+        if not changes and job.status == "running" and self._lost(job):
+            changes = self._failure(job, "The job was lost",
+                                    "No worker finished this job within its time limits; "
+                                    "its worker stopped without reporting. Submit it again.")
+        if changes:
+            self.store.update(job_id, **changes)
+            if changes.get("status") in ("succeeded", "failed"):
+                self.metrics.outcomes.labels(changes["status"]).inc()
+                self.metrics.job_seconds.observe(max(0.0, time.time() - job.created_at))
+                try:
+                    self.celery.backend.forget(job_id)
+                except Exception:  # the record is what counts; results expire anyway
+                    pass
+            job = self.store.get(job_id)
+        return job
+
+    def _lost(self, job: JobRecord) -> bool:
+        bound = (self.settings.job_time_limit + HARD_LIMIT_GRACE) * self.settings.max_attempts + 120
+        return job.started_at is not None and time.time() - job.started_at > bound
+
+    def _changes(self, job: JobRecord, state: str | None, result: Any) -> dict[str, Any]:
+        if state == PROGRESS_STATE and isinstance(result, dict):
+            changes = {"status": "running", "progress": float(result.get("progress", 0.0)),
+                       "stage": str(result.get("stage", "running")),
+                       "attempts": int(result.get("attempt", 1))}
+            if job.started_at is None:
+                changes["started_at"] = time.time()
+            return changes
+        if state == "SUCCESS" and isinstance(result, dict):
+            attempts = int(result.get("attempt", job.attempts or 1))
+            if result.get("outcome") == "succeeded":
+                return {"status": "succeeded", "progress": 1.0, "stage": "done",
+                        "warnings": list(result.get("warnings", [])), "attempts": attempts,
+                        "model": {**job.model, **result.get("model", {})},
+                        "finished_at": time.time()}
+            error = result.get("error") or {}
+            return {**self._failure(job, str(error.get("title", "The job failed")),
+                                    str(error.get("detail", ""))),
+                    "warnings": list(result.get("warnings", [])), "attempts": attempts}
+        if state == "FAILURE":
+            return self._failure(job, *_describe_celery_failure(result, self.settings))
+        if state == "REVOKED":
+            return self._failure(job, "The job was cancelled", "The job was revoked.")
+        return {}
+
+    def _failure(self, job: JobRecord, title: str, detail: str) -> dict[str, Any]:
+        return {"status": "failed", "stage": "failed", "error_title": title,
+                "error_detail": detail, "finished_at": time.time()}
+
+    def refresh_active(self) -> None:
+        for job_id in self.store.active_ids():
+            self.refresh(job_id)
+
+    def delete(self, job_id: str) -> bool:
+        """Delete the record and files; a queued or running job is revoked."""
+        job = self.store.get(job_id)
+        if job is None:
+            return False
+        if not job.finished:
+            try:
+                self.celery.control.revoke(job_id)
+            except Exception as error:  # best effort: the record goes regardless
+                log.warning("could not revoke %s: %s", job_id, error)
+        self.store.delete(job_id)
+        self.artifacts.delete(job_id)
+        try:
+            self.celery.backend.forget(job_id)
+        except Exception:
+            pass
+        return True
+
+    def purge_expired(self) -> int:
+        expired = self.store.expired_ids()
+        for job_id in expired:
+            self.delete(job_id)
+        for job_id in self.artifacts.stale_job_ids(self.store.all_ids(), older_than=3600):
+            self.artifacts.delete(job_id)
+        return len(expired)
+
+
+def _describe_celery_failure(result: Any, settings: Settings) -> tuple[str, str]:
+    name = type(result).__name__
+    if name == "TimeLimitExceeded":
+        return ("The job took too long",
+                f"The job ran past the hard limit of "
+                f"{settings.job_time_limit + HARD_LIMIT_GRACE:g} s and its worker process "
+                "was stopped.")
+    if name == "WorkerLostError":
+        return ("The worker stopped during this job",
+                f"The worker process running this job exited unexpectedly ({result}).")
+    return "The job failed", f"{name}: {result}"

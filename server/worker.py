@@ -1,0 +1,212 @@
+"""The TensorFlow side: device setup per worker process, and the job itself.
+
+Only worker processes import this module. Each Celery pool child calls
+`prepare_tensorflow` once when it starts (GPU memory growth on, TF32 off, so
+probes measure float32 statistics), then runs jobs with `run_job`:
+
+1. count this attempt; past ``max_attempts`` the job fails (its earlier
+   runs killed the worker: out of memory, or killed);
+2. read the validated config the API stored (``upload.json``);
+3. ``autoinit.probe.compare`` builds it with ``safe_mode=True``, probes the
+   baselines, runs AutoInit and probes the result;
+4. write ``model.keras``, ``config.json`` and ``traces.json`` to the
+   artifact store and return a small outcome dict (never the files).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+from server.artifacts import ArtifactStore
+from server.settings import Settings
+from server.tasks import PROGRESS_STATE
+
+__all__ = ["prepare_tensorflow", "run_job"]
+
+log = logging.getLogger("autoinit.worker")
+
+_REPORT_EVERY = 0.5  # seconds between progress writes to the result backend
+_MAX_WARNINGS = 50
+
+
+def prepare_tensorflow(**_signal_kwargs: Any) -> None:
+    """Import TensorFlow and Keras once per worker process and set devices up."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    import keras  # noqa: F401
+
+    import autoinit.probe  # noqa: F401  (warm: the first job pays no import)
+
+    log.info("worker process %d ready; GPUs: %s", os.getpid(),
+             [d.name for d in tf.config.list_physical_devices("GPU")] or "none")
+
+
+class _Reporter:
+    """Throttled ``update_state`` calls: the API reads them as progress."""
+
+    def __init__(self, task: Any, job_id: str, attempt: int) -> None:
+        self.task, self.job_id, self.attempt = task, job_id, attempt
+        self._last = 0.0
+        self._stage = ""
+
+    def __call__(self, fraction: float, stage: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and stage == self._stage and now - self._last < _REPORT_EVERY:
+            return
+        self._last, self._stage = now, stage
+        self.task.update_state(
+            task_id=self.job_id,
+            state=PROGRESS_STATE,
+            meta={"progress": max(0.0, min(1.0, float(fraction))), "stage": stage,
+                  "attempt": self.attempt, "pid": os.getpid()},
+        )
+
+
+def _previous_attempts(task: Any, job_id: str) -> int:
+    meta = task.backend.get_task_meta(job_id)
+    if meta.get("status") == PROGRESS_STATE and isinstance(meta.get("result"), dict):
+        return int(meta["result"].get("attempt", 0))
+    return 0
+
+
+def _failed(title: str, detail: str, attempt: int, warnings_: list[str] = ()) -> dict[str, Any]:
+    return {"outcome": "failed", "error": {"title": title, "detail": detail},
+            "attempt": attempt, "warnings": list(warnings_)}
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats become null (JSON has no inf/NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+#: Library housekeeping (NumPy/TF deprecations) says nothing about the user's model.
+_NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning,
+          ResourceWarning)
+
+
+def _warning_texts(caught: list[warnings.WarningMessage]) -> list[str]:
+    texts: list[str] = []
+    for item in caught:
+        if issubclass(item.category, _NOISE):
+            continue
+        text = f"{item.category.__name__}: {item.message}"
+        if text not in texts and len(texts) < _MAX_WARNINGS:
+            texts.append(text)
+    return texts
+
+
+def run_job(task: Any, settings: Settings, job_id: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Run one job; returns ``{"outcome": "succeeded"|"failed", ...}``."""
+    attempt = _previous_attempts(task, job_id) + 1
+    if attempt > settings.max_attempts:
+        return _failed(
+            "The worker stopped during this job",
+            f"The worker process running this job stopped {attempt - 1} times before "
+            "it finished (it was killed, most likely for running out of memory: the "
+            "model may be too large for the worker). The job is not retried again.",
+            attempt - 1,
+        )
+    report = _Reporter(task, job_id, attempt)
+    report(0.0, "starting", force=True)
+    store = ArtifactStore(settings.artifact_location)
+    upload = store.get_bytes(job_id, "upload.json")
+    if upload is None:
+        return _failed("The upload is gone",
+                       "The job's uploaded config was not found in the artifact store; "
+                       "the job was probably deleted while queued.", attempt)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return _initialize(settings, store, job_id, json.loads(upload), options, report,
+                               attempt, caught)
+    except Exception as error:  # every failure becomes a readable job error
+        return _failed(*_describe(error, settings), attempt, _warning_texts(caught))
+    finally:
+        _release_memory()
+
+
+def _initialize(settings, store, job_id, config, options, report, attempt, caught) -> dict[str, Any]:
+    import keras
+
+    from autoinit.probe import compare
+
+    traces, model = compare(
+        config,
+        baselines=tuple(options.get("baselines") or ("default",)),
+        seed=int(options.get("seed", 0)),
+        input_mean=float(options.get("input_mean", 0.0)),
+        input_var=float(options.get("input_var", 1.0)),
+        signal_variance=float(options.get("signal_variance", 1.0)),
+        distribution=options.get("distribution", "truncated_normal"),
+        batch_size=int(options.get("probe_batch", 256)),
+        backward=bool(options.get("backward", False)),
+        return_model=True,
+        progress=lambda fraction, stage: report(0.9 * fraction, stage),
+    )
+    num_params = int(model.count_params())
+    if num_params > settings.max_params:
+        return _failed("The model is too large",
+                       f"The built model has {num_params:,} parameters; the limit is "
+                       f"{settings.max_params:,}.", attempt, _warning_texts(caught))
+    report(0.92, "saving model", force=True)
+    with tempfile.TemporaryDirectory(prefix="autoinit-") as tmp:
+        path = Path(tmp) / "model.keras"
+        model.save(path)
+        store.put_file(job_id, "model.keras", path)
+    initialized = keras.saving.serialize_keras_object(model)
+    store.put_bytes(job_id, "config.json", json.dumps(_json_safe(initialized)).encode())
+    store.put_bytes(job_id, "traces.json",
+                    json.dumps(_json_safe(traces), allow_nan=False).encode())
+    report(1.0, "done", force=True)
+    return {"outcome": "succeeded", "attempt": attempt, "warnings": _warning_texts(caught),
+            "model": {"name": model.name, "num_params": num_params,
+                      "num_layers": len(traces.get("layers", []))}}
+
+
+def _describe(error: Exception, settings: Settings) -> tuple[str, str]:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from autoinit.errors import AutoInitError
+
+    if isinstance(error, SoftTimeLimitExceeded):
+        return ("The job took too long",
+                f"The job ran longer than the limit of {settings.job_time_limit:g} s "
+                "and was stopped. Try a smaller probe_batch or fewer baselines.")
+    if isinstance(error, (AutoInitError, ValueError, TypeError, KeyError)):
+        return "The model could not be initialized", f"{type(error).__name__}: {error}"
+    if isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError":
+        return ("The worker ran out of memory",
+                f"{type(error).__name__}: {str(error)[:500]}. Try a smaller probe_batch.")
+    log.error("job failed unexpectedly:\n%s", traceback.format_exc())
+    return ("Internal error while initializing",
+            f"{type(error).__name__}: {str(error)[:1000]}")
+
+
+def _release_memory() -> None:
+    try:
+        import keras
+
+        keras.backend.clear_session()
+    except Exception:  # freeing memory must never fail a job
+        pass
+    gc.collect()

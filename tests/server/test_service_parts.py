@@ -1,0 +1,80 @@
+"""The service's parts on their own: settings, job store, artifact store, devices."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.artifacts import ArtifactStore
+from server.jobs import JobStore
+from server.serve import detect_gpus
+from server.settings import Settings
+
+
+def test_settings_read_autoinit_environment_variables(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUTOINIT_MAX_LAYERS", "7")
+    monkeypatch.setenv("AUTOINIT_API_KEYS", " a, b ,,")
+    monkeypatch.setenv("AUTOINIT_CORS_ORIGINS", "https://x.example")
+    monkeypatch.setenv("AUTOINIT_BROKER_URL", "redis://h:1/0")
+    settings = Settings(data_dir=tmp_path)
+    assert settings.max_layers == 7 and settings.upload_limits().max_layers == 7
+    assert settings.api_key_set == {"a", "b"}
+    assert settings.cors_origin_list == ["https://x.example"]
+    assert not settings.embedded
+    assert settings.artifact_location == str(tmp_path.resolve() / "artifacts")
+
+
+def test_job_records_survive_reopening_the_store(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3", ttl=60)
+    job = store.create(options={"seed": 1}, model={"name": "m"}, filename="m.json")
+    store.update(job.id, status="running", progress=0.5, stage="probing", attempts=1)
+    store.close()
+    again = JobStore(tmp_path / "jobs.sqlite3", ttl=60).get(job.id)
+    assert (again.status, again.progress, again.stage, again.attempts) == ("running", 0.5, "probing", 1)
+    assert again.options == {"seed": 1} and again.model == {"name": "m"}
+    assert again.expires_at == pytest.approx(job.created_at + 60)
+
+
+def test_job_store_counts_and_expires(tmp_path):
+    store = JobStore(tmp_path / "jobs.sqlite3", ttl=10)
+    first = store.create(options={})
+    second = store.create(options={})
+    store.update(second.id, status="succeeded")
+    assert store.count_by_status() == {"queued": 1, "running": 0, "succeeded": 1, "failed": 0}
+    assert store.active_ids() == [first.id]
+    assert store.expired_ids(now=first.created_at + 5) == []
+    assert set(store.expired_ids(now=first.created_at + 11)) == {first.id, second.id}
+    with pytest.raises(ValueError, match="Unknown job fields"):
+        store.update(first.id, id="other")
+    assert store.delete(first.id) and not store.delete(first.id)
+
+
+def test_artifact_store_refuses_names_outside_a_job_folder(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    store.put_bytes("abc123", "traces.json", b"{}")
+    assert store.get_bytes("abc123", "traces.json") == b"{}"
+    assert store.get_bytes("abc123", "model.keras") is None
+    for job_id, name in (("../etc", "traces.json"), ("abc123", "../../passwd"), ("abc123", "x")):
+        with pytest.raises(ValueError, match="Expected a job id"):
+            store.put_bytes(job_id, name, b"")
+    store.delete("abc123")
+    assert not (tmp_path / "abc123").exists()
+
+
+def test_gpus_come_from_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert detect_gpus() == ["2", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert detect_gpus() == []
+
+
+def test_worker_setup_turns_tf32_off():
+    import tensorflow as tf
+
+    from server.worker import prepare_tensorflow
+
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
+    try:
+        prepare_tensorflow()
+        assert tf.config.experimental.tensor_float_32_execution_enabled() is False
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(before)
