@@ -20,6 +20,7 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -237,6 +238,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                 headers={"Cache-Control": "public, max-age=86400"})
     frontend = settings.resolved_frontend_dir
     if frontend is not None:
+        @app.get("/jobs/{job_id}/view", include_in_schema=False)
+        def view_job(job_id: str) -> RedirectResponse:
+            # Relative, so a path prefix in front of the service survives.
+            return RedirectResponse(f"../../#job={quote(job_id, safe='')}")
+
         app.mount("/", StaticFiles(directory=frontend, html=True), name="frontend")
     else:
         @app.get("/", include_in_schema=False)
@@ -455,11 +461,18 @@ def _api_router(service: _Service) -> APIRouter:
     @router.get("/jobs/{job_id}/figure", tags=["results"], response_class=Response,
                 summary="Plotly figure JSON of the traces (what the page draws)",
                 responses={200: {"content": {"application/json": {}}}, 409: _PROBLEM})
-    async def get_figure(job_id: str) -> Response:
+    async def get_figure(
+        job_id: str,
+        log: bool = Query(True, description="Log y axis for the variance panel."),
+        dark: bool = Query(False, description="Dark template (the page follows the OS setting)."),
+        gradients: bool = Query(False, description="Add the gradient-variance panel, if probed."),
+    ) -> Response:
         from autoinit.plot import figure_json
 
         traces = await traces_of(job_id)
-        return Response(await run_in_threadpool(figure_json, traces), media_type="application/json")
+        text = await run_in_threadpool(lambda: figure_json(
+            traces, log_y=log, dark=dark, show_gradients=gradients))
+        return Response(text, media_type="application/json")
 
     return router
 

@@ -1,0 +1,275 @@
+"""The page in a real headless Chromium (Debian's /usr/bin/chromium) against the real server.
+
+Each test uploads or picks a model the way a person would, waits for the job,
+then reads what the page shows: the Plotly div's data and layout, the table
+rows, the download links. Every test also fails on any JavaScript error or
+failed request logged by the page. Screenshots go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from service_helpers import REPO
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+LEGACY_FIXTURES = REPO / "tests" / "fixtures" / "legacy"
+JOB_TIMEOUT_MS = 240_000
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
+if not Path(CHROMIUM).is_file():
+    pytest.skip("Debian's chromium is not installed (scripts/test installs it as root)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["sync_api.Browser"]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=["--no-sandbox", "--disable-gpu"])
+        yield chromium
+        chromium.close()
+
+
+class PageErrors:
+    """JavaScript errors, console errors and failed requests seen by a page."""
+
+    def __init__(self, page: "sync_api.Page") -> None:
+        self.messages: list[str] = []
+        self.allowed: list[str] = []
+        page.on("pageerror", lambda error: self.messages.append(f"pageerror: {error}"))
+        page.on("console", lambda msg: msg.type == "error" and self.messages.append(
+            f"console: {msg.text}"))
+        page.on("requestfailed", lambda request: self.messages.append(
+            f"request failed: {request.url} {request.failure}"))
+
+    def allow(self, fragment: str) -> None:
+        """Expected console noise, e.g. the 422 of a deliberately broken upload."""
+        self.allowed.append(fragment)
+
+    def unexpected(self) -> list[str]:
+        return [m for m in self.messages if not any(a in m for a in self.allowed)]
+
+
+@pytest.fixture()
+def page(browser, service, request) -> Iterator["sync_api.Page"]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  accept_downloads=True, base_url=service.url)
+    page = context.new_page()
+    errors = PageErrors(page)
+    page.errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()
+    assert errors.unexpected() == [], "the page logged errors"
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def wait_for_result(page) -> dict:
+    """Wait until the job is done and the chart is drawn; return the chart's data/layout."""
+    page.wait_for_selector('#job-status[data-status="succeeded"]', timeout=JOB_TIMEOUT_MS)
+    page.wait_for_function("() => { const c = document.getElementById('chart');"
+                           " return c && c.data && c.data.length > 0 && c.layout; }",
+                           timeout=60_000)
+    return page.evaluate("""() => {
+        const c = document.getElementById('chart');
+        return {names: c.data.map(t => t.name), yaxis: c.layout.yaxis.type,
+                lines: c.data.map(t => ({name: t.name, n: (t.y || []).length}))};
+    }""")
+
+
+def job_id_of(page) -> str:
+    hash_ = page.evaluate("location.hash")
+    assert hash_.startswith("#job=")
+    return hash_[len("#job="):]
+
+
+def legacy_config(name: str, tmp_path: Path) -> Path:
+    """A genuine tf.keras 2 ``to_json()`` config from the legacy fixtures."""
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(json.loads((LEGACY_FIXTURES / f"{name}.json").read_text())["config"]))
+    return path
+
+
+def small_cnn_config(tmp_path: Path) -> Path:
+    import keras
+
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a")(inputs)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_b")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(4, name="head")(x)
+    path = tmp_path / "small_cnn.json"
+    path.write_text(keras.Model(inputs, outputs, name="small_cnn").to_json())
+    return path
+
+
+def test_upload_draws_log_chart_table_and_downloads(page, service, tmp_path):
+    page.goto("/")
+    page.check('input[name="baselines"][value="he_normal"]')
+    page.set_input_files("#file-input", str(small_cnn_config(tmp_path)))
+    chart = wait_for_result(page)
+
+    assert {"default (measured)", "AutoInit (measured)", "AutoInit (predicted)",
+            "he_normal (measured)", "target variance"} <= set(chart["names"])
+    assert chart["yaxis"] == "log"
+    job_id = job_id_of(page)
+    traces = httpx.get(f"{service.url}/jobs/{job_id}/traces", timeout=30).json()
+    measured = next(line for line in chart["lines"] if line["name"] == "AutoInit (measured)")
+    assert measured["n"] == len(traces["layers"])
+
+    # The table: one row per layer, weighted rows marked, filter and sort work.
+    rows = page.locator("#layer-table tbody tr")
+    assert rows.count() == len(traces["layers"])
+    assert page.locator("#layer-table tbody tr.weighted").count() == 3
+    assert rows.first.get_attribute("data-name") == traces["layers"][0]["name"]
+    page.fill("#table-filter", "conv_")
+    assert [rows.nth(i).get_attribute("data-name") for i in range(rows.count())] == [
+        "conv_a", "conv_b"]
+    page.fill("#table-filter", "")
+    page.get_by_role("button", name="var AutoInit (measured)").click()
+    page.get_by_role("button", name="var AutoInit (measured)").click()  # descending
+    header = page.locator("th", has=page.get_by_role("button", name="var AutoInit (measured)"))
+    assert header.get_attribute("aria-sort") == "descending"
+    by_var = sorted((layer for layer in traces["layers"] if layer["autoinit"]["var"] is not None),
+                    key=lambda layer: -layer["autoinit"]["var"])
+    assert rows.first.get_attribute("data-name") == by_var[0]["name"]
+
+    # Downloads are real links that serve the files.
+    links = page.locator("#downloads a")
+    hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
+    assert hrefs == [f"jobs/{job_id}/model", f"jobs/{job_id}/config", f"jobs/{job_id}/traces",
+                     f"jobs/{job_id}/traces.csv"]
+    with page.expect_download() as download:
+        links.nth(0).click()
+    saved = tmp_path / "model.keras"
+    download.value.save_as(saved)
+    assert saved.read_bytes()[:2] == b"PK"  # a .keras zip archive
+    csv = page.request.get(hrefs[3])
+    assert csv.ok and csv.text().splitlines()[0].startswith("index,name,class_name")
+    config = page.request.get(hrefs[1]).json()
+    assert config["config"]["name"] == "small_cnn"
+
+    # Linear scale on demand.
+    page.uncheck("#log-toggle")
+    page.wait_for_function("document.getElementById('chart').layout.yaxis.type === 'linear'")
+    screenshot(page, "page-small-cnn-linear")
+    page.check("#log-toggle")
+    page.wait_for_function("document.getElementById('chart').layout.yaxis.type === 'log'")
+    screenshot(page, "page-small-cnn")
+
+
+def test_an_example_is_one_click_and_keyboard_reachable(page):
+    page.goto("/")
+    button = page.locator('#examples button[data-example="codeepneat"]')
+    button.wait_for()
+    assert page.locator("#examples button").count() >= 10
+    button.focus()
+    page.keyboard.press("Enter")
+    chart = wait_for_result(page)
+    assert "AutoInit (measured)" in chart["names"]
+    assert "codeepneat" in page.text_content("#job-title")
+    # Weighted layers are highlighted with red-outlined markers in the chart.
+    assert "weighted layer (has weights)" in chart["names"]
+    screenshot(page, "page-example-codeepneat")
+
+
+def test_a_broken_file_and_a_lambda_model_show_the_servers_error(page, tmp_path):
+    page.errors.allow("422")  # the browser logs the refused upload's status
+    page.goto("/")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"class_name": "Functional", "config": ')
+    page.set_input_files("#file-input", str(broken))
+    error = page.locator("#job-error")
+    error.wait_for(state="visible")
+    assert "not valid JSON" in error.text_content() or "Invalid model config" in error.text_content()
+    assert page.get_attribute("#job-status", "data-status") == "failed"
+    assert page.is_hidden("#results")
+
+    page.set_input_files("#file-input", str(legacy_config("lambda", tmp_path)))
+    page.wait_for_function(
+        "document.getElementById('job-error').textContent.includes('Lambda')")
+    assert "code" in error.text_content().lower()
+    screenshot(page, "page-error")
+
+
+def test_a_dropped_legacy_config_is_converted_and_the_permalink_reopens_it(page, service, tmp_path):
+    page.goto("/")
+    text = legacy_config("gated", tmp_path).read_text()
+    transfer = page.evaluate_handle(
+        """(text) => { const dt = new DataTransfer();
+            dt.items.add(new File([text], 'gated.json', {type: 'application/json'}));
+            return dt; }""", text)
+    page.dispatch_event("main", "dragenter", {"dataTransfer": transfer})
+    assert page.is_visible("#drop-overlay")
+    page.dispatch_event("main", "drop", {"dataTransfer": transfer})
+    wait_for_result(page)
+    assert page.is_hidden("#drop-overlay")
+    assert "converted from tf.keras 2" in page.text_content("#job-title")
+    job_id = job_id_of(page)
+    permalink = page.get_attribute("#permalink", "href")
+    assert permalink == f"/#job={job_id}"
+
+    # A fresh visit to the permalink, and to /jobs/<id>/view, shows the same job.
+    for address in (permalink, f"/jobs/{job_id}/view"):
+        page.goto("/")
+        page.goto(address)
+        chart = wait_for_result(page)
+        assert job_id_of(page) == job_id and "AutoInit (measured)" in chart["names"]
+    rows = page.locator("#layer-table tbody tr").count()
+    traces = httpx.get(f"{service.url}/jobs/{job_id}/traces", timeout=30).json()
+    assert rows == len(traces["layers"])
+
+
+def test_pasted_json_with_options_and_dark_mode(browser, service, tmp_path):
+    import keras
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  color_scheme="dark", base_url=service.url)
+    page = context.new_page()
+    errors = PageErrors(page)
+    try:
+        page.goto("/")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        red, green, blue = (int(v) for v in background[background.index("(") + 1:-1].split(",")[:3])
+        assert red + green + blue < 150, background
+
+        model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="selu"),
+                                  keras.layers.Dense(16, activation="selu")], name="pasted_mlp")
+        page.click("#paste-box summary")
+        page.fill("#paste-input", model.to_json())
+        page.fill('input[name="signal_variance"]', "4")
+        page.fill('input[name="seed"]', "7")
+        page.check('input[name="backward"]')
+        page.click("#paste-submit")
+        wait_for_result(page)
+        job_id = job_id_of(page)
+        job = httpx.get(f"{service.url}/jobs/{job_id}", timeout=30).json()
+        assert job["options"]["signal_variance"] == 4.0 and job["options"]["seed"] == 7
+        assert job["options"]["backward"] is True
+        layout = page.evaluate("document.getElementById('chart').layout")
+        assert layout["template"]["layout"]["paper_bgcolor"] != "white"
+        assert layout["yaxis2"]["type"] == "log"  # the gradient panel
+        assert "gradient" in layout["yaxis2"]["title"]["text"]
+        target = page.evaluate("""document.getElementById('chart').data
+            .filter(t => t.name === 'target variance').map(t => t.y[0])""")
+        assert target == [4.0]
+        screenshot(page, "page-dark")
+    finally:
+        context.close()
+    assert errors.unexpected() == []
