@@ -143,8 +143,8 @@ def _stop_workers(procs: list) -> None:
             proc.join(max(0.0, deadline - time.monotonic()))
 
 
-def serve_main(argv: Sequence[str] | None = None) -> int:
-    """``autoinit serve``: the HTTP API plus its worker processes."""
+def serve_parser() -> argparse.ArgumentParser:
+    """The flags of ``autoinit serve`` (also what the container's CMD must parse)."""
     parser = argparse.ArgumentParser(prog="autoinit serve", description=serve_main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -152,6 +152,33 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
                         help="Worker processes to start here (default: one per GPU, or 1). "
                         "0 with --broker: only the API; run `autoinit worker` elsewhere.")
     _common_args(parser)
+    return parser
+
+
+def worker_parser() -> argparse.ArgumentParser:
+    """The flags of ``autoinit worker``."""
+    parser = argparse.ArgumentParser(prog="autoinit worker", description=worker_main.__doc__)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="Pool processes (keep 1 per GPU).")
+    parser.add_argument("--gpu", help="GPU id this worker uses (sets CUDA_VISIBLE_DEVICES).")
+    parser.add_argument("--name", help="Worker name (default autoinit-<random>@<host>).")
+    _common_args(parser)
+    return parser
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM (docker stop) unwinds like Ctrl-C, so ``finally`` blocks stop the workers.
+
+    uvicorn re-raises the signal after its own shutdown, which would end the
+    process before `_stop_workers` runs; exiting via SystemExit from the
+    handler lets uvicorn shut down and our cleanup run.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    """``autoinit serve``: the HTTP API plus its worker processes."""
+    parser = serve_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -170,6 +197,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     app = create_app(settings)
     procs = _start_workers(count, gpus, args.log_level)
     try:
+        _exit_on_sigterm()
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                     timeout_graceful_shutdown=5)
     finally:
@@ -179,13 +207,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
 
 def worker_main(argv: Sequence[str] | None = None) -> int:
     """``autoinit worker``: one Celery worker (run one per GPU)."""
-    parser = argparse.ArgumentParser(prog="autoinit worker", description=worker_main.__doc__)
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="Pool processes (keep 1 per GPU).")
-    parser.add_argument("--gpu", help="GPU id this worker uses (sets CUDA_VISIBLE_DEVICES).")
-    parser.add_argument("--name", help="Worker name (default autoinit-<random>@<host>).")
-    _common_args(parser)
-    args = parser.parse_args(argv)
+    args = worker_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.gpu is not None:

@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     frontend_dir: Path | None = Field(
         None, description="Static page served at /. Unset: the repository's frontend/."
     )
+    gpu: int | None = Field(
+        None,
+        ge=0,
+        description="Worker processes pin this GPU: its index among the GPUs the process "
+        "sees (after CUDA_VISIBLE_DEVICES). Unset: every visible GPU (serve and "
+        "`worker --gpu` already give each worker one through CUDA_VISIBLE_DEVICES).",
+    )
 
     @property
     def embedded(self) -> bool:

@@ -1,8 +1,10 @@
 """The TensorFlow side: device setup per worker process, and the job itself.
 
 Only worker processes import this module. Each Celery pool child calls
-`prepare_tensorflow` once when it starts (GPU memory growth on, TF32 off, so
-probes measure float32 statistics), then runs jobs with `run_job`:
+`prepare_tensorflow` once when it starts (only the ``AUTOINIT_GPU`` GPU kept
+visible when that is set, GPU memory growth on, TF32 off, so probes measure
+float32 statistics; the log names the device used), then runs jobs with
+`run_job`:
 
 1. count this attempt; past ``max_attempts`` the job fails (its earlier
    runs killed the worker: out of memory, or killed);
@@ -24,6 +26,7 @@ import tempfile
 import time
 import traceback
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,7 @@ from server.artifacts import ArtifactStore
 from server.settings import Settings
 from server.tasks import PROGRESS_STATE
 
-__all__ = ["prepare_tensorflow", "run_job"]
+__all__ = ["choose_gpu", "prepare_tensorflow", "run_job"]
 
 log = logging.getLogger("autoinit.worker")
 
@@ -39,19 +42,59 @@ _REPORT_EVERY = 0.5  # seconds between progress writes to the result backend
 _MAX_WARNINGS = 50
 
 
+def choose_gpu(visible: Sequence[str], wanted: int | None) -> int | None:
+    """Index in ``visible`` of the GPU to pin, or None to keep every visible one.
+
+    Raises:
+        RuntimeError: ``wanted`` is set but names no visible GPU.
+    """
+    if wanted is None:
+        return None
+    cuda = os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
+    if not visible:
+        raise RuntimeError(
+            f"AUTOINIT_GPU={wanted} but this worker process sees no GPU "
+            f"(CUDA_VISIBLE_DEVICES={cuda}). Unset AUTOINIT_GPU to run on the CPU."
+        )
+    if not 0 <= wanted < len(visible):
+        raise RuntimeError(
+            f"AUTOINIT_GPU should be an index from 0 to {len(visible) - 1}: this worker "
+            f"process sees {list(visible)} (CUDA_VISIBLE_DEVICES={cuda}). Received: "
+            f"{wanted}. In a container given one GPU, that GPU is 0."
+        )
+    return wanted
+
+
 def prepare_tensorflow(**_signal_kwargs: Any) -> None:
-    """Import TensorFlow and Keras once per worker process and set devices up."""
+    """Import TensorFlow and Keras once per worker process and set devices up.
+
+    With ``AUTOINIT_GPU`` set, only that GPU stays visible to TensorFlow.
+    """
     import tensorflow as tf
 
-    for gpu in tf.config.list_physical_devices("GPU"):
+    gpus = tf.config.list_physical_devices("GPU")
+    pinned = choose_gpu([gpu.name for gpu in gpus], Settings().gpu)
+    if pinned is not None:
+        gpus = [gpus[pinned]]
+        tf.config.set_visible_devices(gpus, "GPU")
+    for gpu in gpus:
         tf.config.experimental.set_memory_growth(gpu, True)
     tf.config.experimental.enable_tensor_float_32_execution(False)
     import keras  # noqa: F401
 
     import autoinit.probe  # noqa: F401  (warm: the first job pays no import)
 
-    log.info("worker process %d ready; GPUs: %s", os.getpid(),
-             [d.name for d in tf.config.list_physical_devices("GPU")] or "none")
+    log.info("worker process %d ready; CUDA_VISIBLE_DEVICES=%s; uses %s", os.getpid(),
+             os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+             [_describe_gpu(tf, gpu) for gpu in gpus] or "the CPU (no GPU visible)")
+
+
+def _describe_gpu(tf: Any, gpu: Any) -> str:
+    try:
+        name = tf.config.experimental.get_device_details(gpu).get("device_name")
+    except Exception:  # details are for the log only
+        name = None
+    return f"{gpu.name} ({name})" if name else gpu.name
 
 
 class _Reporter:
