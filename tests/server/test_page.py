@@ -273,3 +273,19 @@ def test_pasted_json_with_options_and_dark_mode(browser, service, tmp_path):
     finally:
         context.close()
     assert errors.unexpected() == []
+
+
+def test_a_keras_archive_upload_is_initialized(page, tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(12, activation="gelu", name="hidden"),
+                              keras.layers.Dense(3, name="out")], name="archived")
+    path = tmp_path / "archived.keras"
+    model.save(path)
+    page.goto("/")
+    page.set_input_files("#file-input", str(path))
+    chart = wait_for_result(page)
+    assert "AutoInit (predicted)" in chart["names"]
+    assert "archived" in page.text_content("#job-title")
+    names = page.locator("#layer-table tbody tr.weighted")
+    assert sorted(names.nth(i).get_attribute("data-name") for i in range(names.count())) == ["hidden", "out"]
