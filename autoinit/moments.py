@@ -10,6 +10,19 @@ completely. ``shared_var`` is the variance of those per-channel offsets around
 the global mean, i.e. the covariance between two elements of the same channel
 at different positions or examples. ``var - shared_var`` is the part that
 fluctuates and averages away.
+
+When AutoInit has drawn every weight upstream it can do better than the
+expectation over weight draws: each element's expected value (over examples)
+is a deterministic function of the drawn weights, and with 16-64 channels the
+realised spread of those values is far from its expectation (a chi-square
+with as many degrees of freedom as channels), an error that compounds along a
+residual stream. At the borders of small feature maps the expected values
+also depend on the position (taps fall on zero padding). ``offsets`` then
+carries that map of expected values itself: shape ``(*positions, channels)``
+(one example, no batch axis) or ``(channels,)`` when it is the same at every
+position. ``mean`` is its mean, ``shared_var`` the variance of its
+per-channel means, and ``var`` adds the position spread and the variance
+around the expected value (``random_var``).
 """
 
 from __future__ import annotations
@@ -17,6 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 __all__ = ["SignalMoments"]
 
@@ -31,6 +46,7 @@ class SignalMoments:
         shared_var: the part of ``var`` that is constant across examples and
             positions within a channel (``0 <= shared_var <= var``).
         origin: see the attribute.
+        offsets: see the attribute; prefer :meth:`from_offsets`.
 
     Example:
         >>> x = SignalMoments(mean=0.0, var=1.0)
@@ -45,6 +61,42 @@ class SignalMoments:
     """``(activation, pre_activation_moments)`` when this tensor is a
     non-decreasing elementwise activation of a Gaussian (lets max pooling be
     exact); None otherwise."""
+    offsets: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """Each element's expected value for the drawn weights, ``(*positions,
+    channels)`` or ``(channels,)``, read-only; None when unknown. Build with
+    :meth:`from_offsets`, which keeps ``mean``/``var``/``shared_var`` consistent."""
+    element_var: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """With ``offsets``: each element's variance around its expected value when
+    it differs between elements (an array broadcastable to ``offsets``), or
+    None when it is ``random_var`` everywhere."""
+
+    @classmethod
+    def from_offsets(
+        cls, offsets: Any, random_var: Any, origin: tuple[Any, SignalMoments] | None = None
+    ) -> SignalMoments:
+        """Moments of a tensor whose elements have expected values ``offsets``
+        (see the attribute) and variances ``random_var`` around them (a number,
+        or an array broadcastable to ``offsets``).
+
+        Example:
+            >>> x = SignalMoments.from_offsets([1.0, -1.0], 0.5)
+            >>> x.mean, x.var, x.shared_var
+            (0.0, 1.5, 1.0)
+        """
+        d = np.asarray(offsets, dtype=np.float64)
+        if d.ndim == 0 or d.size == 0:
+            raise ValueError(f"offsets must be an array with a channel axis. Received: shape {d.shape}")
+        r = np.maximum(np.asarray(random_var, dtype=np.float64), 0.0)
+        if r.ndim == 0:
+            spread, mean_random = None, float(r)
+        else:
+            if np.broadcast_shapes(r.shape, d.shape) != d.shape:
+                raise ValueError(f"random_var of shape {r.shape} does not broadcast to offsets {d.shape}")
+            spread = _stored(r)
+            mean_random = float(np.broadcast_to(r, d.shape).mean())
+        channel = d.reshape(-1, d.shape[-1]).mean(axis=0)
+        shared = float(channel.var())
+        return cls(float(d.mean()), float(d.var()) + mean_random, shared, origin, _stored(d), spread)
 
     def __post_init__(self) -> None:
         var = float(self.var)
@@ -72,5 +124,59 @@ class SignalMoments:
         """shared_var / var (0 when var is 0)."""
         return self.shared_var / self.var if self.var > 0 else 0.0
 
+    @property
+    def random_var(self) -> float:
+        """Variance around each element's expected value, averaged over
+        elements (``fluctuating_var`` less the position spread of ``offsets``)."""
+        if self.offsets is None:
+            return self.fluctuating_var
+        return max(self.var - float(self.offsets.var()), 0.0)
+
+    def random_map(self) -> np.ndarray:
+        """Each element's variance around its expected value, broadcastable to
+        ``offsets`` (a 0-d array when it is the same everywhere)."""
+        if self.element_var is not None:
+            return self.element_var
+        return np.asarray(self.random_var)
+
+    def offset_map(self, shape: tuple) -> np.ndarray | None:
+        """The expected values broadcast to one example's ``shape``, or None.
+
+        Uses ``offsets`` when it fits ``shape`` (same shape, or one value per
+        channel), a constant ``mean`` when nothing is shared, else None.
+        Unknown (None) dimensions of ``shape`` allow only per-channel values,
+        returned as ``(channels,)``.
+        """
+        if not shape or shape[-1] is None:
+            return None
+        known = all(d is not None for d in shape)
+        if self.offsets is not None:
+            if known and self.offsets.shape == tuple(shape):
+                return self.offsets
+            if self.offsets.shape == (shape[-1],):
+                return np.broadcast_to(self.offsets, shape) if known else self.offsets
+            return None
+        if self.shared_var <= 1e-12 * max(self.var, 1e-300) and math.isfinite(self.mean):
+            return np.full(tuple(shape) if known else (shape[-1],), self.mean)
+        return None
+
+    def per_channel(self) -> SignalMoments:
+        """These moments with ``offsets`` reduced to one value per channel (the
+        position spread joins the channel's variance); unchanged without offsets."""
+        if self.offsets is None or self.offsets.ndim == 1:
+            return self
+        channels = self.offsets.shape[-1]
+        d = self.offsets.reshape(-1, channels)
+        r = np.broadcast_to(self.random_map(), self.offsets.shape).reshape(-1, channels)
+        return SignalMoments.from_offsets(d.mean(axis=0), d.var(axis=0) + r.mean(axis=0), self.origin)
+
     def to_dict(self) -> dict[str, float]:
         return {"mean": self.mean, "var": self.var, "shared_var": self.shared_var}
+
+
+def _stored(values: np.ndarray) -> np.ndarray:
+    """A read-only float32 copy: maps are kept for every tensor of a pass, and
+    float32 is ample for statistics that are compared at the percent level."""
+    stored = np.array(values, dtype=np.float32)
+    stored.setflags(write=False)
+    return stored

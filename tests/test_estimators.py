@@ -50,8 +50,10 @@ from autoinit.estimators.convolutional import (
     average_taps_1d,
     average_transpose_taps,
     conv_output_length,
+    convolve_map,
+    estimate_conv_realised,
 )
-from autoinit.estimators.core import dense_weight_variance, estimate_dense
+from autoinit.estimators.core import dense_weight_variance, estimate_dense, estimate_dense_realised
 from autoinit.estimators.merging import (
     estimate_add,
     estimate_average,
@@ -823,3 +825,103 @@ def test_multi_head_attention_scales_give_the_target_in_a_numpy_attention():
         return y.mean(), y.var(ddof=1)
 
     assert_moments_match("attention output", s.result, run_trials(trial, 27), shared=False)
+
+
+# -- realised weights: expected-value maps (SignalMoments.offsets) ------------
+#
+# Conditioned on one drawn kernel, the only randomness is the input's: x =
+# D + sqrt(R) z elementwise, z ~ N(0, 1) independent per example and element.
+# Each trial simulates 400 examples; per trial we record the mean, the variance
+# (over examples and elements) and the variance of per-channel means.
+
+
+def offset_map_trial(
+    d: np.ndarray, r: np.ndarray, layer: Callable[[np.ndarray], np.ndarray], examples: int = 400
+) -> Callable[[np.random.Generator], tuple[float, float, float]]:
+    def trial(rng: np.random.Generator) -> tuple[float, float, float]:
+        x = d + np.sqrt(r) * rng.standard_normal((examples, *d.shape))
+        y = layer(x)
+        channel = y.reshape(-1, y.shape[-1]).mean(axis=0)
+        return float(y.mean()), float(y.var()), float(channel.var())
+
+    return trial
+
+
+def assert_realised_match(what: str, est: SignalMoments, per_trial: np.ndarray) -> None:
+    # The channel means carry sampling noise of order var / samples; the map is
+    # exact, so compare to a tight relative tolerance rather than an SE.
+    assert est.mean == pytest.approx(per_trial[:, 0].mean(), abs=0.01 * math.sqrt(est.var))
+    assert est.var == pytest.approx(per_trial[:, 1].mean(), rel=0.01)
+    assert est.shared_var == pytest.approx(per_trial[:, 2].mean(), rel=0.05, abs=0.01 * est.var)
+
+
+def test_from_offsets_keeps_mean_var_and_shared_consistent():
+    d = np.array([[[1.0, -1.0], [3.0, -1.0]]])  # (1, 2, 2): positions x channels
+    x = SignalMoments.from_offsets(d, np.array([0.5, 1.5]))
+    assert x.mean == pytest.approx(0.5)
+    assert x.shared_var == pytest.approx(np.var([2.0, -1.0]))
+    assert x.var == pytest.approx(np.var(d) + 1.0)
+    assert x.random_var == pytest.approx(1.0)
+    reduced = x.per_channel()
+    assert reduced.offsets.shape == (2,) and reduced.var == pytest.approx(x.var)
+    assert reduced.shared_var == pytest.approx(x.shared_var)
+    with pytest.raises(ValueError, match="broadcast"):
+        SignalMoments.from_offsets(d, np.ones(3))
+
+
+def test_offset_map_fills_a_constant_mean_only_when_nothing_is_shared():
+    assert np.all(SignalMoments(0.3, 1.0).offset_map((4, 4, 2)) == 0.3)
+    assert SignalMoments(0.3, 1.0).offset_map((None, 2)).shape == (2,)
+    assert SignalMoments(0.3, 1.0, 0.2).offset_map((4, 4, 2)) is None
+
+
+@pytest.mark.parametrize("strides, padding, dilation", [((1, 1), "same", (1, 1)), ((2, 1), "same", (1, 2)), ((1, 2), "valid", (1, 1))])
+def test_conv_with_a_drawn_kernel_matches_simulation(strides, padding, dilation):
+    rng = np.random.default_rng(30)
+    kernel = rng.standard_normal((3, 3, 4, 5)) / 6.0
+    d = rng.standard_normal((7, 6, 4)) * 0.8 + 0.5
+    r = rng.uniform(0.2, 1.5, size=(7, 6, 4))
+    est = estimate_conv_realised(kernel, SignalMoments.from_offsets(d, r), d, strides, padding, dilation)
+
+    def layer(x):
+        return np.stack([convolve_map(e, kernel, strides, padding, dilation) for e in x])
+
+    assert est.offsets.shape == layer(d[None])[0].shape
+    assert_realised_match("conv", est, run_trials(offset_map_trial(d, r, layer), 31))
+
+
+def test_dense_with_a_drawn_kernel_matches_simulation():
+    rng = np.random.default_rng(32)
+    kernel = rng.standard_normal((16, 8)) / 4.0
+    d = rng.standard_normal(16) + 0.4
+    r = rng.uniform(0.1, 2.0, size=16)
+    est = estimate_dense_realised(kernel, SignalMoments.from_offsets(d, r), d)
+    assert_realised_match("dense", est, run_trials(offset_map_trial(d, r, lambda x: x @ kernel, 4000), 33))
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "selu", "gelu", "sigmoid"])
+def test_activation_of_an_offset_map_matches_simulation(name):
+    # Element (p, c) is N(d[p, c], r[p, c]); the variances differ between
+    # elements (borders sum fewer taps), exercising the 2-D table.
+    rng = np.random.default_rng(34)
+    d = rng.standard_normal((5, 5, 6)) * 1.2
+    r = rng.uniform(0.05, 2.0, size=(5, 5, 6))
+    est = estimate_activation(SignalMoments.from_offsets(d, r), ACTIVATIONS[name])
+    fn = ACTIVATIONS[name].fn
+    per_trial = run_trials(offset_map_trial(d, r, fn, 2000), 35)
+    assert_realised_match(name, est, per_trial)
+    # The map itself, element by element.
+    sample = fn(d + np.sqrt(r) * np.random.default_rng(36).standard_normal((40_000, *d.shape)))
+    assert np.max(np.abs(est.offsets - sample.mean(axis=0))) < 0.03
+
+
+def test_add_of_offset_maps_broadcasts_per_channel_values():
+    d = np.arange(12.0).reshape(2, 2, 3) / 10.0
+    a = SignalMoments.from_offsets(d, 0.5)
+    b = SignalMoments.from_offsets(np.array([1.0, -1.0, 0.0]), np.array([0.1, 0.2, 0.3]))
+    s = estimate_add([a, b])
+    assert s.offsets.shape == (2, 2, 3)
+    assert np.allclose(s.offsets, d + np.array([1.0, -1.0, 0.0]))
+    assert s.random_var == pytest.approx(0.5 + 0.2)
+    diff = estimate_subtract([a, a])
+    assert np.allclose(diff.offsets, 0.0) and diff.var == pytest.approx(1.0)

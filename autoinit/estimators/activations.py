@@ -7,7 +7,8 @@ Paper, Appendix A, eqs. (5)-(6): for ``x ~ N(mu_in, nu_in)``
 computed here by quadrature (``autoinit.estimators.gaussian``) for every Keras 3
 activation by name and for any Python callable. Assumption: the activation's
 input is Gaussian, which holds for the output of a weighted layer whose fan-in
-is large (central limit theorem).
+is large (central limit theorem). When the input's elements' expected values
+are known (``SignalMoments.offsets``) each element is its own Gaussian.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import special
+from scipy.interpolate import RegularGridInterpolator as interpolate_grid
 
 from autoinit.estimators.gaussian import (
     ElementwiseFn,
     gaussian_moments,
     gaussian_shared_variance,
+    standard_normal_grid,
 )
 from autoinit.moments import SignalMoments
 
@@ -36,6 +39,10 @@ __all__ = [
     "SELU_ALPHA",
     "SELU_SCALE",
 ]
+
+_PER_CHANNEL_NODES = 801  # odd (Simpson); quadrature nodes per tabulated offset
+_TABLE_SIZE = 257  # offsets tabulated for interpolation (error ~1e-5 relative)
+_SCALE_TABLE_SIZE = 17  # element standard deviations tabulated
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -182,10 +189,59 @@ def estimate_activation(x: SignalMoments, activation: Activation) -> SignalMomen
     """
     if activation.is_linear:
         return x
+    if x.offsets is not None:
+        return _activation_per_channel(x, activation)
     first, second = gaussian_moments(activation.fn, x.mean, x.var, activation.key)
     shared = gaussian_shared_variance(activation.fn, x.mean, x.var, x.shared_var, activation.key)
     origin = (activation, x) if activation.monotone and x.origin is None else None
     return SignalMoments(first, second - first * first, shared, origin)
+
+
+def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalMoments:
+    """``f`` applied to elements with known expected values ``d`` (``x.offsets``).
+
+    An element is ``N(d, r)`` (``r`` from ``x.random_map()``): its output has
+    expected value ``m(d, r) = E_z[f(d + sqrt(r) z)]`` and variance
+    ``E_z[f(.)^2] - m^2``; the output's offsets are ``m`` elementwise and its
+    element variances those variances. ReLU has closed forms; for other ``f``
+    the two smooth functions of ``(d, sqrt(r))`` are tabulated by quadrature on
+    a grid over their range and interpolated (bilinear).
+    """
+    d = np.asarray(x.offsets, dtype=np.float64)
+    r = np.broadcast_to(np.asarray(x.random_map(), dtype=np.float64), d.shape)
+    scale = np.sqrt(r)
+    if activation.key == ("relu",):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(scale > 0.0, d / scale, np.where(d > 0.0, np.inf, -np.inf))
+        cdf, pdf = special.ndtr(a), np.exp(-0.5 * a * a) / np.sqrt(2.0 * np.pi)
+        first = d * cdf + scale * pdf
+        second = (d * d + r) * cdf + d * scale * pdf
+    else:
+        first, second = _tabulated_moments(activation, d, scale)
+    origin = (activation, x) if activation.monotone and x.origin is None else None
+    return SignalMoments.from_offsets(first, np.maximum(second - first * first, 0.0), origin)
+
+
+def _tabulated_moments(activation: Activation, d: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``E[f(d + scale z)]`` and ``E[f(.)^2]`` elementwise, by interpolation."""
+    z, w = standard_normal_grid(_PER_CHANNEL_NODES, 10.0)
+    grid_d = np.linspace(float(d.min()), float(d.max()), _TABLE_SIZE)
+    lo, hi = float(scale.min()), float(scale.max())
+    grid_s = np.linspace(lo, hi, _SCALE_TABLE_SIZE) if hi - lo > 1e-9 * max(hi, 1.0) else np.array([hi])
+    points = grid_d[:, None, None] + grid_s[None, :, None] * z[None, None, :]
+    with np.errstate(all="ignore"):
+        y = np.asarray(activation.fn(points), dtype=np.float64)
+        table1, table2 = y @ w, (y * y) @ w  # (len(grid_d), len(grid_s))
+    if grid_s.size == 1:
+        return np.interp(d, grid_d, table1[:, 0]), np.interp(d, grid_d, table2[:, 0])
+    if grid_d.size == 1 or grid_d[-1] == grid_d[0]:
+        return np.interp(scale, grid_s, table1[0]), np.interp(scale, grid_s, table2[0])
+    query = np.stack([d.ravel(), scale.ravel()], axis=-1)
+    results = []
+    for table in (table1, table2):
+        interpolate = interpolate_grid((grid_d, grid_s), table, method="linear", bounds_error=False, fill_value=None)
+        results.append(interpolate(query).reshape(d.shape))
+    return results[0], results[1]
 
 
 def estimate_glu(x: SignalMoments) -> SignalMoments:

@@ -8,20 +8,35 @@ number of in-bounds taps over all output positions (it matters on small
 feature maps: a 3x3 kernel on 4x4 inputs averages 6.25 taps, not 9). For
 transposed convolutions each output receives about ``kernel / stride`` taps;
 again the exact average is counted.
+
+With the kernel drawn and the input's expected values known
+(``SignalMoments.offsets``, a ``(*positions, channels)`` map),
+``estimate_conv_realised`` gives the output's exactly: at output position
+``p``, channel ``o``, ``D[p, o] = sum_{t in-bounds at p} sum_c W[t, c, o] d[p + t, c]``,
+i.e. the convolution of the map. Near the borders of small maps these values
+depend on the position, and a smooth map passes coherently through the next
+kernel; both matter on 8x8 maps.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from autoinit.errors import EstimationError
+from autoinit.moments import SignalMoments
 
 __all__ = [
     "conv_output_length",
     "average_taps_1d",
     "average_taps",
     "average_transpose_taps",
+    "tap_mask_1d",
+    "estimate_conv_realised",
+    "convolve_map",
 ]
 
 
@@ -35,16 +50,16 @@ def conv_output_length(length: int, kernel: int, stride: int, padding: str, dila
     return max((length - span) // stride + 1, 0)
 
 
-def average_taps_1d(length: int | None, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1) -> float:
-    """Mean number of kernel taps that land inside the input, over outputs.
+def tap_mask_1d(length: int | None, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1) -> np.ndarray:
+    """Boolean ``(outputs, kernel)``: which taps of each output land inside the input.
 
-    ``length=None`` (unknown) assumes no border effect (``kernel`` taps).
+    ``length=None`` (unknown) or ``"valid"`` padding: one row, all taps inside.
     """
     if length is None or padding == "valid":
-        return float(kernel)
+        return np.ones((1, kernel), dtype=bool)
     out_len = conv_output_length(length, kernel, stride, padding, dilation)
     if out_len == 0:
-        return float(kernel)
+        return np.ones((1, kernel), dtype=bool)
     span = (kernel - 1) * dilation + 1
     if padding == "causal":
         pad_before = span - 1
@@ -53,8 +68,15 @@ def average_taps_1d(length: int | None, kernel: int, stride: int = 1, padding: s
         pad_before = total // 2
     starts = np.arange(out_len) * stride - pad_before
     taps = starts[:, None] + np.arange(kernel)[None, :] * dilation
-    inside = (taps >= 0) & (taps < length)
-    return float(inside.sum(axis=1).mean())
+    return (taps >= 0) & (taps < length)
+
+
+def average_taps_1d(length: int | None, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1) -> float:
+    """Mean number of kernel taps that land inside the input, over outputs.
+
+    ``length=None`` (unknown) assumes no border effect (``kernel`` taps).
+    """
+    return float(tap_mask_1d(length, kernel, stride, padding, dilation).sum(axis=1).mean())
 
 
 def average_taps(
@@ -69,6 +91,87 @@ def average_taps(
         average_taps_1d(n, k, s, padding, d)
         for n, k, s, d in zip(spatial, kernel, strides, dilation)
     )
+
+
+def _padding(length: int, kernel: int, stride: int, padding: str, dilation: int) -> tuple[int, int, int]:
+    """``(pad_before, pad_after, out_len)`` of one axis (TF's rule for "same")."""
+    span = (kernel - 1) * dilation + 1
+    out_len = conv_output_length(length, kernel, stride, padding, dilation)
+    if padding == "causal":
+        before = span - 1
+    elif padding == "same":
+        before = max((out_len - 1) * stride + span - length, 0) // 2
+    else:
+        before = 0
+    after = max((out_len - 1) * stride + span - before - length, 0)
+    return before, after, out_len
+
+
+def convolve_map(
+    values: np.ndarray,
+    kernel: np.ndarray,
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int],
+) -> np.ndarray:
+    """Convolve one example ``values`` of shape ``(*positions, in)`` with
+    ``kernel`` ``(*kernel_size, in, out)`` (Keras semantics, no bias).
+
+    ``values`` of shape ``(in,)`` means the same at every position of an
+    unknown-size input: the result is the interior response ``(out,)``.
+    """
+    rank = kernel.ndim - 2
+    if values.ndim == 1:
+        return values @ kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1]).sum(axis=0)
+    geometry = [
+        _padding(n, k, s, padding, d)
+        for n, k, s, d in zip(values.shape[:rank], kernel.shape[:rank], strides, dilation)
+    ]
+    padded = np.pad(values, [(b, a) for b, a, _ in geometry] + [(0, 0)])
+    outs = [o for _, _, o in geometry]
+    result = np.zeros((*outs, kernel.shape[-1]))
+    for tap in itertools.product(*(range(k) for k in kernel.shape[:rank])):
+        window = tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, outs, strides)
+        )
+        result += padded[window] @ kernel[tap]
+    return result
+
+
+def estimate_conv_realised(
+    kernel: np.ndarray,
+    x: SignalMoments,
+    offsets: np.ndarray,
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int],
+) -> SignalMoments:
+    """Moments of a convolution's output for the drawn ``kernel`` (bias zero).
+
+    Args:
+        kernel: ``(*kernel_size, in_channels, out_channels)``.
+        x: the input moments (its ``random_map()`` is used).
+        offsets: the input's expected values, ``(*positions, in_channels)``
+            (or ``(in_channels,)`` for an input of unknown size).
+        strides, padding, dilation: the layer's.
+
+    The output's expected values are ``convolve_map(offsets, kernel)``; the
+    variances around them are ``convolve_map(r_in, kernel ** 2)``, i.e.
+    ``sum_{t in-bounds at p} sum_c W[t, c, o]^2 r_in[p + t, c]`` (independent
+    fluctuations; cross terms vanish in expectation over the draw). Interior
+    outputs sum more taps and see interior inputs, which themselves sum more
+    taps: a per-position variance map keeps that correlation.
+    """
+    w = np.asarray(kernel, dtype=np.float64)
+    rank = w.ndim - 2
+    if rank < 1 or w.shape[-2] != offsets.shape[-1] or offsets.ndim not in (1, rank + 1):
+        raise EstimationError(
+            f"Expected a (*kernel_size, in, out) kernel matching offsets of shape {offsets.shape}. "
+            f"Received: kernel shape {w.shape}"
+        )
+    expected = convolve_map(offsets, w, strides, padding, dilation)
+    random = convolve_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation)
+    return SignalMoments.from_offsets(expected, random)
 
 
 def average_transpose_taps_1d(length: int | None, kernel: int, stride: int, padding: str, dilation: int = 1) -> float:

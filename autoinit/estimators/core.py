@@ -11,9 +11,17 @@ convolutions the *average* number of in-bounds taps, see ``convolutional``).
 With one fixed draw of ``W`` the input's mean and shared variance become a
 per-unit constant offset: the shared part of the output is
 ``fan_in Var(W) (mu_in^2 + shared_in)``.
+
+That is an expectation over weight draws. Once ``W`` is drawn, and the input's
+expected values ``d`` are known (``SignalMoments.offsets``, last axis = input
+units), the output's are exactly ``d_out = d W`` and the variance around them
+``r_out = r_in W^2`` (per element; ``W^2`` elementwise) (fluctuations independent across input
+units; cross terms vanish in expectation): ``estimate_dense_realised``.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from autoinit.errors import EstimationError
 from autoinit.moments import SignalMoments
@@ -21,6 +29,7 @@ from autoinit.moments import SignalMoments
 __all__ = [
     "dense_weight_variance",
     "estimate_dense",
+    "estimate_dense_realised",
     "estimate_embedding",
     "estimate_rescaling",
     "estimate_identity",
@@ -52,6 +61,25 @@ def estimate_dense(x: SignalMoments, fan_in: float, weight_var: float) -> Signal
         gain * x.second_moment,
         gain * (x.mean * x.mean + x.shared_var),
     )
+
+
+def estimate_dense_realised(kernel: np.ndarray, x: SignalMoments, offsets: np.ndarray) -> SignalMoments:
+    """Moments of ``x W`` (bias zero) for the drawn ``kernel`` of shape (in, out).
+
+    Args:
+        kernel: the drawn weights, ``(in_units, out_units)``.
+        x: the input moments (its ``random_map()`` is used).
+        offsets: the input's expected values, last axis ``in_units``.
+
+    ``d_out = d_in W`` and ``r_out = r_in W^2`` (elementwise square).
+    """
+    w = np.asarray(kernel, dtype=np.float64)
+    if w.ndim != 2 or w.shape[0] != offsets.shape[-1]:
+        raise EstimationError(
+            f"Expected a (in, out) kernel with in = {offsets.shape[-1]}. Received: shape {w.shape}"
+        )
+    random = np.broadcast_to(x.random_map(), offsets.shape) @ (w * w)
+    return SignalMoments.from_offsets(offsets @ w, random)
 
 
 def estimate_embedding(weight_var: float) -> SignalMoments:

@@ -9,6 +9,11 @@
                 mu = sum C_i mu_i / sum C_i,
                 nu = sum C_i (nu_i + mu_i^2) / sum C_i - mu^2
 
+Add, Subtract and Average are linear: when every input's elements' expected
+values are known (``SignalMoments.offsets``), the output's are the same
+combination of them, and the variances around them (independent between
+inputs) combine as the variances above.
+
 Maximum/Minimum (not in the paper) use Clark's (1961) exact moments of the
 maximum of two independent Gaussians, applied pairwise for N > 2.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 from scipy import special
 
 from autoinit.moments import SignalMoments
@@ -33,8 +39,29 @@ __all__ = [
 ]
 
 
+def _linear_offsets(xs: Sequence[SignalMoments], coefficients: Sequence[float]) -> SignalMoments | None:
+    """``sum a_i x_i`` when every input's offsets are known and broadcastable, else None."""
+    offsets = [x.offsets for x in xs]
+    if any(d is None for d in offsets):
+        return None
+    try:
+        shape = np.broadcast_shapes(*(d.shape for d in offsets))
+    except ValueError:
+        return None
+    if any(d.shape[-1] != shape[-1] for d in offsets):
+        return None
+    d = sum(a * o for a, o in zip(coefficients, offsets))
+    if np.ndim(d) == 0 or d.shape != shape:
+        d = np.broadcast_to(d, shape)
+    random = sum(a * a * x.random_map() for a, x in zip(coefficients, xs))
+    return SignalMoments.from_offsets(d, random)
+
+
 def estimate_add(xs: Sequence[SignalMoments]) -> SignalMoments:
     """Sum of independent inputs (eq. 11); shared parts add too."""
+    known = _linear_offsets(xs, [1.0] * len(xs))
+    if known is not None:
+        return known
     return SignalMoments(
         sum(x.mean for x in xs), sum(x.var for x in xs), sum(x.shared_var for x in xs)
     )
@@ -43,12 +70,18 @@ def estimate_add(xs: Sequence[SignalMoments]) -> SignalMoments:
 def estimate_subtract(xs: Sequence[SignalMoments]) -> SignalMoments:
     """``x_1 - x_2`` (eq. 13)."""
     a, b = xs[0], xs[1]
+    known = _linear_offsets((a, b), (1.0, -1.0))
+    if known is not None:
+        return known
     return SignalMoments(a.mean - b.mean, a.var + b.var, a.shared_var + b.shared_var)
 
 
 def estimate_average(xs: Sequence[SignalMoments]) -> SignalMoments:
     """Mean of N independent inputs (eq. 12)."""
     n = len(xs)
+    known = _linear_offsets(xs, [1.0 / n] * n)
+    if known is not None:
+        return known
     total = estimate_add(xs)
     return SignalMoments(total.mean / n, total.var / n**2, total.shared_var / n**2)
 

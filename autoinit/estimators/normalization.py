@@ -17,10 +17,15 @@ per-channel part:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from autoinit.moments import SignalMoments
 
 __all__ = [
+    "BatchRenorm",
     "estimate_batch_normalization",
     "estimate_group_normalization",
     "estimate_layer_normalization",
@@ -28,16 +33,110 @@ __all__ = [
 ]
 
 
-def estimate_batch_normalization(x: SignalMoments, epsilon: float = 1e-3) -> SignalMoments:
-    """``y = (x - E_c[x]) / sqrt(Var_c[x] + eps)`` per channel c (training mode).
+def estimate_batch_normalization(
+    x: SignalMoments,
+    epsilon: float = 1e-3,
+    *,
+    gamma: Any = None,
+    beta: Any = None,
+    renorm: BatchRenorm | None = None,
+) -> SignalMoments:
+    """``y = gamma_c (x - E_c[x]) / sqrt(Var_c[x] + eps) + beta_c`` per channel c
+    (training mode: statistics of the batch).
 
-    ``mu_out = 0``, ``nu_out = f / (f + eps)`` with ``f`` the within-channel
-    (fluctuating) variance; ``shared_out = 0``.
+    With ``gamma = 1``, ``beta = 0`` (their usual initial values): ``mu_out =
+    0``, ``nu_out = f / (f + eps)`` with ``f`` the within-channel (fluctuating)
+    variance, ``shared_out = 0``. ``gamma``/``beta`` given per channel make it
+    a per-channel affine map of that (``beta``'s spread over channels becomes
+    shared variance).
+
+    Batch *re*normalization (``renorm``, Ioffe 2017) multiplies the
+    normalized value by ``r = clip(sigma_B / sigma_mov, 1/rmax, rmax)`` and
+    adds ``d = clip((mu_B - mu_mov) / sigma_mov, -dmax, dmax)``. Unclipped,
+    that is exactly ``(x - mu_mov) / sigma_mov``: the forward pass uses the
+    moving statistics (the identity at initialization), nothing is removed.
+
+    When ``x`` carries its map of expected values (``offsets``, channels last),
+    every channel's batch statistics come from that map and the result carries
+    the normalized map; otherwise channels are alike and the statistics are
+    those of an average channel.
     """
+    if x.offsets is not None:
+        return _batch_norm_from_map(x, epsilon, gamma, beta, renorm)
     within = x.fluctuating_var
     if not math.isfinite(within):
         return SignalMoments(0.0, 1.0, 0.0)
-    return SignalMoments(0.0, within / (within + epsilon), 0.0)
+    if gamma is None and beta is None and renorm is None:
+        return SignalMoments(0.0, within / (within + epsilon), 0.0)
+    g = np.ones(1) if gamma is None else np.asarray(gamma, dtype=np.float64).ravel()
+    b = np.zeros(1) if beta is None else np.asarray(beta, dtype=np.float64).ravel()
+    if renorm is not None and renorm.unclipped:
+        # (x - mu_mov) / sigma_mov: an affine map of everything, offsets included.
+        scale = g / renorm.sigma(epsilon)
+        shift = b - scale * np.asarray(renorm.mean, dtype=np.float64).ravel()
+        return _affine(x.mean, x.var, x.shared_var, scale, shift)
+    r, d = (1.0, 0.0) if renorm is None else renorm.correction(x.mean, within, epsilon)
+    return _affine(0.0, r * r * within / (within + epsilon), 0.0, g, b + g * d)
+
+
+@dataclass(frozen=True)
+class BatchRenorm:
+    """A renormalizing BatchNormalization's renorm statistics (per channel)
+    and clipping (``rmin``/``rmax`` bound ``r``, ``dmax`` bounds ``|d|``)."""
+
+    mean: Any
+    stddev: Any
+    rmin: float = 0.0
+    rmax: float = math.inf
+    dmax: float = math.inf
+
+    @property
+    def unclipped(self) -> bool:
+        return self.rmin <= 0.0 and math.isinf(self.rmax) and math.isinf(self.dmax)
+
+    def sigma(self, epsilon: float) -> np.ndarray:
+        return np.maximum(np.asarray(self.stddev, dtype=np.float64).ravel(), math.sqrt(epsilon))
+
+    def correction(self, batch_mean: Any, batch_var: Any, epsilon: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(r, d)`` for batch statistics per channel."""
+        sigma = self.sigma(epsilon)
+        r = np.clip(np.sqrt(np.asarray(batch_var) + epsilon) / sigma, self.rmin, self.rmax)
+        d = np.clip((np.asarray(batch_mean) - np.asarray(self.mean, dtype=np.float64).ravel()) / sigma,
+                    -self.dmax, self.dmax)
+        return r, d
+
+
+def _affine(mean: float, var: float, shared: float, scale: np.ndarray, shift: np.ndarray) -> SignalMoments:
+    """Moments of ``scale_c * x + shift_c`` over channels c, for ``x`` with the
+    same (mean, var, shared) in every channel."""
+    scale, shift = np.broadcast_arrays(np.asarray(scale, dtype=np.float64), np.asarray(shift, dtype=np.float64))
+    channel_means = scale * mean + shift
+    out_mean = float(channel_means.mean())
+    second = float(np.mean(scale * scale) * (var + mean * mean) + np.mean(2 * scale * shift * mean + shift * shift))
+    out_shared = float(channel_means.var() + np.mean(scale * scale) * shared)
+    return SignalMoments(out_mean, second - out_mean * out_mean, out_shared)
+
+
+def _batch_norm_from_map(
+    x: SignalMoments, epsilon: float, gamma: Any, beta: Any, renorm: BatchRenorm | None
+) -> SignalMoments:
+    channels = x.offsets.shape[-1]
+    d = x.offsets.reshape(-1, channels).astype(np.float64)
+    r = np.broadcast_to(x.random_map(), x.offsets.shape).reshape(-1, channels).astype(np.float64)
+    batch_mean = d.mean(axis=0)
+    batch_var = d.var(axis=0) + r.mean(axis=0)
+    g = np.ones(channels) if gamma is None else np.asarray(gamma, dtype=np.float64).ravel()
+    b = np.zeros(channels) if beta is None else np.asarray(beta, dtype=np.float64).ravel()
+    if renorm is not None and renorm.unclipped:
+        scale = g / renorm.sigma(epsilon)
+        shift = b - scale * np.asarray(renorm.mean, dtype=np.float64).ravel()
+    else:
+        rr, dd = (1.0, 0.0) if renorm is None else renorm.correction(batch_mean, batch_var, epsilon)
+        scale = g * rr / np.sqrt(batch_var + epsilon)
+        shift = b + g * dd - scale * batch_mean
+    offsets = (d * scale + shift).reshape(x.offsets.shape)
+    random = (r * scale * scale).reshape(x.offsets.shape)
+    return SignalMoments.from_offsets(offsets, random)
 
 
 def estimate_group_normalization(

@@ -43,6 +43,8 @@ def estimate_average_pooling(x: SignalMoments, window: float) -> SignalMoments:
     the shared part passes unchanged.
     """
     k = max(float(window), 1.0)
+    if x.offsets is not None and x.offsets.ndim == 1:  # each channel's expected value passes
+        return SignalMoments.from_offsets(x.offsets, x.random_map() / k)
     return SignalMoments(x.mean, x.shared_var + x.fluctuating_var / k, x.shared_var)
 
 

@@ -13,6 +13,8 @@ examples and elements, so the shared (per-channel) variance is unchanged.
 
 from __future__ import annotations
 
+import numpy as np
+
 from autoinit.moments import SignalMoments
 
 __all__ = [
@@ -34,6 +36,9 @@ def estimate_dropout(x: SignalMoments, rate: float) -> SignalMoments:
     if rate >= 1.0:
         return SignalMoments(0.0, 0.0, 0.0)
     second = x.second_moment / (1.0 - rate)
+    if x.offsets is not None:  # per element: E[y] = d, E[y^2] = E[x^2] / (1 - rate)
+        d2 = x.offsets * x.offsets
+        return SignalMoments.from_offsets(x.offsets, (d2 + x.random_map()) / (1.0 - rate) - d2)
     return SignalMoments(x.mean, second - x.mean * x.mean, x.shared_var)
 
 
@@ -44,6 +49,8 @@ def estimate_gaussian_dropout(x: SignalMoments, rate: float) -> SignalMoments:
 
 def estimate_gaussian_noise(x: SignalMoments, stddev: float) -> SignalMoments:
     """``y = x + e``, ``e ~ N(0, stddev^2)`` independent per element."""
+    if x.offsets is not None:
+        return SignalMoments.from_offsets(x.offsets, x.random_map() + stddev * stddev)
     return SignalMoments(x.mean, x.var + stddev * stddev, x.shared_var)
 
 

@@ -1,11 +1,23 @@
 """What a layer rule sees: the layer call, its input moments, and the session
-(settings, weight writer, what earlier calls of a shared layer chose)."""
+(settings, weight writer, what earlier calls of a shared layer chose).
+
+Realised offsets: when the session writes weights, a weighted layer's output
+expected values are computed from the weights just drawn (see
+``SignalMoments.offsets``), instead of only their expected spread over draws.
+Inputs whose ``offsets`` do not fit the tensor's shape are reduced to one
+value per channel when the channel axis still fits, and forgotten otherwise
+(a layer moved the channel axis, or a pass-through estimator changed the
+shape), so rules only ever see aligned offsets.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from autoinit.estimators.activations import Activation, estimate_activation, estimate_glu, estimate_softmax
 from autoinit.estimators.core import dense_weight_variance, estimate_dense
@@ -46,6 +58,13 @@ class LayerContext:
     kwargs: dict
     session: Session
     note: LayerNote = field(default_factory=LayerNote)
+
+    def __post_init__(self) -> None:
+        shapes = self.call.input_shapes
+        if getattr(self.layer, "data_format", None) == "channels_first" or len(shapes) != len(self.inputs):
+            self.inputs = [without_offsets(m) for m in self.inputs]
+        else:
+            self.inputs = [aligned_offsets(m, tuple(shape[1:])) for m, shape in zip(self.inputs, shapes)]
 
     @property
     def layer(self) -> Any:
@@ -99,14 +118,25 @@ class LayerContext:
         place: str = "kernel",
         initializer_attr: str | None = "kernel_initializer",
         target: float | None = None,
+        realised: Realised | None = None,
     ) -> SignalMoments:
-        """Scale one kernel so that ``W x`` has variance ``target``; return ``W x``."""
+        """Scale one kernel so that ``W x`` has variance ``target``; return ``W x``.
+
+        ``realised(kernel, x, offsets)`` computes the output moments from the
+        drawn kernel and the input's per-channel expected values; it is used
+        when weights are being written and those values are known.
+        """
         target = self.target if target is None else target
         first = self.first_call(place)
         variance = self.weight_variance(place, dense_weight_variance(x, fan_in, target))
         if first:
             self.write(variable, variance, place, initializer_attr)
         self.note.target = target if self.note.target is None else self.note.target
+        if realised is not None and self.session.writer is not None and len(variable.shape) >= 2:
+            offsets = x.offset_map(tuple(self.input_shape[1:]))
+            if offsets is not None and offsets.shape[-1] == int(variable.shape[-2]):
+                z = realised(np.asarray(variable.numpy(), dtype=np.float64), x, np.asarray(offsets, np.float64))
+                return z.per_channel() if z.offsets.size > MAP_ELEMENTS else z
         return estimate_dense(x, fan_in, variance)
 
     def activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
@@ -124,6 +154,32 @@ class LayerContext:
         return estimate_softmax(
             z, int(size), log=activation == "log_softmax", samples=self.session.monte_carlo_samples
         )
+
+
+MAP_ELEMENTS = 16384
+"""Largest expected-value map (elements per example) kept per position; larger
+outputs keep one value per channel (their position spread joins the variance).
+Position detail matters on small maps, where border taps are a large share,
+and the maps of every tensor stay in memory for the whole pass."""
+
+Realised = Callable[[np.ndarray, SignalMoments, np.ndarray], SignalMoments]
+
+
+def without_offsets(m: SignalMoments) -> SignalMoments:
+    """The same moments with the realised per-channel values forgotten."""
+    return replace(m, offsets=None) if m.offsets is not None else m
+
+
+def aligned_offsets(m: SignalMoments, shape: tuple) -> SignalMoments:
+    """``m`` with offsets that fit one example's ``shape``: kept if they do,
+    reduced per channel if only the channel axis fits, else forgotten."""
+    if m.offsets is None:
+        return m
+    if shape and m.offsets.shape == shape and all(d is not None for d in shape):
+        return m
+    if shape and shape[-1] == m.offsets.shape[-1]:
+        return m.per_channel()
+    return without_offsets(m)
 
 
 def element_count(shape: tuple) -> int:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 
 from autoinit.estimators.activations import estimate_activation
 from autoinit.estimators.convolutional import conv_output_length
 from autoinit.estimators.normalization import (
+    BatchRenorm,
     estimate_batch_normalization,
     estimate_group_normalization,
     estimate_layer_normalization,
@@ -83,9 +85,31 @@ def identity(ctx: LayerContext) -> SignalMoments:
 # -- normalization (training mode) --------------------------------------------
 
 
+def _values(variable) -> np.ndarray | None:
+    return None if variable is None else np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64)
+
+
 @rule("BatchNormalization")
 def batch_normalization(ctx: LayerContext) -> SignalMoments:
-    return estimate_batch_normalization(ctx.x, float(ctx.layer.epsilon))
+    layer = ctx.layer
+    x = ctx.x
+    if x.offsets is not None and _axes(layer.axis, len(ctx.input_shape)) != [len(ctx.input_shape) - 1]:
+        x = SignalMoments(x.mean, x.var, x.shared_var)  # maps are channels-last
+    renorm = None
+    if getattr(layer, "renorm", False):
+        clipping = layer.renorm_clipping or {}
+        renorm = BatchRenorm(
+            mean=_values(layer.renorm_mean), stddev=_values(layer.renorm_stddev),
+            rmin=float(clipping.get("rmin") or 0.0),
+            rmax=float(clipping["rmax"]) if clipping.get("rmax") is not None else math.inf,
+            dmax=float(clipping["dmax"]) if clipping.get("dmax") is not None else math.inf,
+        )
+    return estimate_batch_normalization(
+        x, float(layer.epsilon),
+        gamma=_values(layer.gamma) if layer.scale else None,
+        beta=_values(layer.beta) if layer.center else None,
+        renorm=renorm,
+    )
 
 
 @rule("LayerNormalization", "RMSNormalization")
@@ -148,7 +172,15 @@ def _global_window(ctx: LayerContext) -> int:
 
 @rule("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D")
 def global_average_pooling(ctx: LayerContext) -> SignalMoments:
-    return estimate_average_pooling(ctx.x, _global_window(ctx))
+    """Position-dependent expected values (``offsets`` map) average exactly
+    to their channel means; only the random part shrinks with the window."""
+    x = ctx.x
+    if x.offsets is not None and x.offsets.ndim > 1:
+        channels = x.offsets.shape[-1]
+        channel = x.offsets.reshape(-1, channels).mean(axis=0)
+        random = np.broadcast_to(x.random_map(), x.offsets.shape).reshape(-1, channels).mean(axis=0)
+        x = SignalMoments.from_offsets(channel, random)
+    return estimate_average_pooling(x, _global_window(ctx))
 
 
 @rule("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D")

@@ -6,7 +6,7 @@ import numpy as np
 
 from autoinit.estimators.core import estimate_rescaling
 from autoinit.estimators.reshaping import estimate_zero_padding, padded_fraction
-from autoinit.keras_adapter.context import LayerContext, element_count
+from autoinit.keras_adapter.context import LayerContext, element_count, without_offsets
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -15,11 +15,16 @@ SHAPE_LAYERS = (
     "UpSampling1D", "UpSampling2D", "UpSampling3D",
     "Cropping1D", "Cropping2D", "Cropping3D",
 )
+# Layers that may move elements between channels of the last axis.
+CHANNEL_MIXING = frozenset({"Flatten", "Reshape", "Permute"})
 
 
 @rule(*SHAPE_LAYERS)
 def shape_only(ctx: LayerContext) -> SignalMoments:
-    """Paper: shape layers leave the distribution unchanged. (Keeps ``origin``.)"""
+    """Paper: shape layers leave the distribution unchanged. (Keeps ``origin``;
+    forgets per-channel offsets where the channel axis may change.)"""
+    if type(ctx.layer).__name__ in CHANNEL_MIXING:
+        return without_offsets(ctx.x)
     return ctx.x
 
 

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 from autoinit.errors import EstimationError
-from autoinit.estimators.convolutional import average_taps, average_transpose_taps
-from autoinit.estimators.core import dense_weight_variance, estimate_dense, estimate_embedding
+
+from autoinit.estimators.convolutional import (
+    average_taps,
+    average_transpose_taps,
+    estimate_conv_realised,
+)
+from autoinit.estimators.core import (
+    dense_weight_variance,
+    estimate_dense,
+    estimate_dense_realised,
+    estimate_embedding,
+)
 from autoinit.keras_adapter.context import LayerContext
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
@@ -27,7 +38,7 @@ def _finish(ctx: LayerContext, z: SignalMoments) -> SignalMoments:
 @rule("Dense")
 def dense(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
-    z = ctx.dense_like(ctx.x, int(layer.kernel.shape[0]), layer.kernel)
+    z = ctx.dense_like(ctx.x, int(layer.kernel.shape[0]), layer.kernel, realised=estimate_dense_realised)
     return _finish(ctx, z)
 
 
@@ -60,7 +71,16 @@ def conv(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     kernel = layer.kernel
     fan_in = _conv_taps(ctx, layer.kernel_size) * int(kernel.shape[-2])
-    return _finish(ctx, ctx.dense_like(ctx.x, fan_in, kernel))
+    realised = None
+    if getattr(layer, "groups", 1) == 1 and layer.data_format != "channels_first":
+        realised = functools.partial(
+            estimate_conv_realised,
+            strides=layer.strides,
+            padding=layer.padding,
+            dilation=layer.dilation_rate,
+        )
+    return _finish(ctx, ctx.dense_like(ctx.x, fan_in, kernel, realised=realised))
+
 
 
 @rule("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
