@@ -62,6 +62,13 @@ class AutoInit:
         signal_variance: the variance to keep at every weighted layer's output.
         seed: integer seed; the same seed gives bit-identical weights. None
             draws a fresh one (see ``self.seed`` after the call).
+        center_activations: AutoInit++ (paper, Section 7): before
+            initializing, insert ``Rescaling(1, -mu_f)`` after every
+            elementwise activation ``f`` with ``mu_f = E[f(z)] != 0``,
+            ``z ~ N(0, 1)`` (see ``autoinit.centering``). The model then gets
+            new layers, so a ``keras.Model`` argument is rebuilt (weights
+            kept) and a new model is returned; it is left as it is when
+            nothing needs centring.
     """
 
     def __init__(
@@ -72,6 +79,7 @@ class AutoInit:
         custom_distribution_estimators: Mapping[type, type] | None = None,
         signal_variance: float = 1.0,
         seed: int | None = None,
+        center_activations: bool = False,
     ) -> None:
         config = dict(DEFAULT_WEIGHT_INIT_CONFIG)
         unknown = set(weight_init_config or {}) - set(config)
@@ -99,6 +107,7 @@ class AutoInit:
         self.custom_distribution_estimators = dict(custom_distribution_estimators or {})
         self.signal_variance = float(signal_variance)
         self.seed = seed
+        self.center_activations = bool(center_activations)
 
     # -- public API ------------------------------------------------------------
 
@@ -125,9 +134,7 @@ class AutoInit:
             ``shared_var``, ``has_weights``, ``estimator``, ``scale``,
             ``weight_variances``, ``target``, ``output_shape``).
         """
-        from autoinit.keras_adapter.loading import load_model
-
-        model = load_model(model_or_config, custom_objects)
+        model = self._load(model_or_config, custom_objects)
         estimates = self._run(model, write=True)
         return (model, estimates) if return_estimates else model
 
@@ -135,9 +142,7 @@ class AutoInit:
         """The per-layer estimates without touching any weights (what the
         model's *current* weight scales are not: this is AutoInit's prediction
         for the initialization it would choose)."""
-        from autoinit.keras_adapter.loading import load_model
-
-        return self._run(load_model(model_or_config, custom_objects), write=False)
+        return self._run(self._load(model_or_config, custom_objects), write=False)
 
     def initialized_config(
         self, model_or_config: Any, custom_objects: Mapping[str, Any] | None = None
@@ -161,9 +166,19 @@ class AutoInit:
             "input_data_var": self.input_data_var,
             "signal_variance": self.signal_variance,
             "seed": self.seed,
+            "center_activations": self.center_activations,
         }
 
     # -- internals ---------------------------------------------------------------
+
+    def _load(self, model_or_config: Any, custom_objects: Mapping[str, Any] | None) -> Any:
+        if self.center_activations:
+            from autoinit.centering import load_centered
+
+            return load_centered(model_or_config, custom_objects)[0]
+        from autoinit.keras_adapter.loading import load_model
+
+        return load_model(model_or_config, custom_objects)
 
     def _run(self, model: Any, write: bool) -> list[dict]:
         from autoinit.keras_adapter.context import Session

@@ -117,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument(
         "--backward", action="store_true", help="with --traces/--html, also measure gradient variances (grad_var)"
     )
+    init.add_argument(
+        "--center-activations",
+        action="store_true",
+        help="AutoInit++ (paper, Section 7): subtract each activation's Gaussian mean E[f(z)], z ~ N(0, 1), "
+        "by inserting Rescaling layers after activations, then run AutoInit",
+    )
     init.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
     zoo = commands.add_parser("zoo", help="the paper's models", description="List or export the paper's models.")
@@ -273,6 +279,7 @@ def run_init(args: argparse.Namespace) -> int:
             backward=args.backward,
             return_model=True,
             progress=report,
+            center_activations=args.center_activations,
         )
         rows = traces["layers"]
     else:
@@ -283,6 +290,7 @@ def run_init(args: argparse.Namespace) -> int:
             input_data_var=args.input_var,
             signal_variance=args.signal_variance,
             seed=args.seed,
+            center_activations=args.center_activations,
         )
         model, rows = autoinit.initialize_model(config, return_estimates=True)
 

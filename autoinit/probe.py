@@ -12,7 +12,9 @@ to AutoInit's analytic prediction: the traces payload the service returns.
 
 from __future__ import annotations
 
+import functools
 import math
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -74,11 +76,80 @@ class _StateGuard:
             v.assign(value)
 
 
-def _moments(tensor: Any) -> Any:
+def _two_pass_moments(tensor: Any) -> Any:
+    """``[mean, var]`` of all elements of ``tensor`` (float32, two passes)."""
     x = keras.ops.cast(tensor, "float32")
     mean = keras.ops.mean(x)
-    var = keras.ops.mean(keras.ops.square(x - mean))
-    return keras.ops.stack([mean, var])
+    return keras.ops.stack([mean, keras.ops.mean(keras.ops.square(x - mean))])
+
+
+class _InlineReducer:
+    """Reduces each layer output where it is produced: inside a traced graph
+    (where the ops fuse into the graph), or on backends other than TensorFlow."""
+
+    def __init__(self) -> None:
+        self.rows: list[Any] = []
+
+    def add(self, tensor: Any) -> None:
+        self.rows.append(_two_pass_moments(tensor))
+
+    def result(self) -> Any:
+        return keras.ops.stack(self.rows)
+
+
+# Layer outputs reduced per compiled call. One call per output costs about as
+# much dispatch as the layer itself; 32 per call run side by side in one
+# graph. The traced function (0.3 s) is built on first use, once per process.
+_BATCH = 32
+
+
+@functools.lru_cache(maxsize=1)
+def _batched_moments() -> tuple[Any, Any]:
+    """A concrete TensorFlow function ``(x_1, ..., x_32) -> [[mean, var]] * 32``
+    (any shapes, float32) and the tiny tensor that pads unused slots."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)] * _BATCH, autograph=False)
+    def moments(*xs: Any) -> Any:
+        rows = []
+        for x in xs:
+            mean = tf.reduce_mean(x)
+            rows.append(tf.stack([mean, tf.reduce_mean(tf.math.squared_difference(x, mean))]))
+        return tf.stack(rows)
+
+    return moments.get_concrete_function(), tf.zeros([1])  # a concrete function skips argument binding
+
+
+class _BatchedReducer:
+    """Eager probes: collects layer outputs and reduces them ``_BATCH`` at a
+    time. The interpreter keeps every output alive until the pass ends anyway,
+    so holding a few more costs no memory."""
+
+    def __init__(self) -> None:
+        self.pending: list[Any] = []
+        self.rows: list[Any] = []
+
+    def add(self, tensor: Any) -> None:
+        if keras.backend.standardize_dtype(tensor.dtype) != "float32":
+            tensor = keras.ops.cast(tensor, "float32")
+        self.pending.append(tensor)
+        if len(self.pending) == _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        moments, pad = _batched_moments()
+        n = len(self.pending)
+        self.rows.append(moments(*self.pending, *[pad] * (_BATCH - n))[:n])
+        self.pending = []
+
+    def result(self) -> Any:
+        if self.pending:
+            self._flush()
+        return keras.ops.concatenate(self.rows, axis=0)
+
+
+def _reducer() -> _InlineReducer | _BatchedReducer:
+    return _BatchedReducer() if keras.backend.backend() == "tensorflow" else _InlineReducer()
 
 
 def probe(
@@ -88,6 +159,7 @@ def probe(
     input_mean: float = 0.0,
     input_var: float = 1.0,
     backward: bool = False,
+    compiled: bool = False,
 ) -> list[dict]:
     """Measure each layer's output mean/variance on Gaussian input.
 
@@ -100,6 +172,12 @@ def probe(
         backward: also measure ``grad_var``, the variance of the gradient of
             ``L = sum(output * R)`` (``R`` standard normal, fixed) with
             respect to each layer's output.
+        compiled: run the forward probe as one TensorFlow graph, traced on
+            the first call per model and input shape and cached (weakly) with
+            the model. Later calls cost close to one compiled forward pass;
+            the first costs a trace, several eager probes' worth, so this
+            pays off only when the same model is probed many times. Not
+            combined with ``backward``.
 
     Returns:
         One JSON-serializable dict per layer call in topological order:
@@ -107,11 +185,15 @@ def probe(
         ``output_shape`` (and ``grad_var``). Overflowed values are None.
     """
     functional_of(model)
+    if compiled and backward:
+        raise AutoInitError("probe(compiled=True) runs the forward probe only. Received: backward=True")
     inputs = gaussian_inputs(model, batch_size, seed, input_mean, input_var)
     guard = _StateGuard(model, seed)
     try:
         if backward:
             return _probe_backward(model, inputs, seed)
+        if compiled:
+            return _probe_compiled(model, inputs)
         return _probe_forward(model, inputs)
     finally:
         guard.restore()
@@ -124,9 +206,20 @@ def _input_records(model: keras.Model) -> list[dict]:
     ]
 
 
-def _run(model: keras.Model, inputs: list, hook: Callable[[Any], Any] | None = None):
+def _run(
+    model: keras.Model,
+    inputs: list,
+    hook: Callable[[Any], Any] | None = None,
+    reducer: _InlineReducer | _BatchedReducer | None = None,
+):
+    """Interpret the graph in training mode; returns ``(calls, stats, taps,
+    outputs)`` with ``stats`` one ``[n, 2]`` tensor of ``[mean, var]`` rows
+    (inputs first, then one per layer call)."""
     calls: list[LayerCall] = []
-    stats: list[Any] = [_moments(x) for x in inputs]
+    reducer = reducer or _reducer()
+    tensors = [keras.ops.convert_to_tensor(x) for x in inputs]
+    for x in tensors:
+        reducer.add(x)
     taps: list[Any] = []
 
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:
@@ -138,12 +231,11 @@ def _run(model: keras.Model, inputs: list, hook: Callable[[Any], Any] | None = N
             flat_out = [hook(y) for y in flat_out]
             taps.append(flat_out[0])
         calls.append(call)
-        stats.append(_moments(flat_out[0]))
+        reducer.add(flat_out[0])
         return flat_out
 
-    tensors = [keras.ops.convert_to_tensor(x) for x in inputs]
     outputs = run_graph(model, tensors, visit)
-    return calls, stats, taps, outputs
+    return calls, reducer.result(), taps, outputs
 
 
 def _records(model: keras.Model, calls: list[LayerCall], stats: np.ndarray, grads: np.ndarray | None) -> list[dict]:
@@ -167,7 +259,38 @@ def _records(model: keras.Model, calls: list[LayerCall], stats: np.ndarray, grad
 
 def _probe_forward(model: keras.Model, inputs: list) -> list[dict]:
     calls, stats, _, _ = _run(model, inputs)
-    return _records(model, calls, keras.ops.convert_to_numpy(keras.ops.stack(stats)), None)
+    return _records(model, calls, keras.ops.convert_to_numpy(stats), None)
+
+
+# model -> (traced forward probe, the layer calls its latest trace visited).
+# Weak keys, and the traced function holds the model only weakly: the cache
+# never keeps a model alive.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_forward(model: keras.Model) -> tuple[Any, list[LayerCall]]:
+    entry = _COMPILED.get(model)
+    if entry is None:
+        import tensorflow as tf
+
+        ref = weakref.ref(model)
+        calls: list[LayerCall] = []
+
+        def forward(inputs: list) -> Any:
+            traced, stats, _, _ = _run(ref(), inputs, reducer=_InlineReducer())
+            calls[:] = traced  # runs at trace time only
+            return stats
+
+        entry = _COMPILED[model] = (tf.function(forward, autograph=False), calls)
+    return entry
+
+
+def _probe_compiled(model: keras.Model, inputs: list) -> list[dict]:
+    if keras.backend.backend() != "tensorflow":
+        raise AutoInitError(f"probe(compiled=True) needs the TensorFlow backend. Received: {keras.backend.backend()!r}")
+    function, calls = _compiled_forward(model)
+    stats = function([keras.ops.convert_to_tensor(x) for x in inputs])
+    return _records(model, calls, keras.ops.convert_to_numpy(stats), None)
 
 
 def _probe_backward(model: keras.Model, inputs: list, seed: int) -> list[dict]:
@@ -192,14 +315,10 @@ def _probe_backward(model: keras.Model, inputs: list, seed: int) -> list[dict]:
         )
     watched = [z for z in zeros if z is not None]
     grads = tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    it = iter(grads)
+    variances = iter(keras.ops.convert_to_numpy(tf.stack([tf.math.reduce_variance(g) for g in grads])) if grads else [])
     grad_vars = [float("nan")] * len(inputs)  # no gradient recorded for the inputs
-    values = []
-    for z in zeros:
-        values.append(None if z is None else tf.math.reduce_variance(next(it)))
-    host = [None if v is None else float(v) for v in values]
-    grad_vars += [float("nan") if v is None else v for v in host]
-    return _records(model, calls, keras.ops.convert_to_numpy(keras.ops.stack(stats)), np.array(grad_vars))
+    grad_vars += [float("nan") if z is None else float(next(variances)) for z in zeros]
+    return _records(model, calls, keras.ops.convert_to_numpy(stats), np.array(grad_vars))
 
 
 def apply_baseline(model: keras.Model, name: str, seed: int = 0) -> None:
@@ -231,12 +350,17 @@ def compare(
     custom_distribution_estimators: Mapping[type, type] | None = None,
     return_model: bool = False,
     progress: Progress | None = None,
+    center_activations: bool = False,
 ):
     """AutoInit's prediction next to measured propagation under several inits.
 
     Probes the model as given (``"default"``: its own initializers), each
     named baseline (``he_normal``, ``glorot_uniform``, ``lecun_normal``
     applied to all kernels) and AutoInit, on the same Gaussian batch.
+
+    With ``center_activations=True`` (AutoInit++, ``autoinit.centering``) the
+    model is rewritten first, and every series (default and baselines too) is
+    measured on the rewritten model, so all share one list of layers.
 
     Returns:
         The traces payload (see docs/ARCHITECTURE.md); with
@@ -253,6 +377,10 @@ def compare(
         model.set_weights(model_or_config.get_weights())
     else:
         model = load_model(model_or_config, custom_objects)
+    if center_activations:
+        from autoinit.centering import center_model
+
+        model, _ = center_model(model, custom_objects)
     initial = [v.numpy() for v in model.trainable_variables]
     options = dict(batch_size=batch_size, seed=seed, input_mean=input_mean, input_var=input_var, backward=backward)
     measured: dict[str, list[dict]] = {}
@@ -279,11 +407,12 @@ def compare(
         custom_distribution_estimators=custom_distribution_estimators,
         signal_variance=signal_variance,
         seed=seed,
-    )
+    )  # the model is already centred when asked: AutoInit++ is AutoInit on it
     model, estimates = ai.initialize_model(model, return_estimates=True)
     report(0.1 + 0.8 * (done + 1) / steps, "probing AutoInit")
     measured["autoinit"] = probe(model, **options)
     traces = _traces(model, estimates, measured, signal_variance, input_mean, input_var)
+    traces["center_activations"] = bool(center_activations)
     report(1.0, "done")
     return (traces, model) if return_model else traces
 

@@ -7,12 +7,15 @@ Requirements measured here:
   side in each repetition; the median ratio is reported. The same for a
   config dict: ``initialize_model(config)`` (deserialize + init) against
   ``keras.saving.deserialize_keras_object(config)`` alone.
-* ``probe(model)`` <= 1.5x one plain ``model(x, training=True)`` at the same
-  batch, on ResNet-56 and ResNet-164 (no BN).
+* ``probe(model)`` <= 1.5x one plain forward pass at the same batch (32), on
+  All-CNN-C and ResNet-56/164 (no BN). The forward pass is timed both ways a
+  user runs it, in training mode like the probe: eager ``model(x,
+  training=True)`` and that call under ``tf.function``; both ratios are
+  printed, for ``probe(model)`` and ``probe(model, compiled=True)``.
 
 Also times ResNet-812 (no BN) ``initialize_model`` once (skipped with --quick).
 
-Run: ``.venv/bin/python benchmarks/bench_speed.py [--quick]``
+Run: ``.venv/bin/python benchmarks/bench_speed.py [--quick] [--probe-only]``
 """
 
 from __future__ import annotations
@@ -74,28 +77,98 @@ def time_resnet812_init() -> tuple[float, float]:
     return build, init
 
 
-def time_probe_vs_forward(depth: int, batch_size: int, repetitions: int) -> tuple[float, float]:
-    """Median seconds of ``probe`` and of one ``model(x, training=True)``, interleaved."""
-    import keras
+PROBE_MODELS = ("All-CNN-C", "ResNet-56 no BN", "ResNet-164 no BN")
 
+
+def _probe_model(label: str):
     from autoinit import zoo
+
+    if label == "All-CNN-C":
+        return zoo.all_cnn_c()
+    return zoo.preact_resnet(int(label.split()[0].split("-")[1]), batch_norm=False)
+
+
+def time_probe_vs_forward(label: str, batch_size: int, repetitions: int) -> dict[str, float]:
+    """Seconds (median over interleaved repetitions) of the probe and of a plain forward pass.
+
+    Plain forward, both ways a user runs it, training mode (dropout active)
+    like the probe: eager ``model(x, training=True)`` and the same call
+    wrapped in ``tf.function`` (Keras' compiled path). Probes: ``probe``
+    (default: eager interpreter, one fused reduction call per layer) and
+    ``probe(compiled=True)`` (one traced graph, cached with the model).
+    ``*_cold`` are first calls, tracing included; every repeated row is warm.
+    Each measure ends with the result on the host.
+    """
+    import keras
+    import tensorflow as tf
+
     from autoinit.probe import gaussian_inputs, probe
 
     _fresh()
-    model = zoo.preact_resnet(depth, batch_norm=False)
+    model = _probe_model(label)
     x = keras.ops.convert_to_tensor(gaussian_inputs(model, batch_size, seed=0)[0])
-    model(x, training=True)  # warm-up: first calls trace and allocate
-    probe(model, batch_size=batch_size, seed=0)
-    forward_times, probe_times = [], []
+    compiled_forward = tf.function(lambda t: model(t, training=True), autograph=False)
+    out = {
+        "probe_cold": timed(lambda: probe(model, batch_size=batch_size, seed=0))[0],
+        "compiled_forward_cold": timed(lambda: keras.ops.convert_to_numpy(compiled_forward(x)))[0],
+        "compiled_probe_cold": timed(lambda: probe(model, batch_size=batch_size, seed=0, compiled=True))[0],
+    }
+    model(x, training=True)  # warm-up of the eager path
+    runs: dict[str, list[float]] = {"forward": [], "compiled_forward": [], "probe": [], "compiled_probe": []}
     for rep in range(repetitions):
-        forward_times.append(timed(lambda: keras.ops.convert_to_numpy(model(x, training=True)))[0])
-        probe_times.append(timed(lambda: probe(model, batch_size=batch_size, seed=rep))[0])
-    return median(probe_times), median(forward_times)
+        runs["forward"].append(timed(lambda: keras.ops.convert_to_numpy(model(x, training=True)))[0])
+        runs["probe"].append(timed(lambda: probe(model, batch_size=batch_size, seed=rep))[0])
+        runs["compiled_forward"].append(timed(lambda: keras.ops.convert_to_numpy(compiled_forward(x)))[0])
+        runs["compiled_probe"].append(timed(lambda: probe(model, batch_size=batch_size, seed=rep, compiled=True))[0])
+    out.update({key: median(values) for key, values in runs.items()})
+    return out
+
+
+def _verdict(ratio: float) -> str:
+    return f"{ratio:.2f}x " + ("PASS" if ratio <= 1.5 else "FAIL")
+
+
+def report_probe(batch_size: int, repetitions: int) -> None:
+    print(
+        f"\n## probe vs one plain forward pass (training mode), batch {batch_size} "
+        f"({repetitions} repetitions, median; requirement <= 1.5x)"
+    )
+    print(
+        "#   eager fwd = model(x, training=True); compiled fwd = tf.function of the same call (warm);\n"
+        "#   probe = probe(model) (default); compiled probe = probe(model, compiled=True) (warm, trace cached)"
+    )
+    seconds, ratios, cold = [], [], []
+    for label in PROBE_MODELS:
+        t = time_probe_vs_forward(label, batch_size, repetitions)
+        seconds.append([label] + [f"{t[k]:.3f}" for k in ("forward", "compiled_forward", "probe", "compiled_probe")])
+        ratios.append(
+            [
+                label,
+                _verdict(t["probe"] / t["forward"]),
+                _verdict(t["probe"] / t["compiled_forward"]),
+                _verdict(t["compiled_probe"] / t["compiled_forward"]),
+                _verdict(t["compiled_probe"] / t["forward"]),
+            ]
+        )
+        cold.append([label] + [f"{t[k]:.2f}" for k in ("probe_cold", "compiled_forward_cold", "compiled_probe_cold")])
+        print(f"  {label}: done", flush=True)
+    print(table(["model", "eager fwd s", "compiled fwd s", "probe s", "compiled probe s"], seconds))
+    print()
+    header = ["model", "probe / eager fwd", "probe / compiled fwd", "compiled probe / compiled fwd", "compiled probe / eager fwd"]
+    print(table(header, ratios))
+    print("\nfirst calls (tracing included), seconds:")
+    print(table(["model", "probe", "compiled fwd", "compiled probe"], cold))
 
 
 def main() -> None:
-    args = _common.parse_args(__doc__.splitlines()[0])
-    _common.banner("bench_speed" + (" --quick" if args.quick else ""))
+    args = _common.parse_args(
+        __doc__.splitlines()[0],
+        lambda parser: parser.add_argument("--probe-only", action="store_true", help="run only the probe section"),
+    )
+    _common.banner("bench_speed" + (" --quick" if args.quick else "") + (" --probe-only" if args.probe_only else ""))
+    if args.probe_only:
+        report_probe(batch_size=32, repetitions=3 if args.quick else 5)
+        return
     repetitions = 3 if args.quick else 7
 
     print(f"\n## initialize_model vs Keras build, preact ResNet-164 no BN ({repetitions} repetitions, median)")
@@ -120,15 +193,7 @@ def main() -> None:
         build, init = time_resnet812_init()
         print(f"  build {build:.2f}s  initialize_model {init:.2f}s  ratio {init / build:.2f}x")
 
-    batch_size = 32
-    probe_reps = 3 if args.quick else 5
-    print(f"\n## probe vs one forward pass model(x, training=True), batch {batch_size} ({probe_reps} repetitions, median)")
-    rows = []
-    for depth in (56, 164):
-        probe_s, forward_s = time_probe_vs_forward(depth, batch_size, probe_reps)
-        ratio = probe_s / forward_s
-        rows.append([f"ResNet-{depth} no BN", f"{forward_s:.3f}", f"{probe_s:.3f}", f"{ratio:.2f}x", "PASS" if ratio <= 1.5 else "FAIL"])
-    print(table(["model", "forward s", "probe s", "probe/forward", "<= 1.5x"], rows))
+    report_probe(batch_size=32, repetitions=3 if args.quick else 5)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,69 @@ def test_same_seed_gives_identical_records_and_another_seed_does_not():
 
 
 # --------------------------------------------------------------------------- #
+# compiled=True: one traced graph, same records
+# --------------------------------------------------------------------------- #
+def dropout_batch_norm_model() -> keras.Model:
+    """Dense -> Dropout -> BatchNormalization -> nested model (Dense with fused ReLU)."""
+    inner_input = keras.Input((32,), name="inner_input")
+    inner = keras.Model(inner_input, keras.layers.Dense(8, activation="relu", name="inner_dense")(inner_input), name="block")
+    inputs = keras.Input((16,), name="x")
+    y = keras.layers.Dense(32, name="dense")(inputs)
+    y = keras.layers.Dropout(0.5, name="drop")(y)
+    y = keras.layers.BatchNormalization(name="bn")(y)
+    return keras.Model(inputs, inner(y), name="mixed")
+
+
+def test_compiled_probe_gives_the_eager_records_with_dropout_batch_norm_and_nesting():
+    model = dropout_batch_norm_model()
+    model.get_layer("bn").moving_variance.assign(np.full((32,), 0.5, "float32"))
+    before = [w.copy() for w in model.get_weights()]
+    eager = probe(model, batch_size=64, seed=4)
+    compiled = probe(model, batch_size=64, seed=4, compiled=True)
+    again = probe(model, batch_size=64, seed=4, compiled=True)
+    other_seed = probe(model, batch_size=64, seed=5, compiled=True)
+
+    assert [r["name"] for r in compiled] == ["x", "dense", "drop", "bn", "block/inner_dense"]
+    assert compiled == again
+    for e, c in zip(eager, compiled):
+        assert {k: v for k, v in e.items() if k not in ("mean", "var")} == {k: v for k, v in c.items() if k not in ("mean", "var")}
+        assert c["mean"] == pytest.approx(e["mean"], rel=1e-5, abs=1e-6)
+        assert c["var"] == pytest.approx(e["var"], rel=1e-5)
+    assert compiled[2]["var"] != other_seed[2]["var"]  # the seed reaches the dropout masks
+    assert compiled[3]["var"] == pytest.approx(1.0, abs=0.02)  # batch statistics, not moving ones
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_compiled_probe_retraces_for_a_new_batch_size_and_follows_new_weights():
+    model = plain_mlp(depth=2, width=16)
+    first = by_name(probe(model, batch_size=32, compiled=True))
+    assert by_name(probe(model, batch_size=48, compiled=True))["act2"]["var"] != first["act2"]["var"]
+    model.get_layer("dense1").kernel.assign(2.0 * model.get_layer("dense1").kernel)
+    scaled = by_name(probe(model, batch_size=32, compiled=True))
+    # Doubling the first kernel doubles every later pre-activation (biases are zero): variance x4.
+    assert scaled["dense1"]["var"] == pytest.approx(4 * first["dense1"]["var"], rel=1e-4)
+    assert scaled["act2"]["var"] == pytest.approx(4 * first["act2"]["var"], rel=1e-4)
+
+
+def test_compiled_probe_cache_does_not_keep_the_model_alive():
+    import gc
+    import weakref
+
+    model = plain_mlp(depth=1, width=8)
+    probe(model, batch_size=8, compiled=True)
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
+
+
+def test_compiled_probe_refuses_the_backward_probe():
+    with pytest.raises(AutoInitError, match="forward probe only"):
+        probe(plain_mlp(depth=1, width=8), batch_size=8, compiled=True, backward=True)
+
+
+# --------------------------------------------------------------------------- #
 # Integer inputs
 # --------------------------------------------------------------------------- #
 def test_integer_inputs_get_valid_token_ids_for_the_smallest_embedding():
@@ -189,7 +252,8 @@ def mlp_traces() -> dict:
 
 def test_compare_payload_has_the_documented_schema(mlp_traces):
     traces = mlp_traces
-    assert set(traces) == {"model", "signal_variance", "input", "series", "layers"}
+    assert set(traces) == {"model", "signal_variance", "input", "series", "layers", "center_activations"}
+    assert traces["center_activations"] is False
     assert traces["series"] == ["predicted", "default", "he_normal", "glorot_uniform", "autoinit"]
     assert traces["model"] == {"name": "plain_mlp", "num_layers": 9, "num_params": 32 * WIDTH + 3 * WIDTH * WIDTH + 4 * WIDTH}
     assert traces["input"] == {"mean": 0.0, "var": 1.0}
