@@ -364,12 +364,14 @@ def _api_router(service: _Service) -> APIRouter:
         probe_batch: int | None = Query(None),
         baselines: str | None = Query(None, description="Comma-separated, e.g. default,he_normal."),
         backward: bool | None = Query(None),
+        center_activations: bool | None = Query(None, description="AutoInit++."),
     ) -> JobResource:
         data, name, form_options = await _read_upload(request, filename, settings.max_upload_bytes)
         options = _options(form_options, {
             "input_mean": input_mean, "input_var": input_var,
             "signal_variance": signal_variance, "distribution": distribution, "seed": seed,
-            "probe_batch": probe_batch, "baselines": baselines, "backward": backward})
+            "probe_batch": probe_batch, "baselines": baselines, "backward": backward,
+            "center_activations": center_activations})
         try:
             upload = await run_in_threadpool(validate_upload, data, name, service.limits)
         except ProblemError as error:

@@ -42,6 +42,9 @@ class InitializeOptions(BaseModel):
         default_factory=lambda: ["default"], max_length=4,
         description="Initializations probed next to AutoInit.")
     backward: bool = Field(False, description="Also probe gradient variances (slower).")
+    center_activations: bool = Field(
+        False, description="AutoInit++: subtract each activation's Gaussian mean (paper Sec. 7); "
+        "all series are then measured on the centred model.")
 
     @field_validator("baselines", mode="before")
     @classmethod

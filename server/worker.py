@@ -203,6 +203,7 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
         distribution=options.get("distribution", "truncated_normal"),
         batch_size=int(options.get("probe_batch", 256)),
         backward=bool(options.get("backward", False)),
+        center_activations=bool(options.get("center_activations", False)),
         return_model=True,
         progress=lambda fraction, stage: report(0.9 * fraction, stage),
     )

@@ -289,3 +289,27 @@ def test_a_keras_archive_upload_is_initialized(page, tmp_path):
     assert "archived" in page.text_content("#job-title")
     names = page.locator("#layer-table tbody tr.weighted")
     assert sorted(names.nth(i).get_attribute("data-name") for i in range(names.count())) == ["hidden", "out"]
+
+
+def test_autoinit_plus_plus_centres_the_activations(page, service, tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu", name="h1"),
+                              keras.layers.Dense(64, activation="relu", name="h2"),
+                              keras.layers.Dense(4, name="out")], name="relu_mlp")
+    path = tmp_path / "relu_mlp.json"
+    path.write_text(model.to_json())
+    page.goto("/")
+    page.check('input[name="center_activations"]')
+    page.set_input_files("#file-input", str(path))
+    wait_for_result(page)
+    job_id = job_id_of(page)
+    traces = httpx.get(f"{service.url}/jobs/{job_id}/traces", timeout=30).json()
+    assert traces["center_activations"] is True
+    # The centring layers AutoInit++ inserted are listed in the page's table.
+    rows = page.locator("#layer-table tbody tr")
+    names = [rows.nth(i).get_attribute("data-name") for i in range(rows.count())]
+    assert names == [layer["name"] for layer in traces["layers"]]
+    centred = [layer for layer in traces["layers"] if layer["class_name"] == "Rescaling"]
+    assert len(centred) == 2
+    assert all(abs(layer["autoinit"]["mean"]) < 0.1 for layer in centred)
