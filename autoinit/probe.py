@@ -238,7 +238,9 @@ def _run(
     return calls, reducer.result(), taps, outputs
 
 
-def _records(model: keras.Model, calls: list[LayerCall], stats: np.ndarray, grads: np.ndarray | None) -> list[dict]:
+def _records(
+    model: keras.Model, calls: list[LayerCall], stats: np.ndarray, grads: list[float | None] | None
+) -> list[dict]:
     records = _input_records(model)
     for call in calls:
         records.append(
@@ -252,8 +254,10 @@ def _records(model: keras.Model, calls: list[LayerCall], stats: np.ndarray, grad
     for i, record in enumerate(records):
         record["mean"] = _finite(stats[i, 0])
         record["var"] = _finite(stats[i, 1])
-        if grads is not None:
-            record["grad_var"] = _finite(grads[i]) if i < len(grads) else None
+        # No key where no gradient was taken (inputs, integer tensors): a gap,
+        # which the figures tell apart from an overflow (null).
+        if grads is not None and i < len(grads) and grads[i] is not None:
+            record["grad_var"] = _finite(grads[i])
     return records
 
 
@@ -316,9 +320,9 @@ def _probe_backward(model: keras.Model, inputs: list, seed: int) -> list[dict]:
     watched = [z for z in zeros if z is not None]
     grads = tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     variances = iter(keras.ops.convert_to_numpy(tf.stack([tf.math.reduce_variance(g) for g in grads])) if grads else [])
-    grad_vars = [float("nan")] * len(inputs)  # no gradient recorded for the inputs
-    grad_vars += [float("nan") if z is None else float(next(variances)) for z in zeros]
-    return _records(model, calls, keras.ops.convert_to_numpy(stats), np.array(grad_vars))
+    grad_vars: list[float | None] = [None] * len(inputs)  # no gradient taken for the inputs
+    grad_vars += [None if z is None else float(next(variances)) for z in zeros]
+    return _records(model, calls, keras.ops.convert_to_numpy(stats), grad_vars)
 
 
 def apply_baseline(model: keras.Model, name: str, seed: int = 0) -> None:

@@ -28,6 +28,7 @@ _AUTOINIT_TO_COMPARE = {
     "input_data_var": "input_var",
     "signal_variance": "signal_variance",
     "custom_distribution_estimators": "custom_distribution_estimators",
+    "center_activations": "center_activations",
 }
 
 
@@ -52,7 +53,8 @@ class AutoInitVisualizer:
     Args:
         autoinit_kwargs: AutoInit's settings, by ``AutoInit``'s argument
             names: ``input_data_mean``, ``input_data_var``,
-            ``signal_variance``, ``custom_distribution_estimators`` and
+            ``signal_variance``, ``custom_distribution_estimators``,
+            ``center_activations`` (AutoInit++) and
             ``weight_init_config`` (only its ``distribution`` field is used
             by the probe).
         baselines: which measured series to draw besides AutoInit:
