@@ -64,6 +64,8 @@ class ArtifactStore:
                 handle.write(data)
             os.replace(tmp, folder / name)
         else:
+            # Object stores have no folders (a no-op there); local-like ones need it.
+            self._fs.makedirs(f"{self._prefix}/{job_id}", exist_ok=True)
             self._fs.pipe_file(f"{self._prefix}/{job_id}/{name}", data)
 
     def put_file(self, job_id: str, name: str, source: Path) -> None:

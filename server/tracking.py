@@ -107,7 +107,10 @@ class JobTracker:
             return False
         if not job.finished:
             try:
-                self.celery.control.revoke(job_id)
+                # A running job's pool process is stopped (its TensorFlow work
+                # with it) and replaced; a queued one is skipped when it comes up.
+                self.celery.control.revoke(job_id, terminate=job.status == "running",
+                                           signal="SIGTERM")
             except Exception as error:  # best effort: the record goes regardless
                 log.warning("could not revoke %s: %s", job_id, error)
         self.store.delete(job_id)

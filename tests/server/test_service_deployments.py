@@ -117,11 +117,13 @@ def redis_url(tmp_path_factory):
 
 def test_distributed_mode_runs_jobs_on_a_separate_worker_through_redis(redis_url, tmp_path):
     artifacts = tmp_path / "shared-artifacts"
-    worker = start_worker("--broker", redis_url, "--artifact-url", str(artifacts),
+    # local:// goes through fsspec, the same code path as an s3:// store.
+    artifact_url = f"local://{artifacts}"
+    worker = start_worker("--broker", redis_url, "--artifact-url", artifact_url,
                           "--data-dir", str(tmp_path / "worker-data"),
                           log_path=tmp_path / "redis-worker.log")
     api = ServiceProcess(tmp_path / "api-data", "--workers", "0", "--broker", redis_url,
-                         "--artifact-url", str(artifacts), log_name="redis-api.log")
+                         "--artifact-url", artifact_url, log_name="redis-api.log")
     try:
         api.wait_ready()
         with httpx.Client(base_url=api.url, timeout=120) as client:

@@ -60,6 +60,25 @@ def test_artifact_store_refuses_names_outside_a_job_folder(tmp_path):
     assert not (tmp_path / "abc123").exists()
 
 
+def test_artifact_store_works_through_fsspec_urls(tmp_path):
+    pytest.importorskip("fsspec")
+    store = ArtifactStore(f"local://{tmp_path}/objects")  # fsspec, like s3://bucket/prefix
+    assert store.local_path("abc123", "traces.json") is None  # served from bytes, not a path
+    store.put_bytes("abc123", "traces.json", b'{"layers": []}')
+    store.put_file("abc123", "model.keras", _write(tmp_path / "m.keras", b"PK\x03\x04"))
+    assert (tmp_path / "objects" / "abc123" / "traces.json").read_bytes() == b'{"layers": []}'
+    assert store.get_bytes("abc123", "model.keras") == b"PK\x03\x04"
+    assert store.get_bytes("abc123", "config.json") is None
+    store.delete("abc123")
+    assert not (tmp_path / "objects" / "abc123").exists()
+    store.delete("abc123")  # deleting twice is fine
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
 def test_gpus_come_from_cuda_visible_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
     assert detect_gpus() == ["2", "3"]

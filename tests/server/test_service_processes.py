@@ -126,6 +126,18 @@ def test_job_whose_worker_is_killed_twice_fails_with_a_reason_and_later_jobs_suc
     assert later["attempts"] == 1
 
 
+def test_deleting_a_running_job_stops_its_computation(client, service):
+    job_id = _submit_slow(client)
+    _wait_running(client, job_id, attempt=1)
+    (computing,) = _pool_children(service)
+    assert client.delete(f"/jobs/{job_id}").status_code == 204
+    computing.wait(timeout=60)  # raises psutil.TimeoutExpired if it keeps computing
+    assert client.get(f"/jobs/{job_id}").status_code == 404
+    later = client.post("/initialize?wait=120", json=mlp_config("after_the_delete")).json()
+    assert later["status"] == "succeeded", later
+    assert computing.pid not in [p.pid for p in _pool_children(service)]
+
+
 def test_metrics_report_requests_latency_queue_and_outcomes(client):
     job = client.post("/initialize?wait=90", json=mlp_config("metered")).json()
     assert job["status"] == "succeeded"
