@@ -17,6 +17,7 @@ DEFAULT_WEIGHT_INIT_CONFIG: dict[str, Any] = {
     "constrain_weights": False,
     "monte_carlo_samples": 20000,
     "recurrent_monte_carlo_samples": 10000,
+    "condition_on_draw": True,
 }
 
 
@@ -51,8 +52,13 @@ class AutoInit:
             (``"truncated_normal"`` (default), ``"untruncated_normal"``,
             ``"uniform"``, ``"orthogonal"``), ``constrain_weights`` (keep
             weights zero-mean at their initial scale during training),
-            ``monte_carlo_samples`` (softmax/attention simulations) and
-            ``recurrent_monte_carlo_samples`` (recurrent simulations).
+            ``monte_carlo_samples`` (softmax/attention simulations),
+            ``recurrent_monte_carlo_samples`` (recurrent simulations) and
+            ``condition_on_draw`` (default True: once a kernel is drawn and
+            its layer's realised output moments are computable, rescale it
+            by one scalar so that the realised pre-activation second moment
+            is exactly ``signal_variance`` for this draw, not only on average
+            over draws; False keeps the paper's expected scale).
         input_data_mean: mean of the data fed to the model (a list for
             several inputs).
         input_data_var: variance of that data (likewise).
@@ -89,6 +95,12 @@ class AutoInit:
             )
         config.update(weight_init_config or {})
         from autoinit.keras_adapter.weights import DISTRIBUTIONS
+
+        if not isinstance(config["condition_on_draw"], bool):
+            raise AutoInitError(
+                "weight_init_config['condition_on_draw'] should be True or False. "
+                f"Received: {config['condition_on_draw']!r}"
+            )
 
         if config["distribution"] not in DISTRIBUTIONS:
             raise AutoInitError(
@@ -195,6 +207,7 @@ class AutoInit:
             signal_variance=self.signal_variance,
             monte_carlo_samples=int(config["monte_carlo_samples"]),
             recurrent_monte_carlo_samples=int(config["recurrent_monte_carlo_samples"]),
+            condition_on_draw=bool(config["condition_on_draw"]),
         )
         n = len(model_inputs(model))
         means = _as_list(self.input_data_mean, n, "input_data_mean")

@@ -66,8 +66,11 @@ def test_estimates_are_json_records_in_topological_order():
     first = estimates[1]
     assert {"name", "class_name", "mean", "var", "has_weights", "scale", "estimator", "target"} <= set(first)
     assert first["has_weights"] and first["estimator"] == "builtin" and first["target"] == 1.0
-    # Dense on N(0,1) input with fan-in 32: Var(W) = 1/32.
-    assert first["scale"] == pytest.approx(1 / 32)
+    # Dense on N(0,1) input with fan-in 32: Var(W) = 1/32 on average over
+    # draws; conditioned on the draw, one scalar away from it.
+    assert first["scale"] == pytest.approx(1 / 32, rel=0.3)
+    unconditioned = AutoInit(seed=0, weight_init_config={"condition_on_draw": False})
+    assert unconditioned.initialize_model(mlp(), return_estimates=True)[1][1]["scale"] == pytest.approx(1 / 32)
     # Without drawing weights the estimate is the expectation over draws:
     # ReLU of N(0, 1), mean 1/sqrt(2 pi), variance 1/2 - 1/(2 pi).
     expected = AutoInit(seed=0).estimate(mlp())[1]
@@ -76,6 +79,42 @@ def test_estimates_are_json_records_in_topological_order():
     # With weights drawn it is conditioned on the draw: close to, not equal to, that.
     assert first["mean"] == pytest.approx(expected["mean"], rel=0.05) and first["mean"] != expected["mean"]
     assert first["var"] == pytest.approx(expected["var"], rel=0.1)
+
+
+def tiny_conv_model():
+    """Few inputs per unit: one draw of the weights is far from its expectation."""
+    x = inputs = keras.Input((12, 4))
+    x = L.DepthwiseConv1D(3, padding="same", name="dw")(x)
+    x = L.Conv1D(6, 3, padding="same", groups=2, activation="relu", name="grouped")(x)
+    x = L.SeparableConv1D(4, 3, padding="same", name="sep")(x)
+    x = L.Conv1DTranspose(4, 3, strides=2, padding="same", name="tconv")(x)
+    return keras.Model(inputs, L.Dense(3, name="head")(L.Flatten()(x)))
+
+
+def test_conditioning_on_the_draw_hits_the_target_for_the_drawn_weights():
+    names = ("dw", "grouped", "sep", "tconv", "head")
+    model, estimates = AutoInit(seed=1).initialize_model(tiny_conv_model(), return_estimates=True)
+    records = {r["name"]: r for r in estimates}
+    for name in names:  # the realised pre-activation second moment is the target
+        pre = records[name].get("pre_activation") or records[name]
+        assert pre["mean"] ** 2 + pre["var"] == pytest.approx(1.0, rel=1e-5), name
+    # The depthwise layer sees i.i.d. input (its realised moments are exact):
+    # measured on the target. (Deeper layers see fluctuations correlated
+    # across positions and channels, which the moments do not carry.)
+    dw = next(r for r in probe(model, batch_size=4096, seed=1) if r["name"] == "dw")
+    assert dw["mean"] ** 2 + dw["var"] == pytest.approx(1.0, rel=0.03)
+    # Without conditioning the scale is the expectation over draws: this
+    # draw (3 taps x 4 channels) lands at 1.46x the target.
+    plain = AutoInit(seed=1, weight_init_config={"condition_on_draw": False})
+    model, plain_estimates = plain.initialize_model(tiny_conv_model(), return_estimates=True)
+    assert {r["name"]: r for r in plain_estimates}["dw"]["scale"] != records["dw"]["scale"]
+    dw = next(r for r in probe(model, batch_size=4096, seed=1) if r["name"] == "dw")
+    assert dw["mean"] ** 2 + dw["var"] > 1.3
+
+
+def test_condition_on_draw_must_be_a_bool():
+    with pytest.raises(AutoInitError, match="condition_on_draw"):
+        AutoInit(weight_init_config={"condition_on_draw": "yes"})
 
 
 def test_same_seed_gives_identical_weights_and_other_seed_differs():
@@ -133,7 +172,8 @@ def test_constrain_weights_attaches_a_serializable_constraint():
 
 def test_input_data_moments_set_the_first_scale():
     model = mlp(depth=1)
-    _, estimates = AutoInit(input_data_mean=2.0, input_data_var=3.0, seed=0).initialize_model(
+    plain = {"condition_on_draw": False}  # the paper's scale, expected over draws
+    _, estimates = AutoInit(input_data_mean=2.0, input_data_var=3.0, seed=0, weight_init_config=plain).initialize_model(
         model, return_estimates=True
     )
     assert estimates[0]["mean"] == 2.0 and estimates[0]["var"] == 3.0
@@ -184,7 +224,11 @@ def custom_model():
 
 
 def test_custom_estimator_is_used_for_its_layer_class():
-    ai = AutoInit(custom_distribution_estimators={MyCustomLayer: MyCustomOutputDistributionEstimator}, seed=0)
+    ai = AutoInit(
+        custom_distribution_estimators={MyCustomLayer: MyCustomOutputDistributionEstimator},
+        seed=0,
+        weight_init_config={"condition_on_draw": False},  # the paper's scale, checked below
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnsupportedLayerWarning)
         model, estimates = ai.initialize_model(
@@ -246,24 +290,7 @@ def test_subclassed_and_unbuilt_models_are_refused_clearly():
 # -- end to end: measured second moments at weighted layers --------------------
 
 
-def expected_second_moment(record):
-    """AutoInit's target at a weighted layer's output: target for a linear
-    output, E[f(z)^2] at z ~ N(0, target) with a fused activation f."""
-    if "pre_activation" in record:
-        return record["mean"] ** 2 + record["var"]
-    return record["target"]
-
-
-def weighted_ratios(model, seed=0, batch_size=64, **autoinit_kwargs):
-    model, estimates = AutoInit(seed=seed, **autoinit_kwargs).initialize_model(model, return_estimates=True)
-    measured = {r["name"]: r for r in probe(model, batch_size=batch_size, seed=seed)}
-    ratios = {}
-    for record in estimates:
-        if record["target"] is None:
-            continue
-        m = measured[record["name"]]
-        ratios[record["name"]] = (m["mean"] ** 2 + m["var"]) / expected_second_moment(record)
-    return ratios
+from band import out_of_band, weighted_ratios  # noqa: E402
 
 
 ACTIVATIONS = ["relu", "tanh", "selu", "gelu", "swish", "sigmoid", "elu", "softplus", "mish", "hard_silu", "leaky_relu", "softsign", "hard_sigmoid"]
@@ -273,10 +300,6 @@ ACTIVATIONS = ["relu", "tanh", "selu", "gelu", "swish", "sigmoid", "elu", "softp
 def test_mlp_weighted_layers_keep_their_target(activation):
     ratios = weighted_ratios(mlp(activation, width=256, depth=6, input_dim=128), batch_size=1024)
     assert all(0.5 <= r <= 2.0 for r in ratios.values()), ratios
-
-
-def out_of_band(ratios):
-    return {k: round(v, 3) for k, v in ratios.items() if not 0.5 <= v <= 2.0}
 
 
 @pytest.mark.parametrize(
@@ -293,8 +316,9 @@ def out_of_band(ratios):
             {},
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known gap: block2 attention output measures 2.3x its target "
-                "(attention-weight concentration with shared key/value offsets is underestimated)",
+                reason="known gap: block2 attention output measures 2.1x its target; the value "
+                "projection's fluctuations are correlated across the tokens of one example "
+                "(measured fraction 0.23), which SignalMoments does not carry",
             ),
         ),
         ("codeepneat", {}),
@@ -333,6 +357,86 @@ def test_convolve_map_follows_keras_convolution(rank, strides, padding, dilation
     conv.kernel.assign(kernel)
     expected = keras.ops.convert_to_numpy(conv(values[None]))[0]
     assert np.allclose(convolve_map(values, kernel, strides, padding, dilation), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "rank, groups, strides, padding",
+    [(2, 2, (1, 1), "same"), (2, 3, (2, 1), "valid"), (1, 2, (2,), "causal"), (3, 2, (1, 2, 1), "same")],
+)
+def test_grouped_convolve_map_follows_keras_convolution(rank, groups, strides, padding):
+    from autoinit.estimators.convolutional import convolve_map
+
+    rng = np.random.default_rng(10 + rank)
+    spatial = {1: (11,), 2: (7, 9), 3: (5, 4, 6)}[rank]
+    values = rng.standard_normal((*spatial, 2 * groups))
+    kernel = rng.standard_normal((*([3] * rank), 2, 3 * groups))
+    conv = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[rank](
+        3 * groups, 3, strides=strides, padding=padding, groups=groups, use_bias=False, dtype="float64"
+    )
+    conv.build((None, *spatial, 2 * groups))
+    conv.kernel.assign(kernel)
+    expected = keras.ops.convert_to_numpy(conv(values[None]))[0]
+    assert np.allclose(convolve_map(values, kernel, strides, padding, (1,) * rank, groups), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "rank, strides, padding, dilation",
+    [(2, (1, 1), "same", (1, 1)), (2, (2, 2), "valid", (1, 1)), (1, (1,), "valid", (2,)), (1, (2,), "same", (1,))],
+)
+def test_depthwise_and_separable_maps_follow_keras(rank, strides, padding, dilation):
+    from autoinit.estimators.convolutional import convolve_map, depthwise_as_grouped
+
+    rng = np.random.default_rng(20 + rank)
+    spatial = {1: (11,), 2: (7, 9)}[rank]
+    values = rng.standard_normal((*spatial, 3))
+    depthwise = rng.standard_normal((*([3] * rank), 3, 2))
+    pointwise = rng.standard_normal((*([1] * rank), 6, 4))
+    dw = {1: L.DepthwiseConv1D, 2: L.DepthwiseConv2D}[rank](
+        3, strides=strides, padding=padding, dilation_rate=dilation, depth_multiplier=2, use_bias=False, dtype="float64"
+    )
+    dw.build((None, *spatial, 3))
+    dw.kernel.assign(depthwise)
+    expected = keras.ops.convert_to_numpy(dw(values[None]))[0]
+    middle = convolve_map(values, depthwise_as_grouped(depthwise), strides, padding, dilation, groups=3)
+    assert np.allclose(middle, expected, atol=1e-10)
+    sep = {1: L.SeparableConv1D, 2: L.SeparableConv2D}[rank](
+        4, 3, strides=strides, padding=padding, dilation_rate=dilation, depth_multiplier=2, use_bias=False, dtype="float64"
+    )
+    sep.build((None, *spatial, 3))
+    sep.depthwise_kernel.assign(depthwise)
+    sep.pointwise_kernel.assign(pointwise)
+    expected = keras.ops.convert_to_numpy(sep(values[None]))[0]
+    ones = (1,) * rank
+    assert np.allclose(convolve_map(middle, pointwise, ones, "valid", ones), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "rank, strides, padding, dilation, kernel_size",
+    [
+        (2, (2, 2), "same", (1, 1), 3),
+        (2, (2, 1), "valid", (1, 1), 3),
+        (1, (3,), "same", (1,), 4),
+        (1, (3,), "valid", (1,), 2),
+        (1, (2,), "same", (1,), 1),
+        (3, (2, 1, 2), "same", (1, 1, 1), 3),
+    ],
+)
+def test_convolve_transpose_map_follows_keras(rank, strides, padding, dilation, kernel_size):
+    from autoinit.estimators.convolutional import convolve_transpose_map
+
+    rng = np.random.default_rng(30 + rank)
+    spatial = {1: (7,), 2: (5, 6), 3: (3, 4, 2)}[rank]
+    values = rng.standard_normal((*spatial, 3))
+    kernel = rng.standard_normal((*([kernel_size] * rank), 4, 3))
+    conv = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}[rank](
+        4, kernel_size, strides=strides, padding=padding, dilation_rate=dilation, use_bias=False, dtype="float64"
+    )
+    conv.build((None, *spatial, 3))
+    conv.kernel.assign(kernel)
+    expected = keras.ops.convert_to_numpy(conv(values[None]))[0]
+    result = convolve_transpose_map(values, kernel, strides, padding, dilation)
+    assert result.shape == expected.shape
+    assert np.allclose(result, expected, atol=1e-10)
 
 
 def test_predictions_for_the_drawn_weights_match_the_probe_layer_by_layer():
@@ -389,7 +493,10 @@ def test_nested_models_are_initialized_inside():
     names = [r["name"] for r in estimates]
     assert "block/inner_dense" in names and "block#2/inner_dense#2" in names
     second = estimates[names.index("block#2/inner_dense#2")]
-    assert second["scale"] == estimates[names.index("block/inner_dense")]["scale"]
+    first = estimates[names.index("block/inner_dense")]
+    assert second["scale"] == first["scale"]
+    # Only the first call is scaled to the target; the second reuses its weights.
+    assert first["target"] == 1.0 and second["target"] is None
 
 
 def test_the_pooling_trap_is_modelled():

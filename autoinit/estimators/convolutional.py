@@ -15,7 +15,13 @@ With the kernel drawn and the input's expected values known
 ``p``, channel ``o``, ``D[p, o] = sum_{t in-bounds at p} sum_c W[t, c, o] d[p + t, c]``,
 i.e. the convolution of the map. Near the borders of small maps these values
 depend on the position, and a smooth map passes coherently through the next
-kernel; both matter on 8x8 maps.
+kernel; both matter on 8x8 maps. Grouped convolutions (``groups > 1``) sum
+only over their group's input channels; a depthwise convolution is the
+grouped one with one input channel per group (its ``(*k, in, multiplier)``
+kernel read as ``(*k, 1, in * multiplier)``, Keras' channel order); a
+separable convolution is a depthwise one followed by a 1x1 convolution. A
+transposed convolution scatters each input position through the kernel:
+``D[i s + t d - pad, o] += sum_c W[t, o, c] d[i, c]`` (``convolve_transpose_map``).
 """
 
 from __future__ import annotations
@@ -36,7 +42,10 @@ __all__ = [
     "average_transpose_taps",
     "tap_mask_1d",
     "estimate_conv_realised",
+    "estimate_conv_transpose_realised",
     "convolve_map",
+    "convolve_transpose_map",
+    "depthwise_as_grouped",
 ]
 
 
@@ -107,22 +116,43 @@ def _padding(length: int, kernel: int, stride: int, padding: str, dilation: int)
     return before, after, out_len
 
 
+def _grouped_product(values: np.ndarray, kernel: np.ndarray, groups: int) -> np.ndarray:
+    """``values (..., in) x kernel (in / groups, out)`` with each group of
+    ``out / groups`` outputs reading only its own ``in / groups`` inputs."""
+    if groups == 1:
+        return values @ kernel
+    per_in, out = kernel.shape
+    grouped = values.reshape(*values.shape[:-1], groups, per_in)
+    weights = kernel.reshape(per_in, groups, out // groups)
+    return np.einsum("...gi,igo->...go", grouped, weights).reshape(*values.shape[:-1], out)
+
+
+def _check_groups(values: np.ndarray, kernel: np.ndarray, groups: int) -> None:
+    if groups < 1 or kernel.shape[-1] % groups or values.shape[-1] != kernel.shape[-2] * groups:
+        raise EstimationError(
+            f"Expected {groups} group(s) of a kernel {kernel.shape} over {values.shape[-1]} input channels "
+            f"(in = kernel.shape[-2] * groups, out divisible by groups). Received: values shape {values.shape}"
+        )
+
+
 def convolve_map(
     values: np.ndarray,
     kernel: np.ndarray,
     strides: Sequence[int],
     padding: str,
     dilation: Sequence[int],
+    groups: int = 1,
 ) -> np.ndarray:
     """Convolve one example ``values`` of shape ``(*positions, in)`` with
-    ``kernel`` ``(*kernel_size, in, out)`` (Keras semantics, no bias).
+    ``kernel`` ``(*kernel_size, in / groups, out)`` (Keras semantics, no bias).
 
     ``values`` of shape ``(in,)`` means the same at every position of an
     unknown-size input: the result is the interior response ``(out,)``.
     """
     rank = kernel.ndim - 2
+    _check_groups(values, kernel, groups)
     if values.ndim == 1:
-        return values @ kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1]).sum(axis=0)
+        return _grouped_product(values, kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1]).sum(axis=0), groups)
     geometry = [
         _padding(n, k, s, padding, d)
         for n, k, s, d in zip(values.shape[:rank], kernel.shape[:rank], strides, dilation)
@@ -134,8 +164,15 @@ def convolve_map(
         window = tuple(
             slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, outs, strides)
         )
-        result += padded[window] @ kernel[tap]
+        result += _grouped_product(padded[window], kernel[tap], groups)
     return result
+
+
+def depthwise_as_grouped(kernel: np.ndarray) -> np.ndarray:
+    """A depthwise kernel ``(*k, in, multiplier)`` as a grouped one
+    ``(*k, 1, in * multiplier)`` with ``groups = in`` (output channel
+    ``c * multiplier + m``, as Keras orders them)."""
+    return kernel.reshape(*kernel.shape[:-2], 1, kernel.shape[-2] * kernel.shape[-1])
 
 
 def estimate_conv_realised(
@@ -145,15 +182,16 @@ def estimate_conv_realised(
     strides: Sequence[int],
     padding: str,
     dilation: Sequence[int],
+    groups: int = 1,
 ) -> SignalMoments:
     """Moments of a convolution's output for the drawn ``kernel`` (bias zero).
 
     Args:
-        kernel: ``(*kernel_size, in_channels, out_channels)``.
+        kernel: ``(*kernel_size, in_channels / groups, out_channels)``.
         x: the input moments (its ``random_map()`` is used).
         offsets: the input's expected values, ``(*positions, in_channels)``
             (or ``(in_channels,)`` for an input of unknown size).
-        strides, padding, dilation: the layer's.
+        strides, padding, dilation, groups: the layer's.
 
     The output's expected values are ``convolve_map(offsets, kernel)``; the
     variances around them are ``convolve_map(r_in, kernel ** 2)``, i.e.
@@ -164,13 +202,81 @@ def estimate_conv_realised(
     """
     w = np.asarray(kernel, dtype=np.float64)
     rank = w.ndim - 2
-    if rank < 1 or w.shape[-2] != offsets.shape[-1] or offsets.ndim not in (1, rank + 1):
+    if rank < 1 or w.shape[-2] * groups != offsets.shape[-1] or offsets.ndim not in (1, rank + 1):
         raise EstimationError(
-            f"Expected a (*kernel_size, in, out) kernel matching offsets of shape {offsets.shape}. "
+            f"Expected a (*kernel_size, in / {groups}, out) kernel matching offsets of shape {offsets.shape}. "
             f"Received: kernel shape {w.shape}"
         )
-    expected = convolve_map(offsets, w, strides, padding, dilation)
-    random = convolve_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation)
+    expected = convolve_map(offsets, w, strides, padding, dilation, groups)
+    random = convolve_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation, groups)
+    return SignalMoments.from_offsets(expected, random)
+
+
+def _transpose_geometry(length: int, kernel: int, stride: int, padding: str, dilation: int) -> tuple[int, int]:
+    """``(pad_before, out_len)`` of one axis of a transposed convolution (Keras, no output_padding)."""
+    span = (kernel - 1) * dilation + 1
+    if padding == "valid":
+        return 0, length * stride + max(span - stride, 0)
+    return max(span - stride, 0) // 2, length * stride
+
+
+def convolve_transpose_map(
+    values: np.ndarray,
+    kernel: np.ndarray,
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int],
+) -> np.ndarray:
+    """Transposed convolution of one example ``values`` ``(*positions, in)``
+    with ``kernel`` ``(*kernel_size, out, in)`` (Keras semantics, no bias,
+    no ``output_padding``)."""
+    rank = kernel.ndim - 2
+    if values.ndim != rank + 1 or values.shape[-1] != kernel.shape[-1]:
+        raise EstimationError(
+            f"Expected values (*positions, {kernel.shape[-1]}) of rank {rank + 1} for a transposed kernel "
+            f"{kernel.shape}. Received: values shape {values.shape}"
+        )
+    geometry = [
+        _transpose_geometry(n, k, s, padding, d)
+        for n, k, s, d in zip(values.shape[:rank], kernel.shape[:rank], strides, dilation)
+    ]
+    # Scatter into a buffer holding every written position, then crop.
+    full = [
+        max((n - 1) * s + (k - 1) * d + 1, before + out)
+        for n, k, s, d, (before, out) in zip(values.shape[:rank], kernel.shape[:rank], strides, dilation, geometry)
+    ]
+    buffer = np.zeros((*full, kernel.shape[-2]))
+    for tap in itertools.product(*(range(k) for k in kernel.shape[:rank])):
+        window = tuple(
+            slice(t * d, t * d + (n - 1) * s + 1, s)
+            for t, d, n, s in zip(tap, dilation, values.shape[:rank], strides)
+        )
+        buffer[window] += values @ kernel[tap].T
+    crop = tuple(slice(before, before + out) for before, out in geometry)
+    return buffer[crop]
+
+
+def estimate_conv_transpose_realised(
+    kernel: np.ndarray,
+    x: SignalMoments,
+    offsets: np.ndarray,
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int],
+) -> SignalMoments:
+    """Moments of a transposed convolution's output for the drawn ``kernel``
+    ``(*kernel_size, out, in)`` and the input's map ``offsets``
+    ``(*positions, in)`` (bias zero): expected values
+    ``convolve_transpose_map(offsets, W)``, variances around them
+    ``convolve_transpose_map(r_in, W ** 2)``."""
+    w = np.asarray(kernel, dtype=np.float64)
+    if offsets.ndim != w.ndim - 1:
+        raise EstimationError(
+            f"Expected an expected-value map with positions for a transposed kernel {w.shape}. "
+            f"Received: offsets shape {offsets.shape}"
+        )
+    expected = convolve_transpose_map(offsets, w, strides, padding, dilation)
+    random = convolve_transpose_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation)
     return SignalMoments.from_offsets(expected, random)
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "dense_weight_variance",
     "estimate_dense",
     "estimate_dense_realised",
+    "estimate_einsum_realised",
     "estimate_embedding",
     "estimate_rescaling",
     "estimate_identity",
@@ -80,6 +81,33 @@ def estimate_dense_realised(kernel: np.ndarray, x: SignalMoments, offsets: np.nd
         )
     random = np.broadcast_to(x.random_map(), offsets.shape) @ (w * w)
     return SignalMoments.from_offsets(offsets @ w, random)
+
+
+def estimate_einsum_realised(
+    kernel: np.ndarray, x: SignalMoments, offsets: np.ndarray, equation: str
+) -> SignalMoments:
+    """Moments of ``einsum(equation, x, W)`` (EinsumDense, bias zero) for the
+    drawn ``kernel``: ``d_out = einsum(d_in, W)``, ``r_out = einsum(r_in, W^2)``.
+
+    Args:
+        kernel: the drawn weights.
+        x: the input moments (its ``random_map()`` is used).
+        offsets: the input's expected values for one example (every axis but
+            the batch axis).
+        equation: the layer's ``"in,kernel->out"``; the batch axis must lead
+            both ``in`` and ``out``.
+    """
+    w = np.asarray(kernel, dtype=np.float64)
+    lhs, rest = equation.replace(" ", "").split(",")
+    out = rest.split("->")[1]
+    leading = lhs.startswith("...") and out.startswith("...")
+    if not leading and lhs[:1] != out[:1]:
+        raise EstimationError(f"Expected an einsum equation whose batch axis leads input and output. Received: {equation!r}")
+    d = np.asarray(offsets, dtype=np.float64)[None]
+    r = np.broadcast_to(x.random_map(), offsets.shape)[None]
+    expected = np.einsum(equation, d, w)[0]
+    random = np.einsum(equation, r, w * w)[0]
+    return SignalMoments.from_offsets(expected, random)
 
 
 def estimate_embedding(weight_var: float) -> SignalMoments:

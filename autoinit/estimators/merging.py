@@ -15,7 +15,14 @@ combination of them, and the variances around them (independent between
 inputs) combine as the variances above.
 
 Maximum/Minimum (not in the paper) use Clark's (1961) exact moments of the
-maximum of two independent Gaussians, applied pairwise for N > 2.
+maximum of two independent Gaussians, applied pairwise for N > 2. The shared
+part: with per-channel offsets ``u_a ~ N(mu_a, s_a)``, ``u_b ~ N(mu_b, s_b)``
+and fluctuations of variance ``f_a``, ``f_b`` around them, a channel's
+expected maximum is ``m = u_b + g(u_a - u_b)`` with
+``g(x) = x Phi(x / t) + t phi(x / t)``, ``t = sqrt(f_a + f_b)`` (Clark's mean
+given the offsets), so ``Var(m) = s_b + Var g(x) - 2 s_b E[Phi(x / t)]``
+for ``x ~ N(mu_a - mu_b, s_a + s_b)`` (Stein's lemma for the cross term), one
+Gauss-Hermite quadrature.
 """
 
 from __future__ import annotations
@@ -123,9 +130,29 @@ def _max_pair(a: SignalMoments, b: SignalMoments) -> SignalMoments:
     mean = a.mean * cdf + b.mean * cdf_neg + theta * pdf
     second = a.second_moment * cdf + b.second_moment * cdf_neg + (a.mean + b.mean) * theta * pdf
     var = second - mean * mean
-    # Each input's shared offset passes through where that input wins.
-    shared = a.shared_var * cdf + b.shared_var * cdf_neg
-    return SignalMoments(mean, var, min(shared, var))
+    return SignalMoments(mean, var, min(_max_shared(a, b), var))
+
+
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(96)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
+
+
+def _max_shared(a: SignalMoments, b: SignalMoments) -> float:
+    """Variance over channels of a channel's expected ``max(a, b)`` (module docstring)."""
+    s_a, s_b = a.shared_var, b.shared_var
+    if s_a + s_b <= 0.0:
+        return 0.0
+    x = (a.mean - b.mean) + math.sqrt(s_a + s_b) * _NODES
+    t = math.sqrt(a.fluctuating_var + b.fluctuating_var)
+    if t > 0.0:
+        win = special.ndtr(x / t)
+        g = x * win + t * np.exp(-0.5 * (x / t) ** 2) / math.sqrt(2.0 * math.pi)
+    else:
+        win = (x > 0.0).astype(np.float64)
+        g = np.maximum(x, 0.0)
+    g_mean = float(_WEIGHTS @ g)
+    var_g = float(_WEIGHTS @ (g * g)) - g_mean * g_mean
+    return max(s_b + var_g - 2.0 * s_b * float(_WEIGHTS @ win), 0.0)
 
 
 def estimate_maximum(xs: Sequence[SignalMoments]) -> SignalMoments:

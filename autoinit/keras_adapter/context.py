@@ -8,6 +8,20 @@ Inputs whose ``offsets`` do not fit the tensor's shape are reduced to one
 value per channel when the channel axis still fits, and forgotten otherwise
 (a layer moved the channel axis, or a pass-through estimator changed the
 shape), so rules only ever see aligned offsets.
+
+Conditioning on the draw (``Session.condition_on_draw``, the default): the
+dense scale ``Var(W) = target / (fan_in E[x^2])`` hits the target only on
+average over draws; with few inputs per unit (4-8 channels, 3 taps) one draw
+is easily 0.5x or 1.5x off. When the realised output moments of a freshly
+drawn kernel are computable, the kernel is redrawn from the same seed with its
+variance multiplied by ``target / E_realised[z^2]`` (one scalar per kernel),
+so that the realised pre-activation second moment ``mean^2 + var`` equals the
+target exactly. The effective variance is what the estimates report
+(``scale``) and what ``initialized_config`` carries.
+
+Shared layers: weights are chosen on a layer's first call; later calls reuse
+them and cannot be rescaled, so their records have ``target`` None and the
+note names the call that set the weights (``LayerNote.shared_with``).
 """
 
 from __future__ import annotations
@@ -37,6 +51,8 @@ class LayerNote:
     target: float | None = None
     weight_variances: dict[str, float] = field(default_factory=dict)
     pre_activation: SignalMoments | None = None
+    shared_with: str | None = None
+    """For a later call of a shared layer: the call whose pass set its weights."""
 
 
 @dataclass
@@ -47,7 +63,9 @@ class Session:
     signal_variance: float = 1.0
     monte_carlo_samples: int = 20000
     recurrent_monte_carlo_samples: int = 10000
+    condition_on_draw: bool = True
     chosen: dict[int, dict[str, float]] = field(default_factory=dict)
+    first_calls: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -65,6 +83,9 @@ class LayerContext:
             self.inputs = [without_offsets(m) for m in self.inputs]
         else:
             self.inputs = [aligned_offsets(m, tuple(shape[1:])) for m, shape in zip(self.inputs, shapes)]
+        first = self.session.first_calls.setdefault(id(self.layer), self.call.name)
+        if first != self.call.name:
+            self.note.shared_with = first
 
     @property
     def layer(self) -> Any:
@@ -100,6 +121,12 @@ class LayerContext:
     def first_call(self, place: str) -> bool:
         return place not in self.session.chosen.get(id(self.layer), {})
 
+    def aim(self, target: float, overwrite: bool = False) -> None:
+        """Record ``target`` as what this call's output was scaled to (kept
+        None on a later call of a shared layer: its weights are not rescaled)."""
+        if self.note.shared_with is None and (overwrite or self.note.target is None):
+            self.note.target = target
+
     def write(self, variable: Any, variance: float, place: str, initializer_attr: str | None) -> None:
         """Draw ``variable`` (callers write only on the layer's first call)."""
         writer = self.session.writer
@@ -119,25 +146,37 @@ class LayerContext:
         initializer_attr: str | None = "kernel_initializer",
         target: float | None = None,
         realised: Realised | None = None,
+        shape: tuple | None = None,
+        in_channels: int | None = None,
     ) -> SignalMoments:
         """Scale one kernel so that ``W x`` has variance ``target``; return ``W x``.
 
         ``realised(kernel, x, offsets)`` computes the output moments from the
-        drawn kernel and the input's per-channel expected values; it is used
-        when weights are being written and those values are known.
+        drawn kernel and the input's expected values (a map for one example of
+        ``shape``, by default the layer's input; last axis ``in_channels``, by
+        default ``variable.shape[-2]``); it is used when weights are being
+        written. On the layer's first call the kernel is then conditioned on
+        its draw (see the module docstring).
         """
         target = self.target if target is None else target
         first = self.first_call(place)
-        variance = self.weight_variance(place, dense_weight_variance(x, fan_in, target))
+        variance = dense_weight_variance(x, fan_in, target) if first else self.session.chosen[id(self.layer)][place]
         if first:
             self.write(variable, variance, place, initializer_attr)
-        self.note.target = target if self.note.target is None else self.note.target
+        z = None
         if realised is not None and self.session.writer is not None and len(variable.shape) >= 2:
-            offsets = x.offset_map(tuple(self.input_shape[1:]))
-            if offsets is not None and offsets.shape[-1] == int(variable.shape[-2]):
-                z = realised(np.asarray(variable.numpy(), dtype=np.float64), x, np.asarray(offsets, np.float64))
-                return z.per_channel() if z.offsets.size > MAP_ELEMENTS else z
-        return estimate_dense(x, fan_in, variance)
+            channels = int(variable.shape[-2]) if in_channels is None else int(in_channels)
+            shape = tuple(self.input_shape[1:]) if shape is None else tuple(shape)
+            z = realised_moments(realised, np.asarray(variable.numpy(), dtype=np.float64), x, shape, channels)
+            if z is not None and first and self.session.condition_on_draw:
+                factor = conditioning_factor(z, target)
+                if factor is not None:
+                    variance *= factor
+                    self.write(variable, variance, place, initializer_attr)
+                    z = scaled(z, factor)
+        variance = self.weight_variance(place, variance)
+        self.aim(target)
+        return z if z is not None else estimate_dense(x, fan_in, variance)
 
     def activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
         """Apply a (fused or standalone) activation to pre-activation ``z``."""
@@ -163,6 +202,52 @@ Position detail matters on small maps, where border taps are a large share,
 and the maps of every tensor stay in memory for the whole pass."""
 
 Realised = Callable[[np.ndarray, SignalMoments, np.ndarray], SignalMoments]
+
+
+def realised_moments(
+    realised: Realised, kernel: np.ndarray, x: SignalMoments, shape: tuple, channels: int
+) -> SignalMoments | None:
+    """Output moments for the drawn ``kernel``, or None when not computable.
+
+    With the input's map of expected values: ``realised`` on it. Without one
+    (its per-channel offsets ``shared_var`` are unknown), the expectation over
+    those unknown offsets for this kernel: the known mean as a constant map,
+    plus the offsets' part, ``realised`` of a zero map with variance
+    ``shared_var``, which is constant per output unit (shared).
+    """
+    offsets = x.offset_map(shape)
+    if offsets is not None:
+        if offsets.shape[-1] != channels:
+            return None
+        z = realised(kernel, x, np.asarray(offsets, np.float64))
+        return z.per_channel() if z.offsets.size > MAP_ELEMENTS else z
+    if x.offsets is not None or not (math.isfinite(x.mean) and math.isfinite(x.var)):
+        return None
+    known_part = SignalMoments(x.mean, x.fluctuating_var)
+    offsets_part = SignalMoments(0.0, x.shared_var)
+    base = known_part.offset_map(shape)
+    if base is None or base.shape[-1] != channels:
+        return None
+    known = realised(kernel, known_part, np.asarray(base, np.float64))
+    unknown = realised(kernel, offsets_part, np.zeros_like(base, dtype=np.float64)).var
+    return SignalMoments(known.mean, known.var + unknown, known.shared_var + unknown)
+
+
+def conditioning_factor(z: SignalMoments, target: float) -> float | None:
+    """``target / E[z^2]``: the weight-variance multiplier that gives the
+    realised output ``z`` second moment ``target``; None when undefined."""
+    second = z.second_moment
+    if not (second > 0.0 and math.isfinite(second)):
+        return None
+    factor = target / second
+    return factor if math.isfinite(factor) and factor > 0.0 else None
+
+
+def scaled(z: SignalMoments, factor: float) -> SignalMoments:
+    """The moments of ``sqrt(factor) * z`` (a kernel scaled by ``sqrt(factor)``)."""
+    if z.offsets is not None:
+        return SignalMoments.from_offsets(z.offsets * math.sqrt(factor), z.random_map() * factor)
+    return SignalMoments(z.mean * math.sqrt(factor), z.var * factor, z.shared_var * factor)
 
 
 def without_offsets(m: SignalMoments) -> SignalMoments:

@@ -144,6 +144,8 @@ def _record(
         "weight_variances": variances,
         "target": note.target,
     }
+    if getattr(note, "shared_with", None):
+        record["shared_call"] = note.shared_with  # weights set by that call; no target here
     if note.pre_activation is not None:
         record["pre_activation"] = {"mean": _json_float(note.pre_activation.mean), "var": _json_float(note.pre_activation.var)}
     if call is not None:

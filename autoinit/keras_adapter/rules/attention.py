@@ -60,5 +60,5 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
         # they share fan-in and input moments; the output differs).
         layer._kernel_initializer = dense["query"].kernel_initializer
         layer._bias_initializer = dense["query"].bias_initializer
-    ctx.note.target = ctx.target
+    ctx.aim(ctx.target)
     return scales.result

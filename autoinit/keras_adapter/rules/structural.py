@@ -10,11 +10,7 @@ from autoinit.keras_adapter.context import LayerContext, element_count, without_
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
-SHAPE_LAYERS = (
-    "Flatten", "Reshape", "Permute", "RepeatVector", "Identity",
-    "UpSampling1D", "UpSampling2D", "UpSampling3D",
-    "Cropping1D", "Cropping2D", "Cropping3D",
-)
+SHAPE_LAYERS = ("Flatten", "Reshape", "Permute", "RepeatVector", "Identity")
 # Layers that may move elements between channels of the last axis.
 CHANNEL_MIXING = frozenset({"Flatten", "Reshape", "Permute"})
 
@@ -28,10 +24,70 @@ def shape_only(ctx: LayerContext) -> SignalMoments:
     return ctx.x
 
 
+def _spatial_map(ctx: LayerContext) -> SignalMoments | None:
+    """The input when it carries a full channels-last map of expected values."""
+    x = ctx.x
+    rank = len(ctx.input_shape) - 2
+    if x.offsets is None or x.offsets.ndim != rank + 1 or getattr(ctx.layer, "data_format", None) == "channels_first":
+        return None
+    return x
+
+
+def _pairs(value, rank: int) -> list[tuple[int, int]]:
+    """Keras' padding/cropping argument as one ``(before, after)`` per spatial axis."""
+    if isinstance(value, int):
+        return [(value, value)] * rank
+    items = list(value)
+    if rank == 1 and len(items) == 2 and all(isinstance(v, int) for v in items):
+        return [(int(items[0]), int(items[1]))]
+    return [(v, v) if isinstance(v, int) else (int(v[0]), int(v[1])) for v in items]
+
+
+def _with_maps(x: SignalMoments, transform) -> SignalMoments:
+    """Apply the same element move to the expected values and the variances."""
+    random = np.broadcast_to(x.random_map(), x.offsets.shape)
+    return SignalMoments.from_offsets(transform(np.asarray(x.offsets, np.float64)), transform(np.asarray(random, np.float64)))
+
+
 @rule("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
 def zero_padding(ctx: LayerContext) -> SignalMoments:
+    """With a map of expected values the padded zeros are placed exactly
+    (a later Cropping then removes exactly them)."""
+    x = _spatial_map(ctx)
+    if x is not None:
+        pads = _pairs(ctx.layer.padding, x.offsets.ndim - 1) + [(0, 0)]
+        return _with_maps(x, lambda a: np.pad(a, pads))
     fraction = padded_fraction(element_count(ctx.input_shape), element_count(ctx.output_shape))
     return estimate_zero_padding(ctx.x, fraction)
+
+
+@rule("Cropping1D", "Cropping2D", "Cropping3D")
+def cropping(ctx: LayerContext) -> SignalMoments:
+    """Moves elements; with a map of expected values, the map is cropped."""
+    x = _spatial_map(ctx)
+    if x is None:
+        return ctx.x
+    crops = _pairs(ctx.layer.cropping, x.offsets.ndim - 1)
+    window = tuple(slice(b, n - a) for (b, a), n in zip(crops, x.offsets.shape)) + (slice(None),)
+    return _with_maps(x, lambda a: a[window])
+
+
+@rule("UpSampling1D", "UpSampling2D", "UpSampling3D")
+def up_sampling(ctx: LayerContext) -> SignalMoments:
+    """Copies elements; with a map of expected values and nearest-neighbour
+    interpolation, the map is repeated."""
+    x = _spatial_map(ctx)
+    if x is None or getattr(ctx.layer, "interpolation", "nearest") != "nearest":
+        return ctx.x
+    size = ctx.layer.size
+    sizes = [int(size)] * (x.offsets.ndim - 1) if isinstance(size, int) else [int(v) for v in size]
+
+    def repeat(a: np.ndarray) -> np.ndarray:
+        for axis, k in enumerate(sizes):
+            a = np.repeat(a, k, axis=axis)
+        return a
+
+    return _with_maps(x, repeat)
 
 
 @rule("Rescaling")

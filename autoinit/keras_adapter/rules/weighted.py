@@ -11,12 +11,15 @@ from autoinit.errors import EstimationError
 from autoinit.estimators.convolutional import (
     average_taps,
     average_transpose_taps,
+    depthwise_as_grouped,
     estimate_conv_realised,
+    estimate_conv_transpose_realised,
 )
 from autoinit.estimators.core import (
     dense_weight_variance,
     estimate_dense,
     estimate_dense_realised,
+    estimate_einsum_realised,
     estimate_embedding,
 )
 from autoinit.keras_adapter.context import LayerContext
@@ -56,7 +59,11 @@ def einsum_fan_in(equation: str, kernel_shape: tuple) -> int:
 def einsum_dense(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     fan_in = einsum_fan_in(layer.equation, tuple(layer.kernel.shape))
-    z = ctx.dense_like(ctx.x, fan_in, layer.kernel)
+    realised = None
+    shape = ctx.input_shape
+    if all(d is not None for d in shape[1:]):
+        realised = functools.partial(estimate_einsum_realised, equation=layer.equation)
+    z = ctx.dense_like(ctx.x, fan_in, layer.kernel, realised=realised, in_channels=shape[-1])
     return _finish(ctx, z)
 
 
@@ -66,21 +73,31 @@ def _conv_taps(ctx: LayerContext, kernel_size: tuple) -> float:
     return average_taps(spatial, kernel_size, layer.strides, layer.padding, layer.dilation_rate)
 
 
+def _conv_realised(layer, groups: int = 1, depthwise: bool = False):
+    """The realised-moments function of a channels-last convolution, else None."""
+    if getattr(layer, "data_format", None) == "channels_first":
+        return None
+
+    def realised(kernel, x, offsets):
+        w = depthwise_as_grouped(kernel) if depthwise else kernel
+        return estimate_conv_realised(
+            w, x, offsets, strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
+            groups=offsets.shape[-1] if depthwise else groups,
+        )
+
+    return realised
+
+
 @rule("Conv1D", "Conv2D", "Conv3D")
 def conv(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     kernel = layer.kernel
+    groups = int(getattr(layer, "groups", 1) or 1)
     fan_in = _conv_taps(ctx, layer.kernel_size) * int(kernel.shape[-2])
-    realised = None
-    if getattr(layer, "groups", 1) == 1 and layer.data_format != "channels_first":
-        realised = functools.partial(
-            estimate_conv_realised,
-            strides=layer.strides,
-            padding=layer.padding,
-            dilation=layer.dilation_rate,
-        )
-    return _finish(ctx, ctx.dense_like(ctx.x, fan_in, kernel, realised=realised))
-
+    z = ctx.dense_like(
+        ctx.x, fan_in, kernel, realised=_conv_realised(layer, groups), in_channels=int(kernel.shape[-2]) * groups
+    )
+    return _finish(ctx, z)
 
 
 @rule("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
@@ -89,14 +106,28 @@ def conv_transpose(ctx: LayerContext) -> SignalMoments:
     kernel = layer.kernel  # (*kernel_size, filters, in_channels)
     spatial = spatial_dims(ctx.input_shape, layer.data_format, len(layer.kernel_size))
     taps = average_transpose_taps(spatial, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
-    return _finish(ctx, ctx.dense_like(ctx.x, taps * int(kernel.shape[-1]), kernel))
+    realised = None
+    if layer.data_format != "channels_first" and layer.output_padding is None and None not in spatial:
+        realised = functools.partial(
+            estimate_conv_transpose_realised,
+            strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
+        )
+    z = ctx.dense_like(ctx.x, taps * int(kernel.shape[-1]), kernel, realised=realised, in_channels=int(kernel.shape[-1]))
+    return _finish(ctx, z)
+
+
+def _depthwise_kernel(layer):
+    return layer.kernel if hasattr(layer, "kernel") else layer.depthwise_kernel
 
 
 @rule("DepthwiseConv1D", "DepthwiseConv2D")
 def depthwise_conv(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     taps = _conv_taps(ctx, layer.kernel_size)
-    z = ctx.dense_like(ctx.x, taps, layer.kernel, "depthwise_kernel", "depthwise_initializer")
+    z = ctx.dense_like(
+        ctx.x, taps, _depthwise_kernel(layer), "depthwise_kernel", "depthwise_initializer",
+        realised=_conv_realised(layer, depthwise=True),
+    )
     return _finish(ctx, z)
 
 
@@ -105,10 +136,25 @@ def separable_conv(ctx: LayerContext) -> SignalMoments:
     """Depthwise to unit second moment, then pointwise to the target."""
     layer = ctx.layer
     taps = _conv_taps(ctx, layer.kernel_size)
-    middle = ctx.dense_like(ctx.x, taps, layer.depthwise_kernel, "depthwise_kernel", "depthwise_initializer", target=1.0)
-    fan_in = int(layer.pointwise_kernel.shape[-2])
-    z = ctx.dense_like(middle, fan_in, layer.pointwise_kernel, "pointwise_kernel", "pointwise_initializer")
-    ctx.note.target = ctx.target
+    depthwise = layer.depthwise_kernel
+    middle = ctx.dense_like(
+        ctx.x, taps, depthwise, "depthwise_kernel", "depthwise_initializer", target=1.0,
+        realised=_conv_realised(layer, depthwise=True),
+    )
+    pointwise = layer.pointwise_kernel
+    fan_in = int(pointwise.shape[-2])
+    pointwise_realised = None
+    if layer.data_format != "channels_first":
+        pointwise_realised = functools.partial(
+            estimate_conv_realised, strides=(1,) * len(layer.kernel_size), padding="valid",
+            dilation=(1,) * len(layer.kernel_size),
+        )
+    middle_shape = (*ctx.output_shape[1:-1], fan_in)
+    z = ctx.dense_like(
+        middle, fan_in, pointwise, "pointwise_kernel", "pointwise_initializer",
+        realised=pointwise_realised, shape=middle_shape,
+    )
+    ctx.aim(ctx.target, overwrite=True)
     return _finish(ctx, z)
 
 
@@ -119,7 +165,7 @@ def embedding(ctx: LayerContext) -> SignalMoments:
     variance = ctx.weight_variance("embeddings", ctx.target)
     if first:
         ctx.write(layer.embeddings, variance, "embeddings", "embeddings_initializer")
-    ctx.note.target = ctx.target
+    ctx.aim(ctx.target)
     return estimate_embedding(variance)
 
 
