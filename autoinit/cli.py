@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -52,13 +53,6 @@ class CliError(Exception):
 # --------------------------------------------------------------------------- #
 # Argument parsing
 # --------------------------------------------------------------------------- #
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, received {text!r}")
-    return value
-
-
 def _positive(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -94,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--html", metavar="PLOT.html", help="also probe the model and write the signal figure (offline HTML)")
     init.add_argument("--seed", type=int, default=0, help="seed for weights, probe input and dropout (default 0)")
     init.add_argument("--input-mean", type=float, default=0.0, metavar="M", help="mean of the model's input data (default 0)")
-    init.add_argument("--input-var", type=_non_negative, default=1.0, metavar="V", help="variance of the input data (default 1)")
+    init.add_argument("--input-var", type=_positive, default=1.0, metavar="V", help="variance of the input data (default 1)")
     init.add_argument(
         "--signal-variance", type=_positive, default=1.0, metavar="S", help="output variance to keep at weighted layers (default 1)"
     )
@@ -163,6 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), error.status)
     except AutoInitError as error:  # bad config, unknown layer facts, ...: the input's fault
         return _fail(str(error), EXIT_BAD_INPUT)
+    except (ValueError, TypeError) as error:  # Keras refusing the model while building/probing it
+        return _fail(f"the model could not be initialized: {type(error).__name__}: {_plain(error)}",
+                     EXIT_BAD_INPUT)
+
+
+def _plain(error: Exception) -> str:
+    """The error's message without terminal colour codes (Keras adds them)."""
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(error))
 
 
 def _fail(message: str, status: int) -> int:

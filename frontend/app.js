@@ -27,8 +27,25 @@ async function fetchJson(url, init) {
   const response = await fetch(url, init);
   let body = null;
   try { body = await response.json(); } catch { /* not JSON */ }
+  if (response.status === 401) $("key-form").hidden = false;
   if (!response.ok) throw new Error(problemText(body, response.status));
   return body;
+}
+
+// ------------------------------------------------------------------ API key
+const KEY_COOKIE = "autoinit_api_key";  // read by the server (server/app.py)
+
+function useKey(event) {
+  event.preventDefault();
+  const key = $("key-input").value.trim();
+  if (!key) return;
+  // A cookie, not a header: the download links are plain <a href> links.
+  document.cookie = `${KEY_COOKIE}=${encodeURIComponent(key)}; path=/; SameSite=Strict`;
+  $("key-form").hidden = true;
+  $("key-input").value = "";
+  const jobId = jobFromHash();
+  if (jobId) openJob(jobId);
+  else $("job").hidden = true;
 }
 
 function relative(path) {
@@ -407,6 +424,7 @@ function start() {
     event.target.value = "";  // the same file can be chosen again
   });
   $("paste-submit").addEventListener("click", submitPasted);
+  $("key-form").addEventListener("submit", useKey);
   $("log-toggle").addEventListener("change", () => renderChart());
   $("table-filter").addEventListener("input", renderTable);
   $("weighted-only").addEventListener("change", renderTable);

@@ -20,7 +20,7 @@ import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -259,6 +259,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+#: Cookie the page stores an API key in (see frontend/app.js).
+KEY_COOKIE = "autoinit_api_key"
+
+
 def _require_key(service: _Service):
     keys = service.settings.api_key_set
 
@@ -269,6 +273,11 @@ def _require_key(service: _Service):
         auth = request.headers.get("authorization", "")
         if given is None and auth.lower().startswith("bearer "):
             given = auth[7:].strip()
+        if given is None:
+            # The page's key: a SameSite=Strict cookie, so that its plain links
+            # (downloads) work and other sites' requests never carry it.
+            cookie = request.cookies.get(KEY_COOKIE)
+            given = unquote(cookie) if cookie is not None else None
         if given is None or not any(hmac.compare_digest(given.encode(), k.encode()) for k in keys):
             raise ProblemError(
                 401, "API key required",
@@ -352,8 +361,9 @@ def _api_router(service: _Service) -> APIRouter:
     async def initialize(
         request: Request,
         response: Response,
-        wait: float | None = Query(None, ge=0, le=settings.max_wait,
-                                   description="Hold the request up to this many seconds."),
+        wait: float | None = Query(None, ge=0, allow_inf_nan=False,
+                                   description="Hold the request up to this many seconds "
+                                   f"(capped at the server's limit, {settings.max_wait:g} s)."),
         filename: str | None = Query(None, max_length=255,
                                      description="Name of a raw-body upload (e.g. model.keras)."),
         input_mean: float | None = Query(None),
@@ -378,6 +388,7 @@ def _api_router(service: _Service) -> APIRouter:
             service.metrics.refused.labels(str(error.status)).inc()
             raise
         job = await run_in_threadpool(_submit, service, upload, options, name)
+        wait = min(wait, settings.max_wait) if wait else None
         deadline = time.monotonic() + (wait or 0.0)
         while wait and not job.finished and time.monotonic() < deadline:
             await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))

@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 import traceback
@@ -195,7 +196,7 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
 
     traces, model = compare(
         config,
-        baselines=tuple(options.get("baselines") or ("default",)),
+        baselines=tuple(options.get("baselines", ("default",))),
         seed=int(options.get("seed", 0)),
         input_mean=float(options.get("input_mean", 0.0)),
         input_var=float(options.get("input_var", 1.0)),
@@ -227,7 +228,16 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
                       "num_layers": len(traces.get("layers", []))}}
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
 def _describe(error: Exception, settings: Settings) -> tuple[str, str]:
+    """(title, detail) of a failed job: plain text (Keras colours its messages)."""
+    title, detail = _describe_raw(error, settings)
+    return title, _ANSI_ESCAPE.sub("", detail)
+
+
+def _describe_raw(error: Exception, settings: Settings) -> tuple[str, str]:
     from celery.exceptions import SoftTimeLimitExceeded
 
     from autoinit.errors import AutoInitError

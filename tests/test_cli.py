@@ -178,6 +178,13 @@ def unbuildable_config() -> str:
     return json.dumps(config)
 
 
+def reshape_needs_a_multiple_of_five() -> str:
+    # Valid config; the probe's stand-in length (32) for the unknown axis cannot be reshaped.
+    inputs = keras.Input((None,))
+    y = keras.layers.Reshape((-1, 5))(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2)(y)).to_json()
+
+
 @pytest.mark.parametrize(
     "content, extra, cause",
     [
@@ -188,14 +195,17 @@ def unbuildable_config() -> str:
         ("[1, 2, 3]", [], "JSON object"),
         (lambda: small_model().to_json(), ["--distribution", "cauchy"], "--distribution"),
         (lambda: small_model().to_json(), ["--baseline", "kaiming"], "--baseline"),
+        (reshape_needs_a_multiple_of_five, ["--traces", "TRACES"], "could not be initialized: ValueError"),
     ],
-    ids=["missing-file", "invalid-json", "lambda", "unbuildable", "not-a-model", "unknown-distribution", "unknown-baseline"],
+    ids=["missing-file", "invalid-json", "lambda", "unbuildable", "not-a-model", "unknown-distribution",
+         "unknown-baseline", "fails-while-probing"],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_cause(content, extra, cause, tmp_path, capsys):
     source = tmp_path / "model.json"
     if content is not None:
         source.write_text(content() if callable(content) else content)
     out = tmp_path / "out.keras"
+    extra = [str(tmp_path / "traces.json") if arg == "TRACES" else arg for arg in extra]
     status, stdout, err = run_quiet(["init", str(source), "-o", str(out), "-q", *extra], capsys)
     assert status == 2
     assert err.count("\n") == 1 and err.startswith("autoinit: error: "), err
@@ -206,6 +216,13 @@ def test_bad_input_exits_2_with_one_line_naming_the_cause(content, extra, cause,
 def test_output_must_be_a_keras_file(files, tmp_path, capsys):
     status, _, err = run_quiet(["init", str(files["json"]), "-o", str(tmp_path / "m.h5")], capsys)
     assert status == 2 and "should name a .keras file" in err
+
+
+def test_a_zero_input_variance_is_a_usage_error(files, tmp_path, capsys):
+    argv = ["init", str(files["json"]), "-o", str(tmp_path / "m.keras"), "--input-var", "0"]
+    status, _, err = run_quiet(argv, capsys)
+    assert status == 2 and "--input-var: expected a number > 0" in err
+    assert not (tmp_path / "m.keras").exists()
 
 
 def test_usage_errors_exit_2(capsys):

@@ -16,7 +16,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from service_helpers import REPO
+from service_helpers import REPO, ServiceProcess
 
 pytestmark = pytest.mark.browser
 
@@ -313,3 +313,39 @@ def test_autoinit_plus_plus_centres_the_activations(page, service, tmp_path):
     centred = [layer for layer in traces["layers"] if layer["class_name"] == "Rescaling"]
     assert len(centred) == 2
     assert all(abs(layer["autoinit"]["mean"]) < 0.1 for layer in centred)
+
+
+@pytest.fixture(scope="module")
+def keyed_api(tmp_path_factory):
+    """An API that needs a key, with no worker: jobs stay queued."""
+    api = ServiceProcess(tmp_path_factory.mktemp("page-keys") / "data", "--workers", "0",
+                         env={"AUTOINIT_API_KEYS": "s3cret;key=1"})
+    api.wait_healthy()
+    yield api
+    api.stop()
+
+
+def test_the_page_asks_for_an_api_key_when_the_server_needs_one(browser, keyed_api, tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=keyed_api.url)
+    page = context.new_page()
+    errors = PageErrors(page)
+    errors.allow("401")  # the browser logs the first, refused upload
+    try:
+        page.goto("/")
+        path = small_cnn_config(tmp_path)
+        page.set_input_files("#file-input", str(path))
+        page.locator("#key-form").wait_for(state="visible")
+        assert "API key required" in page.text_content("#job-error")
+
+        page.fill("#key-input", "s3cret;key=1")
+        page.click("#key-form button")
+        assert page.is_hidden("#key-form")
+        page.set_input_files("#file-input", str(path))
+        page.wait_for_selector('#job-status[data-status="queued"]')
+        job_id = job_id_of(page)
+        # Plain GETs (download links, permalinks) carry the key too, via the cookie.
+        assert page.request.get(f"/jobs/{job_id}").json()["status"] == "queued"
+        assert httpx.get(f"{keyed_api.url}/jobs/{job_id}", timeout=10).status_code == 401
+    finally:
+        context.close()
+    assert errors.unexpected() == []

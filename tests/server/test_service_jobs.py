@@ -109,6 +109,15 @@ def test_raw_json_body_without_wait_answers_202_then_polls_to_success(client):
     assert done["status"] == "succeeded" and done["model"]["name"] == "raw_mlp"
 
 
+def test_a_wait_beyond_the_servers_limit_is_capped_and_no_baselines_means_none(client):
+    answer = client.post("/initialize", json=mlp_config("capped_wait"),
+                         params={"wait": "1e9", "baselines": ""})
+    assert answer.status_code == 200, answer.text  # capped at AUTOINIT_MAX_WAIT, not refused
+    traces = client.get(f"/jobs/{answer.json()['id']}/traces").json()
+    assert traces["series"] == ["predicted", "autoinit"]
+    assert all("default" not in layer for layer in traces["layers"])
+
+
 def test_six_concurrent_uploads_all_succeed_with_distinct_jobs(client):
     def upload(index: int) -> dict:
         body = json.dumps(mlp_config(f"concurrent_{index}", width=16 + index))
