@@ -11,6 +11,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from autoinit import AutoInit  # noqa: E402
 from autoinit.errors import AutoInitError  # noqa: E402
 from autoinit.probe import compare, probe  # noqa: E402
 
@@ -208,6 +209,24 @@ def test_integer_inputs_get_valid_token_ids_for_the_smallest_embedding():
     assert ids["var"] == pytest.approx(4.0, rel=0.1)
     for name in ("small_vocab", "large_vocab", "concat", "pool"):
         assert np.isfinite(records[name]["var"]) and records[name]["var"] > 0
+
+
+def test_each_input_gets_ids_for_the_embeddings_it_feeds_even_when_it_is_float():
+    # keras.Input defaults to float32: a text model written that way still takes ids.
+    words = keras.Input((12,), name="words")
+    tags = keras.Input((12,), dtype="int32", name="tags")
+    w = keras.layers.Embedding(5000, 16, name="word_embedding")(words)
+    t = keras.layers.Embedding(9, 16, name="tag_embedding")(tags)
+    model = keras.Model([words, tags], keras.layers.Add(name="sum")([w, t]))
+    model, estimates = AutoInit(seed=0).initialize_model(model, return_estimates=True)
+
+    records = by_name(probe(model, batch_size=256))
+    # Uniform ids over each input's own vocabulary: mean (n - 1) / 2.
+    assert records["words"]["mean"] == pytest.approx(2499.5, rel=0.05)
+    assert records["tags"]["mean"] == pytest.approx(4.0, rel=0.1)
+    predicted = {r["name"]: r["var"] for r in estimates}
+    for name in ("word_embedding", "tag_embedding"):
+        assert records[name]["var"] == pytest.approx(predicted[name], rel=0.15), name
 
 
 # --------------------------------------------------------------------------- #
