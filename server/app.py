@@ -356,6 +356,8 @@ def _api_router(service: _Service) -> APIRouter:
         summary="Upload a model to initialize",
         openapi_extra={"requestBody": _UPLOAD_BODY},
         responses={200: {"model": JobResource, "description": "Finished within ?wait."},
+                   303: {"description": "With 'Accept: application/octet-stream': the job "
+                         "succeeded within ?wait; Location is its model."},
                    413: _PROBLEM, 415: _PROBLEM, 422: _PROBLEM, 503: _PROBLEM},
     )
     async def initialize(
@@ -394,6 +396,8 @@ def _api_router(service: _Service) -> APIRouter:
             await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
             job = await refreshed(job.id)
         response.headers["Location"] = f"/jobs/{job.id}"
+        if _wants_model(request):
+            return _model_answer(job)
         response.status_code = 200 if job.finished else 202
         return _resource(job)
 
@@ -488,6 +492,31 @@ def _api_router(service: _Service) -> APIRouter:
         return Response(text, media_type="application/json")
 
     return router
+
+
+def _wants_model(request: Request) -> bool:
+    """``Accept: application/octet-stream``: the caller wants the model itself
+    (``curl -L --fail -H 'Accept: application/octet-stream' ... -o model.keras``)."""
+    return "application/octet-stream" in request.headers.get("accept", "").lower()
+
+
+def _model_answer(job: JobRecord) -> Response:
+    """For a caller that wants the model: 303 to it, or a problem that says why not.
+
+    Never a JSON body with a 2xx status, which ``curl -o model.keras`` would
+    silently save as the model.
+    """
+    location = {"Location": f"/jobs/{job.id}"}
+    if job.status == "succeeded":
+        return RedirectResponse(f"/jobs/{job.id}/model", status_code=303)
+    if job.status == "failed":
+        raise ProblemError(422, job.error_title or "The job failed",
+                           job.error_detail or "The model could not be initialized.",
+                           headers=location)
+    raise ProblemError(503, "Not finished yet",
+                       f"Job {job.id} is {job.status} ({job.stage}, {job.progress:.0%}) after the "
+                       f"wait; poll {location['Location']} or ask again with a longer ?wait.",
+                       headers={**location, "Retry-After": "5"})
 
 
 def _submit(service: _Service, upload, options: InitializeOptions, filename: str | None) -> JobRecord:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from service_helpers import cnn_model, mlp_config, wait_finished
+from service_helpers import REPO, cnn_model, mlp_config, wait_finished
 
 pytestmark = pytest.mark.slow
 
@@ -176,3 +180,35 @@ def test_python_client_downloads_an_initialized_model(service, tmp_path):
         initialize(service.url, unbuildable, out_dir=tmp_path)
     assert failed.value.job["error"]["title"] == "The model could not be initialized"
     assert "units" in failed.value.job["error"]["detail"]
+
+
+def _readme_curl() -> list[str]:
+    """The README's one-line curl that returns an initialized model."""
+    readme = (REPO / "README.md").read_text()
+    lines = [line for line in readme.splitlines() if line.startswith("curl ") and "octet-stream" in line]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0])
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_one_line_curl_returns_an_initialized_model(service, tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps(mlp_config("from_curl")))
+    command = [re.sub(r"http://127\.0\.0\.1:8000", service.url, arg) for arg in _readme_curl()]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    model = keras.saving.load_model(tmp_path / "initialized.keras")
+    assert model.name == "from_curl"
+
+
+def test_asking_for_the_model_of_a_failing_job_gives_the_reason_not_a_json_file(client):
+    # A valid config that Keras cannot run: the probe's length 32 is no multiple of 5.
+    inputs = keras.Input((None,))
+    outputs = keras.layers.Dense(2)(keras.layers.Reshape((-1, 5))(inputs))
+    config = json.loads(keras.Model(inputs, outputs, name="needs_five").to_json())
+    answer = client.post("/initialize?wait=120", json=config,
+                         headers={"Accept": "application/octet-stream"})
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["title"] == "The model could not be initialized"
+    assert answer.headers["location"].startswith("/jobs/")
+    assert "\x1b[" not in answer.json()["detail"]  # no terminal colour codes
