@@ -331,7 +331,7 @@ def text_rnn(
     tokens = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
     x = layers.Embedding(vocab_size, embed_dim, name="embedding")(tokens)
     x = layers.SpatialDropout1D(spatial_dropout, name="spatial_dropout")(x)
-    x = layers.Bidirectional(layers.GRU(units, return_sequences=True), name="bidirectional_gru")(x)
+    x = layers.Bidirectional(layers.GRU(units, return_sequences=True, name="gru"), name="bidirectional_gru")(x)
     x = layers.LSTM(units, name="lstm")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(tokens, outputs, name="text_rnn")
@@ -426,6 +426,7 @@ ZOO: dict[str, Callable[..., keras.Model]] = {
     "preact_resnet56_nobn": functools.partial(preact_resnet56, batch_norm=False),
     "preact_resnet164": preact_resnet164,
     "preact_resnet164_nobn": functools.partial(preact_resnet164, batch_norm=False),
+    "preact_resnet812": preact_resnet812,
     "preact_resnet812_nobn": functools.partial(preact_resnet812, batch_norm=False),
     "transformer_encoder": transformer_encoder,
     "text_cnn": text_cnn,
@@ -443,6 +444,7 @@ _CATALOGUE: dict[str, tuple[str, int, int]] = {
     "preact_resnet56_nobn": ("Pre-activation ResNet-56, basic blocks, no BatchNorm", 142, 853_642),
     "preact_resnet164": ("Pre-activation ResNet-164, bottleneck, BatchNorm", 549, 1_740_042),
     "preact_resnet164_nobn": ("Pre-activation ResNet-164, no BatchNorm", 386, 1_691_594),
+    "preact_resnet812": ("Pre-activation ResNet-812, bottleneck, BatchNorm", 2709, 8_562_186),
     "preact_resnet812_nobn": ("Pre-activation ResNet-812, no BatchNorm", 1898, 8_320_202),
     "transformer_encoder": ("Two-block Transformer encoder text classifier", 18, 131_074),
     "text_cnn": ("Text CNN: Conv1D kernels 3/4/5, max-pooled, concatenated", 12, 177_730),
