@@ -67,6 +67,40 @@ def test_lambda_layer_is_refused_because_it_carries_code(client, jobs_before):
     assert _jobs_in_store(client) == jobs_before
 
 
+def _keras_layer(class_name: str, module: str = "keras.layers", **config) -> dict:
+    return {"module": module, "class_name": class_name, "registered_name": None,
+            "config": {"name": class_name.lower(), **config}}
+
+
+def _deep(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels):
+        value = {"nested": value}
+    return value
+
+
+@pytest.mark.parametrize("layer, phrase", [
+    (_keras_layer("TFOpLambda", function="math.add"), "TFOpLambda"),
+    (_keras_layer("SlicingOpLambda", function="__operators__.getitem"), "SlicingOpLambda"),
+    (_keras_layer("TFSMLayer", filepath="/srv/model"), "TFSMLayer"),
+    (_keras_layer("TorchModuleWrapper", module="torch.nn"), "TorchModuleWrapper"),
+    (_keras_layer("StringLookup", vocabulary="/etc/passwd"), "StringLookup"),
+    (_keras_layer("IntegerLookup", vocabulary="/etc/passwd"), "IntegerLookup"),
+    (_keras_layer("TextVectorization", vocabulary="/etc/passwd"), "TextVectorization"),
+    (_keras_layer("Dense", units=4, kernel_initializer={
+        "class_name": "__numpy__", "config": {"value": [1.0], "dtype": "float32"}}), "__numpy__"),
+    ({**_keras_layer("Dense", units=4), "registered_name": "Custom>Dense"}, "registered_name"),
+    (_keras_layer("Dense", units=4, extra=_deep(200)), "deep"),
+    (_keras_layer("Dense", units=2_000_000_000), "parameters"),
+], ids=["tfoplambda", "slicingoplambda", "tfsmlayer", "torch", "stringlookup", "integerlookup",
+        "textvectorization", "numpy-object", "registered-name", "nesting-depth", "parameter-count"])
+def test_every_refused_construct_is_a_422_before_any_job_exists(client, jobs_before, layer, phrase):
+    answer = client.post("/initialize", json=_with_layer(layer))
+    assert answer.status_code in (413, 422), answer.text
+    _refused(answer, answer.status_code, phrase)
+    assert _jobs_in_store(client) == jobs_before
+
+
 def test_class_from_an_unknown_module_is_refused(client, jobs_before):
     foreign = {"module": "os", "class_name": "system", "registered_name": None,
                "config": {"name": "shell"}}
