@@ -280,23 +280,30 @@ async function renderChart() {
 function columns(traces) {
   const measured = traces.series.filter((s) => s !== "predicted");
   const stat = (series, metric) => (layer) => (layer[series] ? layer[series][metric] : null);
+  // AutoInit measured vs what it predicted, as second moments E[y^2] = mean^2 + var. At a
+  // weighted layer the prediction is the target (passed through a fused activation).
+  const second = (entry) => (entry && entry.var !== null && entry.var !== undefined && entry.mean !== null
+    ? entry.mean * entry.mean + entry.var : null);
   const ratio = (layer) => {
-    const v = layer.autoinit ? layer.autoinit.var : null;
-    return layer.has_weights && layer.target && v !== null && v !== undefined ? v / layer.target : null;
+    const measured = second(layer.autoinit), predicted = second(layer.predicted);
+    return measured !== null && predicted ? measured / predicted : null;
   };
+  // What a reader compares comes first, so it is visible without scrolling at 1280 px.
+  const bySeries = ["autoinit", "predicted", ...traces.series.filter((s) => s !== "autoinit" && s !== "predicted")]
+    .filter((s) => traces.series.includes(s));
   return [
     { key: "index", label: "#", value: (l) => l.index },
     { key: "name", label: "layer", value: (l) => l.name, text: true },
+    { key: "ratio", label: "measured / predicted", value: ratio, flag: (v) => v !== null && (v < 0.5 || v > 2) },
+    ...bySeries.map((s) => ({ key: `${s}.var`, label: `var ${seriesLabel(s)}`, value: stat(s, "var") })),
+    { key: "autoinit.mean", label: "mean AutoInit (measured)", value: stat("autoinit", "mean") },
+    ...(traces.layers.some((l) => measured.some((s) => l[s] && l[s].grad_var !== undefined))
+      ? measured.map((s) => ({ key: `${s}.grad_var`, label: `grad var ${seriesLabel(s)}`, value: stat(s, "grad_var") }))
+      : []),
     { key: "class_name", label: "class", value: (l) => l.class_name, text: true },
     { key: "output_shape", label: "output shape", value: (l) => formatShape(l.output_shape), text: true },
     { key: "estimator", label: "estimator", value: (l) => l.estimator || "", text: true },
     { key: "scale", label: "weight var", value: (l) => l.scale ?? null },
-    ...traces.series.map((s) => ({ key: `${s}.var`, label: `var ${seriesLabel(s)}`, value: stat(s, "var") })),
-    { key: "autoinit.mean", label: "mean AutoInit (measured)", value: stat("autoinit", "mean") },
-    { key: "ratio", label: "AutoInit / target", value: ratio, flag: (v) => v !== null && (v < 0.5 || v > 2) },
-    ...(traces.layers.some((l) => measured.some((s) => l[s] && l[s].grad_var !== undefined))
-      ? measured.map((s) => ({ key: `${s}.grad_var`, label: `grad var ${seriesLabel(s)}`, value: stat(s, "grad_var") }))
-      : []),
   ];
 }
 
@@ -354,7 +361,7 @@ function renderTable() {
       td.textContent = col.text || col.key === "index" ? (value ?? "") : formatNumber(value);
       td.className = [col.text ? "text" : "", col.key.replace(/[^a-z_]/gi, "_"),
                       col.flag && col.flag(value) ? "off" : ""].join(" ").trim();
-      if (col.key === "name") td.title = layer.name;
+      if (col.key === "name") td.title = `${layer.name} (${layer.class_name}, ${formatShape(layer.output_shape)})`;
       tr.append(td);
     }
     body.append(tr);

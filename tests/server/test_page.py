@@ -137,6 +137,10 @@ def test_upload_draws_log_chart_table_and_downloads(page, service, tmp_path):
     rows = page.locator("#layer-table tbody tr")
     assert rows.count() == len(traces["layers"])
     assert page.locator("#layer-table tbody tr.weighted").count() == 3
+    # measured / predicted E[y^2]: AutoInit's weighted layers are where it said (no red cells).
+    ratios = page.locator("#layer-table tbody tr.weighted td.ratio")
+    assert ratios.count() == 3 and page.locator("#layer-table tbody tr.weighted td.off").count() == 0
+    assert all(0.5 <= float(ratios.nth(i).text_content()) <= 2 for i in range(3))
     assert rows.first.get_attribute("data-name") == traces["layers"][0]["name"]
     page.fill("#table-filter", "conv_")
     assert [rows.nth(i).get_attribute("data-name") for i in range(rows.count())] == [
