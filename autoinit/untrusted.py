@@ -796,7 +796,7 @@ def _parse_json_object(data: bytes, source: str) -> dict[str, Any]:
         raise ModelConfigError(f"{source} cannot be parsed: {error}.") from None
     if not isinstance(parsed, dict):
         raise ModelConfigError(
-            f"Expected {source} to hold a JSON object (a model config). "
+            f"Expected {source[:1].lower() + source[1:]} to hold a JSON object (a model config). "
             f"Received a JSON {type(parsed).__name__}."
         )
     return parsed

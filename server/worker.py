@@ -192,10 +192,18 @@ def run_job(task: Any, settings: Settings, job_id: str, options: dict[str, Any])
 def _initialize(settings, store, job_id, config, options, report, attempt, caught) -> dict[str, Any]:
     import keras
 
+    from autoinit.keras_adapter.loading import load_model
     from autoinit.probe import compare
 
+    report(0.02, "building model", force=True)
+    built = load_model(config)  # safe_mode=True; the upload passed the allow-list already
+    num_params = int(built.count_params())
+    if num_params > settings.max_params:  # the upload's estimate can be below the real count
+        return _failed("The model is too large",
+                       f"The built model has {num_params:,} parameters; the limit is "
+                       f"{settings.max_params:,}.", attempt, _warning_texts(caught))
     traces, model = compare(
-        config,
+        built,
         baselines=tuple(options.get("baselines", ("default",))),
         seed=int(options.get("seed", 0)),
         input_mean=float(options.get("input_mean", 0.0)),
@@ -208,11 +216,7 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
         return_model=True,
         progress=lambda fraction, stage: report(0.9 * fraction, stage),
     )
-    num_params = int(model.count_params())
-    if num_params > settings.max_params:
-        return _failed("The model is too large",
-                       f"The built model has {num_params:,} parameters; the limit is "
-                       f"{settings.max_params:,}.", attempt, _warning_texts(caught))
+    del built
     report(0.92, "saving model", force=True)
     with tempfile.TemporaryDirectory(prefix="autoinit-") as tmp:
         path = Path(tmp) / "model.keras"

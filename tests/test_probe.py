@@ -370,3 +370,17 @@ def test_visualizer_passes_autoinit_settings_to_the_probe():
     assert fig.layout.yaxis.type == "linear"
     with pytest.raises(TypeError, match="input_variance"):
         AutoInitVisualizer(autoinit_kwargs={"input_variance": 2.0})
+
+
+def test_compare_leaves_the_callers_config_untouched_and_can_be_called_again():
+    # Keras pops keys out of configs it deserializes; a pipeline reusing its dict must not notice.
+    inputs = keras.Input((6,))
+    shared = keras.layers.Dense(6, activation="relu", name="shared")
+    outputs = keras.layers.Add()([shared(inputs), shared(shared(inputs))])
+    config = json.loads(keras.Model(inputs, outputs, name="reused").to_json())
+    before = json.dumps(config, sort_keys=True)
+    first = compare(config, batch_size=8)
+    assert json.dumps(config, sort_keys=True) == before
+    second = compare(config, batch_size=8)
+    assert [layer["name"] for layer in first["layers"]] == [layer["name"] for layer in second["layers"]]
+    assert first["layers"][-1]["autoinit"] == second["layers"][-1]["autoinit"]

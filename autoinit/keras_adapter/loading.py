@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,14 +62,15 @@ def load_model(model_or_config: Any, custom_objects: Mapping[str, Any] | None = 
     """A built ``keras.Model`` from a model, a config dict or a JSON string."""
     if isinstance(model_or_config, keras.Model):
         return model_or_config
-    config = normalize_config(model_or_config)
+    # Keras pops keys out of the dict it deserializes: never hand it the caller's.
+    config = copy.deepcopy(normalize_config(model_or_config))
     try:
         with keras.saving.custom_object_scope(dict(custom_objects or {})):
-            model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+            model = keras.saving.deserialize_keras_object(copy.deepcopy(config), safe_mode=True)
     except ModelConfigError:
         raise
     except Exception as error:  # Keras raises many types; name what failed
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = _one_line(error)
         raise ModelConfigError(
             f"Could not build a Keras model from the config "
             f"({config.get('class_name')} '{config.get('config', {}).get('name', '?')}'): {message}"
@@ -75,3 +78,13 @@ def load_model(model_or_config: Any, custom_objects: Mapping[str, Any] | None = 
     if not isinstance(model, keras.Model):
         raise ModelConfigError(f"Expected the config to describe a keras.Model. Received: {type(model).__name__}")
     return model
+
+
+def _one_line(error: Exception, limit: int = 600) -> str:
+    """Keras' multi-line, coloured error as one plain line that keeps the cause
+    (its first line is often only "Exception encountered when calling ...")."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(error))
+    text = " ".join(line.strip() for line in text.splitlines() if line.strip() and set(line.strip()) != {"\u2022"})
+    text = text or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
