@@ -353,3 +353,22 @@ def test_the_page_asks_for_an_api_key_when_the_server_needs_one(browser, keyed_a
     finally:
         context.close()
     assert errors.unexpected() == []
+
+
+def test_a_layer_without_an_estimator_is_flagged_in_the_chart_table_and_warnings(page, tmp_path):
+    import keras
+
+    inputs = keras.Input((6, 8), name="steps")
+    x = keras.layers.TimeDistributed(keras.layers.Dense(8), name="per_step")(inputs)
+    outputs = keras.layers.Dense(4, name="head")(keras.layers.Flatten(name="flat")(x))
+    path = tmp_path / "wrapped.json"
+    path.write_text(keras.Model(inputs, outputs, name="wrapped").to_json())
+    page.goto("/")
+    page.set_input_files("#file-input", str(path))
+    chart = wait_for_result(page)
+    assert "pass-through (no estimator)" in chart["names"]
+    flagged = page.locator("#layer-table tbody tr.pass-through")
+    assert [flagged.nth(i).get_attribute("data-name") for i in range(flagged.count())] == ["per_step"]
+    assert flagged.first.locator("td.estimator").text_content() == "pass-through"
+    warnings = page.locator("#job-warnings li")
+    assert any("per_step" in warnings.nth(i).text_content() for i in range(warnings.count()))
