@@ -359,7 +359,8 @@ def test_a_layer_without_an_estimator_is_flagged_in_the_chart_table_and_warnings
     import keras
 
     inputs = keras.Input((6, 8), name="steps")
-    x = keras.layers.TimeDistributed(keras.layers.Dense(8), name="per_step")(inputs)
+    # A generic RNN over a cell: no estimator (the GRU/LSTM/SimpleRNN layers have one).
+    x = keras.layers.RNN(keras.layers.SimpleRNNCell(8), return_sequences=True, name="per_step")(inputs)
     outputs = keras.layers.Dense(4, name="head")(keras.layers.Flatten(name="flat")(x))
     path = tmp_path / "wrapped.json"
     path.write_text(keras.Model(inputs, outputs, name="wrapped").to_json())

@@ -34,6 +34,7 @@ from autoinit.keras_adapter.rules import (  # noqa: E402,F401  (registration)
     recurrent,
     structural,
     weighted,
+    wrappers,
 )
 
 __all__ = ["RULES", "Rule", "rule"]

@@ -20,8 +20,21 @@ def shape_only(ctx: LayerContext) -> SignalMoments:
     """Paper: shape layers leave the distribution unchanged. (Keeps ``origin``;
     forgets per-channel offsets where the channel axis may change.)"""
     if type(ctx.layer).__name__ in CHANNEL_MIXING:
-        return without_offsets(ctx.x)
+        return _reshaped_map(ctx) or without_offsets(ctx.x)
     return ctx.x
+
+
+def _reshaped_map(ctx: LayerContext) -> SignalMoments | None:
+    """Flatten/Reshape move elements without changing them: a full map of
+    expected values (one example, C order like Keras' channels-last tensors)
+    is reshaped with them."""
+    x, in_shape, out_shape = ctx.x, tuple(ctx.input_shape[1:]), tuple(ctx.output_shape[1:])
+    if type(ctx.layer).__name__ == "Permute" or x.offsets is None or x.offsets.shape != in_shape:
+        return None
+    if not out_shape or any(d is None for d in out_shape) or getattr(ctx.layer, "data_format", None) == "channels_first":
+        return None
+    random = np.broadcast_to(x.random_map(), x.offsets.shape).reshape(out_shape)
+    return SignalMoments.from_offsets(x.offsets.reshape(out_shape), random, x.origin)
 
 
 def _spatial_map(ctx: LayerContext) -> SignalMoments | None:
