@@ -23,12 +23,20 @@ carries that map of expected values itself: shape ``(*positions, channels)``
 position. ``mean`` is its mean, ``shared_var`` the variance of its
 per-channel means, and ``var`` adds the position spread and the variance
 around the expected value (``random_var``).
+
+``example_shared_var`` is the variance of a per-example, per-channel
+component that is constant across the positions (tokens, steps) of one
+example: the covariance of two distinct positions of the same example and
+channel, averaged over position pairs, less ``shared_var``. Averages over
+positions with weights summing to 1 (attention, global average pooling)
+pass it whole and shrink only the rest of the random part. It is part of
+``random_var`` and 0 unless a rule sets it (see ``with_example_fraction``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +55,8 @@ class SignalMoments:
             positions within a channel (``0 <= shared_var <= var``).
         origin: see the attribute.
         offsets: see the attribute; prefer :meth:`from_offsets`.
+        example_shared_var: see the module docstring
+            (``0 <= example_shared_var <= random_var``).
 
     Example:
         >>> x = SignalMoments(mean=0.0, var=1.0)
@@ -69,6 +79,7 @@ class SignalMoments:
     """With ``offsets``: each element's variance around its expected value when
     it differs between elements (an array broadcastable to ``offsets``), or
     None when it is ``random_var`` everywhere."""
+    example_shared_var: float = 0.0
 
     @classmethod
     def from_offsets(
@@ -108,6 +119,9 @@ class SignalMoments:
         object.__setattr__(self, "mean", float(self.mean))
         object.__setattr__(self, "var", var)
         object.__setattr__(self, "shared_var", shared)
+        example = float(self.example_shared_var)
+        example = min(max(example, 0.0), self.random_var) if math.isfinite(example) else 0.0
+        object.__setattr__(self, "example_shared_var", example)
 
     @property
     def second_moment(self) -> float:
@@ -131,6 +145,16 @@ class SignalMoments:
         if self.offsets is None:
             return self.fluctuating_var
         return max(self.var - float(self.offsets.var()), 0.0)
+
+    @property
+    def example_fraction(self) -> float:
+        """example_shared_var / random_var (0 when random_var is 0)."""
+        random = self.random_var
+        return self.example_shared_var / random if random > 0 else 0.0
+
+    def with_example_fraction(self, fraction: float) -> SignalMoments:
+        """These moments with ``example_shared_var = fraction * random_var``."""
+        return replace(self, example_shared_var=max(float(fraction), 0.0) * self.random_var)
 
     def random_map(self) -> np.ndarray:
         """Each element's variance around its expected value, broadcastable to
@@ -168,7 +192,10 @@ class SignalMoments:
         channels = self.offsets.shape[-1]
         d = self.offsets.reshape(-1, channels)
         r = np.broadcast_to(self.random_map(), self.offsets.shape).reshape(-1, channels)
-        return SignalMoments.from_offsets(d.mean(axis=0), d.var(axis=0) + r.mean(axis=0), self.origin)
+        reduced = SignalMoments.from_offsets(d.mean(axis=0), d.var(axis=0) + r.mean(axis=0), self.origin)
+        # The position spread joins the random part but is the same for every
+        # example, so the per-example component keeps its absolute size.
+        return replace(reduced, example_shared_var=self.example_shared_var)
 
     def to_dict(self) -> dict[str, float]:
         return {"mean": self.mean, "var": self.var, "shared_var": self.shared_var}

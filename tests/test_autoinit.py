@@ -311,16 +311,7 @@ def test_mlp_weighted_layers_keep_their_target(activation):
         ("preact_resnet56_nobn", {}),
         ("text_cnn", {}),
         ("text_rnn", {}),
-        pytest.param(
-            "transformer_encoder",
-            {},
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: block2 attention output measures 2.1x its target; the value "
-                "projection's fluctuations are correlated across the tokens of one example "
-                "(measured fraction 0.23), which SignalMoments does not carry",
-            ),
-        ),
+        ("transformer_encoder", {}),
         ("codeepneat", {}),
     ],
 )

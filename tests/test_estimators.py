@@ -927,3 +927,112 @@ def test_add_of_offset_maps_broadcasts_per_channel_values():
     assert s.random_var == pytest.approx(0.5 + 0.2)
     diff = estimate_subtract([a, a])
     assert np.allclose(diff.offsets, 0.0) and diff.var == pytest.approx(1.0)
+
+
+# -- per-example components (example_shared_var) -------------------------------
+
+
+def _attention_simulation(rng, batch, keys, channels, shared, example, independent, score_var, offsets=None):
+    """``o_i = sum_t A_it v_t`` for values ``v = d_c + u_bc + r_btc`` and
+    softmax weights of i.i.d. N(0, score_var) scores; two queries per example."""
+    d = rng.standard_normal(channels) * math.sqrt(shared) if offsets is None else offsets
+    u = rng.standard_normal((batch, 1, channels)) * math.sqrt(example)
+    v = d + u + rng.standard_normal((batch, keys, channels)) * math.sqrt(independent)
+    scores = rng.standard_normal((batch, 2, keys)) * math.sqrt(score_var)
+    a = np.exp(scores - special.logsumexp(scores, axis=-1, keepdims=True))
+    return np.einsum("bqt,btc->bqc", a, v), d
+
+
+@pytest.mark.parametrize("example, keys", [(0.0, 16), (0.5, 16), (0.3, 4)])
+def test_attend_matches_a_simulation_with_per_example_components(example, keys):
+    from autoinit.estimators.attention import attend
+
+    rng = np.random.default_rng(5)
+    shared, independent, score_var = 0.4, 1.0 - example, 2.0
+    o, d = _attention_simulation(rng, 200_000, keys, 2, 0.0, example, independent, score_var, offsets=np.zeros(2))
+    v = SignalMoments(0.0, shared + example + independent, shared, example_shared_var=example)
+    out = attend(v, attention_weight_concentration(keys, score_var, 200_000), keys)
+    random = float(np.mean(o**2))  # d = 0: all of it is the random part
+    cross = float(np.mean(o[:, 0] * o[:, 1]))  # distinct queries of one example
+    assert out.var - out.shared_var == pytest.approx(random, rel=0.03)
+    assert out.example_shared_var == pytest.approx(cross, rel=0.05, abs=0.005)
+    assert out.shared_var == shared
+
+
+def test_attend_passes_the_per_example_part_whole():
+    from autoinit.estimators.attention import attend
+
+    v = SignalMoments(0.0, 1.0, 0.0, example_shared_var=1.0)
+    assert attend(v, 0.1, 16).var == pytest.approx(1.0)
+    assert attend(SignalMoments(0.0, 1.0), 0.1, 16).var == pytest.approx(0.1)
+
+
+def test_realised_attention_matches_a_simulation_of_the_drawn_kernels():
+    from autoinit.estimators.attention import realised_attention
+
+    rng = np.random.default_rng(8)
+    features, heads, dim, out_features, keys = 6, 2, 3, 5, 10
+    wv = rng.standard_normal((features, heads, dim)) / math.sqrt(features)
+    wo = rng.standard_normal((heads, dim, out_features)) / math.sqrt(heads * dim)
+    offsets = rng.standard_normal(features)
+    x = SignalMoments.from_offsets(offsets, 0.5)
+    x = x.with_example_fraction(0.4)
+    score_var = 1.0
+    out = realised_attention(x, wv, wo, attention_weight_concentration(keys, score_var, 100_000), keys)
+    d = offsets
+    u = rng.standard_normal((100_000, 1, features)) * math.sqrt(0.2)
+    xs = d + u + rng.standard_normal((100_000, keys, features)) * math.sqrt(0.3)
+    v = xs @ wv.reshape(features, -1)
+    scores = rng.standard_normal((100_000, heads, keys)) * math.sqrt(score_var)
+    a = np.exp(scores - special.logsumexp(scores, axis=-1, keepdims=True))
+    y = np.einsum("bht,bthd->bhd", a, v.reshape(100_000, keys, heads, dim)).reshape(100_000, -1) @ wo.reshape(heads * dim, -1)
+    assert out.mean == pytest.approx(float(y.mean()), abs=0.01)
+    assert out.second_moment == pytest.approx(float(np.mean(y**2)), rel=0.02)
+    np.testing.assert_allclose(out.offsets, y.mean(axis=0), atol=0.02)
+
+
+def test_realised_attention_needs_known_offsets():
+    from autoinit.estimators.attention import realised_attention
+
+    assert realised_attention(SignalMoments(0.0, 1.0, 0.5), np.ones((2, 1, 2)), np.ones((1, 2, 2)), 0.5, 4) is None
+
+
+def test_average_pooling_keeps_the_per_example_part():
+    rng = np.random.default_rng(2)
+    window, example, independent = 8, 0.3, 0.7
+    x = rng.standard_normal((200_000, 1)) * math.sqrt(example) + rng.standard_normal((200_000, window)) * math.sqrt(independent)
+    out = estimate_average_pooling(SignalMoments(0.0, 1.0, example_shared_var=example), window)
+    assert out.var == pytest.approx(float(x.mean(axis=1).var()), rel=0.02)
+
+
+def test_example_shared_var_is_clamped_to_the_random_part():
+    m = SignalMoments(0.0, 1.0, 0.25, example_shared_var=5.0)
+    assert m.example_shared_var == 0.75
+    assert SignalMoments(0.0, 1.0, example_shared_var=-1.0).example_shared_var == 0.0
+    assert m.with_example_fraction(0.5).example_shared_var == pytest.approx(0.375)
+
+
+def test_simulate_recurrent_uses_realised_offsets_and_measures_step_covariance():
+    spec = spec_for("lstm", 6, True)
+    features = spec.kernel.shape[0]
+    rng = np.random.default_rng(4)
+    offsets = rng.standard_normal(features)
+    x = SignalMoments.from_offsets(offsets, 0.5)
+    out, _ = simulate_recurrent(x, spec, samples=40_000, seed=1)
+    # Reference: the same layer on sequences with exactly these offsets.
+    batch, h, c, hs = 20_000, 0.0, 0.0, []
+    k, rk, b = spec.kernel, spec.recurrent_kernel, spec.bias
+    sig = lambda z: 1.0 / (1.0 + np.exp(-z))
+    h = np.zeros((batch, spec.units)); c = np.zeros_like(h)
+    for _ in range(6):
+        z = (offsets + math.sqrt(0.5) * rng.standard_normal((batch, features))) @ k + h @ rk + b
+        i, f, g, o = np.split(z, 4, axis=1)
+        c = sig(f) * c + sig(i) * np.tanh(g)
+        h = sig(o) * np.tanh(c)
+        hs.append(h)
+    hs = np.stack(hs)
+    centred = hs - hs.reshape(-1, spec.units).mean(axis=0)
+    pairs = float(np.mean([np.mean(centred[t] * centred[s]) for t in range(6) for s in range(6) if t != s]))
+    assert out.second_moment == pytest.approx(float(np.mean(hs**2)), rel=0.03)
+    np.testing.assert_allclose(out.offsets, hs.reshape(-1, spec.units).mean(axis=0), atol=0.01)
+    assert out.example_shared_var == pytest.approx(pairs, rel=0.1, abs=0.002)

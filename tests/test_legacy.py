@@ -495,9 +495,6 @@ BAND_GAPS = {
     "codeepneat": "known gap: up_conv measures 2.25x its target: its input, after a chain of "
     "shared-module calls that cannot be rescaled, is predicted at variance 0.31 and measures "
     "0.77 (random parts correlated across positions after 4-channel convolutions)",
-    "text": "known gap: MultiHeadAttention measures 9.98x its target: 59% of the value's "
-    "variance (from the LSTM) is shared across the tokens of one example, which the moments "
-    "do not carry; query/key variances 2.7/2.3 make the scores' variance 5.95, not 1",
 }
 
 

@@ -20,6 +20,7 @@ Assumption: elements of one window are independent given the channel offset.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -39,13 +40,16 @@ __all__ = [
 def estimate_average_pooling(x: SignalMoments, window: float) -> SignalMoments:
     """Average of ``window`` elements (the harmonic-mean window size at borders).
 
-    ``mu_out = mu_in``; ``nu_out = shared + (nu_in - shared) / K``;
-    the shared part passes unchanged.
+    ``mu_out = mu_in``; ``nu_out = shared + e + (nu_in - shared - e) / K``:
+    the shared part and the per-example part ``e`` (``example_shared_var``,
+    constant over the window) pass unchanged, the rest shrinks by ``K``.
     """
     k = max(float(window), 1.0)
+    e = x.example_shared_var
     if x.offsets is not None and x.offsets.ndim == 1:  # each channel's expected value passes
-        return SignalMoments.from_offsets(x.offsets, x.random_map() / k)
-    return SignalMoments(x.mean, x.shared_var + x.fluctuating_var / k, x.shared_var)
+        random = e + (x.random_map() - e) / k
+        return replace(SignalMoments.from_offsets(x.offsets, random), example_shared_var=e)
+    return SignalMoments(x.mean, x.shared_var + e + (x.fluctuating_var - e) / k, x.shared_var, example_shared_var=e)
 
 
 @lru_cache(maxsize=4096)

@@ -5,11 +5,22 @@ moments of a recurrent layer; simulate it. The recurrent kernels keep a
 standard initialization (sigmoid/tanh gates bound the hidden state), and the
 simulation runs the layer's actual weights, as drawn, on Gaussian input
 sequences with the incoming moments (per-feature offsets included).
+
+Input sequence ``x_t = mean + d + u + r_t``: ``d`` the per-feature offsets
+(the realised ones when ``x.offsets`` holds one value per feature, else a
+draw of variance ``shared_var``), ``u`` a per-sequence, per-feature
+component of variance ``example_shared_var``, ``r_t`` independent per step.
+The output's offsets are the simulated per-unit means (a realisation, one
+per unit: the gates make the output depend strongly on which offsets were
+drawn, e.g. 0.03 to 0.12 in second moment over four draws of 16 offsets),
+and with ``return_sequences`` its ``example_shared_var`` is the simulated
+covariance of two distinct steps of one sequence (hidden states carry over
+steps), averaged over step pairs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -68,12 +79,14 @@ def simulate_recurrent(
     the batch is ``max(64, samples // units)`` sequences.
     """
     rng = np.random.default_rng(seed)
+    x = x.per_channel()
     units = spec.units
     steps = int(spec.timesteps or default_timesteps)
     batch = max(64, int(samples) // max(units, 1))
     features = spec.kernel.shape[0]
-    offsets = rng.standard_normal(features) * np.sqrt(x.shared_var)
-    fluct = np.sqrt(x.fluctuating_var)
+    offsets = _input_offsets(x, features, rng)
+    example = np.sqrt(x.example_shared_var) * rng.standard_normal((batch, features))
+    fluct = np.sqrt(max(x.random_var - x.example_shared_var, 0.0))
     act, rec = spec.activation.fn, (spec.recurrent_activation.fn if spec.recurrent_activation else None)
     h = np.zeros((batch, units))
     c = np.zeros((batch, units))
@@ -83,7 +96,7 @@ def simulate_recurrent(
     outputs = []
     with np.errstate(all="ignore"):
         for _ in range(steps):
-            xt = (x.mean + offsets + fluct * rng.standard_normal((batch, features))) * in_mask
+            xt = (offsets + example + fluct * rng.standard_normal((batch, features))) * in_mask
             hm = h * rec_mask
             if spec.cell == "simple_rnn":
                 z = xt @ spec.kernel + hm @ spec.recurrent_kernel
@@ -125,9 +138,23 @@ def _gru_step(xt, h, hm, spec: RecurrentSpec, act, rec) -> np.ndarray:
     return z * h + (1.0 - z) * hh
 
 
+def _input_offsets(x: SignalMoments, features: int, rng: np.random.Generator) -> np.ndarray:
+    """Each input feature's expected value: realised when known, else drawn."""
+    if x.offsets is not None and x.offsets.shape == (features,):
+        return np.asarray(x.offsets, dtype=np.float64)
+    return x.mean + rng.standard_normal(features) * np.sqrt(x.shared_var)
+
+
 def _moments(values: np.ndarray) -> SignalMoments:
-    """Moments over (steps, batch, units); shared = spread of per-unit means."""
-    mean = float(values.mean())
-    var = float(values.var())
-    per_unit = values.reshape(-1, values.shape[-1]).mean(axis=0)
-    return SignalMoments(mean, var, float(per_unit.var()))
+    """Moments over (steps, batch, units): per-unit means as offsets, and the
+    covariance of distinct steps of one sequence as ``example_shared_var``."""
+    steps, batch, units = values.shape
+    per_unit = values.reshape(-1, units).mean(axis=0)
+    centred = values - per_unit
+    out = SignalMoments.from_offsets(per_unit, centred.reshape(-1, units).var(axis=0))
+    if steps < 2:
+        return out
+    # sum_{t != s} c_t c_s = (sum_t c_t)^2 - sum_t c_t^2, averaged over pairs.
+    total = centred.sum(axis=0)
+    pairs = (total * total - (centred * centred).sum(axis=0)).mean() / (steps * (steps - 1))
+    return replace(out, example_shared_var=float(pairs))

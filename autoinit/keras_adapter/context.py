@@ -19,6 +19,16 @@ so that the realised pre-activation second moment ``mean^2 + var`` equals the
 target exactly. The effective variance is what the estimates report
 (``scale``) and what ``initialized_config`` carries.
 
+Per-example components (``SignalMoments.example_shared_var``): a linear map
+keeps the fraction of the random part that is constant over one example's
+positions (exact for a position-wise map when every input channel has the
+same fraction; for convolutions the cross-tap covariances average to zero
+over the weight draw). An elementwise activation keeps the fraction too: for
+jointly Gaussian inputs of correlation ``rho`` the Hermite expansion gives
+``Cov(f(a), f(b)) = sum_k c_k^2 rho^k <= rho Var f``, so this is the upper end
+of the exact value (exact for linear ``f``; for ReLU/GELU the linear term
+alone is about 3/4 of it).
+
 Shared layers: weights are chosen on a layer's first call; later calls reuse
 them and cannot be rescaled, so their records have ``target`` None and the
 note names the call that set the weights (``LayerNote.shared_with``).
@@ -176,10 +186,17 @@ class LayerContext:
                     z = scaled(z, factor)
         variance = self.weight_variance(place, variance)
         self.aim(target)
-        return z if z is not None else estimate_dense(x, fan_in, variance)
+        z = z if z is not None else estimate_dense(x, fan_in, variance)
+        return z.with_example_fraction(x.example_fraction) if x.example_shared_var > 0.0 else z
 
     def activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
-        """Apply a (fused or standalone) activation to pre-activation ``z``."""
+        """Apply a (fused or standalone) activation to pre-activation ``z``
+        (keeping the per-example fraction, see the module docstring)."""
+        y = self._activate(z, activation_fn, axis_size)
+        elementwise = isinstance(resolve_activation(activation_fn), Activation)
+        return y.with_example_fraction(z.example_fraction) if elementwise and z.example_shared_var > 0.0 else y
+
+    def _activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
         activation = resolve_activation(activation_fn)
         if isinstance(activation, Activation):
             if activation.is_linear:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from autoinit.estimators.attention import estimate_multi_head_attention
+import keras
+import numpy as np
+
+from autoinit.estimators.attention import estimate_multi_head_attention, realised_attention
+from autoinit.keras_adapter.context import conditioning_factor, scaled
 from autoinit.keras_adapter.context import LayerContext
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
@@ -32,6 +36,7 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
     first = ctx.first_call("query")
     given = None if first else tuple(ctx.session.chosen[id(layer)][p] for p in _PROJECTIONS)
     value_shape = _shape_of_input(ctx, value)
+    key_length = value_shape[1] if len(value_shape) > 2 else None
     scales = estimate_multi_head_attention(
         query,
         key,
@@ -41,7 +46,7 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
         value_features=int(dense["value"].kernel.shape[0]),
         num_heads=int(layer.num_heads),
         value_dim=int(layer.value_dim),
-        key_length=value_shape[1] if len(value_shape) > 2 else None,
+        key_length=key_length,
         dropout=float(layer.dropout),
         target=ctx.target,
         samples=ctx.session.monte_carlo_samples,
@@ -60,5 +65,32 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
         # they share fan-in and input moments; the output differs).
         layer._kernel_initializer = dense["query"].kernel_initializer
         layer._bias_initializer = dense["query"].bias_initializer
+    result = scales.result
+    if ctx.session.writer is not None:
+        realised = realised_attention(
+            value, _numpy(dense["value"].kernel), _numpy(dense["output"].kernel), scales.concentration,
+            key_length or 32, float(layer.dropout),
+        )
+        if realised is not None:
+            result = realised
+            if first and ctx.session.condition_on_draw:
+                result = _condition_output(ctx, dense["output"], variances["output"], realised)
     ctx.aim(ctx.target)
-    return scales.result
+    return result
+
+
+def _numpy(variable) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64)
+
+
+def _condition_output(ctx: LayerContext, output, variance: float, z: SignalMoments) -> SignalMoments:
+    """Redraw the output kernel so the realised output has second moment
+    ``target`` (see ``context`` on conditioning on the draw)."""
+    factor = conditioning_factor(z, ctx.target)
+    if factor is None:
+        return z
+    variance *= factor
+    ctx.session.chosen[id(ctx.layer)]["output"] = variance
+    ctx.note.weight_variances["output"] = variance
+    ctx.session.writer.write(output, output.kernel, variance, f"{ctx.call.name}:output", "kernel_initializer")
+    return scaled(z, factor).with_example_fraction(z.example_fraction)

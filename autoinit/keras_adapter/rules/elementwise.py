@@ -3,6 +3,8 @@ activations, dropout/noise, normalization, pooling."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import math
 
 import keras
@@ -59,7 +61,27 @@ def softmax(ctx: LayerContext) -> SignalMoments:
 
 @rule("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
 def dropout(ctx: LayerContext) -> SignalMoments:
-    return estimate_dropout(ctx.x, float(ctx.layer.rate))
+    """Masks independent per element keep the covariance of two positions
+    (mean-1 masks), so ``example_shared_var`` passes. A mask shared by the
+    positions of one example's channel (spatial dropout, or a ``noise_shape``
+    of 1 on every position axis) makes one: for ``y_t = m x_t``,
+    ``E[m^2] = 1 / (1 - p)``, ``Cov(y_t, y_s) = (e + p d^2) / (1 - p)`` with
+    ``d`` the channel's expected value, averaged to ``mean^2 + shared_var``."""
+    x, rate = ctx.x, float(ctx.layer.rate)
+    y = estimate_dropout(x, rate)
+    if not 0.0 < rate < 1.0:
+        return y
+    example = x.example_shared_var
+    if _mask_shared_over_positions(ctx):
+        example = (example + rate * (x.mean * x.mean + x.shared_var)) / (1.0 - rate)
+    return replace(y, example_shared_var=example) if example > 0.0 else y
+
+
+def _mask_shared_over_positions(ctx: LayerContext) -> bool:
+    if type(ctx.layer).__name__.startswith("SpatialDropout"):
+        return True
+    noise = getattr(ctx.layer, "noise_shape", None)
+    return noise is not None and len(noise) > 2 and all(d == 1 for d in noise[1:-1])
 
 
 @rule("GaussianDropout")
@@ -116,7 +138,9 @@ def batch_normalization(ctx: LayerContext) -> SignalMoments:
 def layer_normalization(ctx: LayerContext) -> SignalMoments:
     shape = ctx.input_shape
     features = _product(shape, _axes(ctx.layer.axis, len(shape)))
-    return estimate_layer_normalization(ctx.x, features, float(ctx.layer.epsilon))
+    y = estimate_layer_normalization(ctx.x, features, float(ctx.layer.epsilon))
+    # Per-token rescaling: approximately keeps the per-example fraction.
+    return y.with_example_fraction(ctx.x.example_fraction) if ctx.x.example_shared_var > 0.0 else y
 
 
 @rule("GroupNormalization")
@@ -179,7 +203,7 @@ def global_average_pooling(ctx: LayerContext) -> SignalMoments:
         channels = x.offsets.shape[-1]
         channel = x.offsets.reshape(-1, channels).mean(axis=0)
         random = np.broadcast_to(x.random_map(), x.offsets.shape).reshape(-1, channels).mean(axis=0)
-        x = SignalMoments.from_offsets(channel, random)
+        x = replace(SignalMoments.from_offsets(channel, random), example_shared_var=ctx.x.example_shared_var)
     return estimate_average_pooling(x, _global_window(ctx))
 
 

@@ -1,6 +1,13 @@
-"""Rules for merge layers (and the arithmetic ops Keras records in graphs)."""
+"""Rules for merge layers (and the arithmetic ops Keras records in graphs).
+
+Per-example components (``example_shared_var``) of independent inputs add
+like variances: ``sum a_i^2 e_i`` for ``sum a_i x_i``; concatenation averages
+them over channels. Maximum, minimum and products leave it 0.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from autoinit.estimators.merging import (
     estimate_add,
@@ -16,14 +23,19 @@ from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
 
+def _example(out: SignalMoments, xs: list[SignalMoments], weights: list[float]) -> SignalMoments:
+    example = sum(w * x.example_shared_var for w, x in zip(weights, xs))
+    return replace(out, example_shared_var=example) if example > 0.0 else out
+
+
 @rule("Add")
 def add(ctx: LayerContext) -> SignalMoments:
-    return estimate_add(ctx.inputs)
+    return _example(estimate_add(ctx.inputs), ctx.inputs, [1.0] * len(ctx.inputs))
 
 
 @rule("Subtract")
 def subtract(ctx: LayerContext) -> SignalMoments:
-    return estimate_subtract(ctx.inputs)
+    return _example(estimate_subtract(ctx.inputs), ctx.inputs, [1.0] * len(ctx.inputs))
 
 
 @rule("Multiply")
@@ -33,7 +45,8 @@ def multiply(ctx: LayerContext) -> SignalMoments:
 
 @rule("Average")
 def average(ctx: LayerContext) -> SignalMoments:
-    return estimate_average(ctx.inputs)
+    n = len(ctx.inputs)
+    return _example(estimate_average(ctx.inputs), ctx.inputs, [1.0 / n**2] * n)
 
 
 @rule("Maximum")
@@ -50,4 +63,5 @@ def minimum(ctx: LayerContext) -> SignalMoments:
 def concatenate(ctx: LayerContext) -> SignalMoments:
     axis = ctx.layer.axis
     sizes = [shape[axis] or 1 for shape in ctx.call.input_shapes]
-    return estimate_concatenate(ctx.inputs, sizes)
+    total = float(sum(sizes))
+    return _example(estimate_concatenate(ctx.inputs, sizes), ctx.inputs, [c / total for c in sizes])

@@ -9,6 +9,8 @@ layer with its actual weights.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 
@@ -62,6 +64,19 @@ def _recurrent(ctx: LayerContext, rnn, prefix: str) -> list[SignalMoments]:
     return outputs
 
 
+def _concatenate_channels(pair: list[SignalMoments]) -> SignalMoments:
+    """Concatenation along the unit axis: per-unit offsets are joined when
+    both are known; the per-example parts average (equal unit counts)."""
+    a, b = pair
+    example = 0.5 * (a.example_shared_var + b.example_shared_var)
+    if a.offsets is not None and b.offsets is not None and a.offsets.ndim == b.offsets.ndim == 1:
+        random = np.concatenate([np.broadcast_to(m.random_map(), m.offsets.shape) for m in pair])
+        joined = SignalMoments.from_offsets(np.concatenate([a.offsets, b.offsets]), random)
+    else:
+        joined = estimate_concatenate(pair, [1, 1])
+    return replace(joined, example_shared_var=example)
+
+
 @rule("SimpleRNN", "GRU", "LSTM")
 def recurrent(ctx: LayerContext) -> list[SignalMoments]:
     return _recurrent(ctx, ctx.layer, "")
@@ -77,7 +92,7 @@ def bidirectional(ctx: LayerContext) -> list[SignalMoments]:
         return forward[:1] + backward[:1]
     pair = [forward[0], backward[0]]
     merged = {
-        "concat": lambda: estimate_concatenate(pair, [1, 1]),
+        "concat": lambda: _concatenate_channels(pair),
         "sum": lambda: estimate_add(pair),
         "ave": lambda: estimate_average(pair),
         "mul": lambda: estimate_multiply(pair),
