@@ -96,10 +96,12 @@ def average_taps(
     dilation: Sequence[int],
 ) -> float:
     """Product over spatial axes of ``average_taps_1d`` (axes are independent)."""
-    return math.prod(
-        average_taps_1d(n, k, s, padding, d)
-        for n, k, s, d in zip(spatial, kernel, strides, dilation)
-    )
+    return _over_axes(average_taps_1d, spatial, kernel, strides, padding, dilation)
+
+
+def _over_axes(per_axis, spatial, kernel, strides, padding: str, dilation) -> float:
+    """Product over spatial axes of a one-axis tap count (axes are independent)."""
+    return math.prod(per_axis(n, k, s, padding, d) for n, k, s, d in zip(spatial, kernel, strides, dilation))
 
 
 def _padding(length: int, kernel: int, stride: int, padding: str, dilation: int) -> tuple[int, int, int]:
@@ -308,7 +310,5 @@ def average_transpose_taps(
     padding: str,
     dilation: Sequence[int],
 ) -> float:
-    return math.prod(
-        average_transpose_taps_1d(n, k, s, padding, d)
-        for n, k, s, d in zip(spatial, kernel, strides, dilation)
-    )
+    """Product over spatial axes of ``average_transpose_taps_1d``."""
+    return _over_axes(average_transpose_taps_1d, spatial, kernel, strides, padding, dilation)
