@@ -60,6 +60,17 @@ class PageErrors:
         return [m for m in self.messages if not any(a in m for a in self.allowed)]
 
 
+def close_and_check(context: "sync_api.BrowserContext", errors: PageErrors) -> None:
+    """Close a browser context, then fail on anything its page logged while open.
+
+    The log is read before closing: closing aborts whatever is still in flight,
+    which says nothing about the page.
+    """
+    logged = errors.unexpected()
+    context.close()
+    assert logged == [], f"the page logged errors: {logged}"
+
+
 @pytest.fixture()
 def page(browser, service, request) -> Iterator["sync_api.Page"]:
     context = browser.new_context(viewport={"width": 1280, "height": 900},
@@ -68,8 +79,7 @@ def page(browser, service, request) -> Iterator["sync_api.Page"]:
     errors = PageErrors(page)
     page.errors = errors  # type: ignore[attr-defined]
     yield page
-    context.close()
-    assert errors.unexpected() == [], "the page logged errors"
+    close_and_check(context, errors)
 
 
 def screenshot(page, name: str) -> Path:
@@ -231,7 +241,8 @@ def test_a_dropped_legacy_config_is_converted_and_the_permalink_reopens_it(page,
 
     # A fresh visit to the permalink, and to /jobs/<id>/view, shows the same job.
     for address in (permalink, f"/jobs/{job_id}/view"):
-        page.goto("/")
+        # Let the blank page finish loading: leaving it mid-fetch aborts its requests.
+        page.goto("/", wait_until="networkidle")
         page.goto(address)
         chart = wait_for_result(page)
         assert job_id_of(page) == job_id and "AutoInit (measured)" in chart["names"]
@@ -275,8 +286,7 @@ def test_pasted_json_with_options_and_dark_mode(browser, service, tmp_path):
         assert target == [4.0]
         screenshot(page, "page-dark")
     finally:
-        context.close()
-    assert errors.unexpected() == []
+        close_and_check(context, errors)
 
 
 def test_a_keras_archive_upload_is_initialized(page, tmp_path):
@@ -351,8 +361,7 @@ def test_the_page_asks_for_an_api_key_when_the_server_needs_one(browser, keyed_a
         assert page.request.get(f"/jobs/{job_id}").json()["status"] == "queued"
         assert httpx.get(f"{keyed_api.url}/jobs/{job_id}", timeout=10).status_code == 401
     finally:
-        context.close()
-    assert errors.unexpected() == []
+        close_and_check(context, errors)
 
 
 def test_a_layer_without_an_estimator_is_flagged_in_the_chart_table_and_warnings(page, tmp_path):
