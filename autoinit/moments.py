@@ -31,6 +31,16 @@ channel, averaged over position pairs, less ``shared_var``. Averages over
 positions with weights summing to 1 (attention, global average pooling)
 pass it whole and shrink only the rest of the random part. It is part of
 ``random_var`` and 0 unless a rule sets it (see ``with_example_fraction``).
+
+``covariance`` goes one step further on small tensors (at most
+``COVARIANCE_ELEMENTS`` elements per example) once every weight upstream is
+drawn: the full covariance of the random parts of one example's elements.
+With a fixed draw, the cross terms ``sum_{i != j} w_i w_j Cov(x_i, x_j)``
+that average to zero over draws do not vanish: a 3x3 kernel whose taps share
+a sign turns neighbouring outputs into strongly correlated ones, and the next
+fixed kernel sums them coherently (measured: 2.6x the independent estimate
+on a 4-channel module). Linear maps propagate it exactly (``A C A^T``); see
+``autoinit.estimators.covariance`` for the rest.
 """
 
 from __future__ import annotations
@@ -41,7 +51,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SignalMoments"]
+__all__ = ["SignalMoments", "COVARIANCE_ELEMENTS"]
+
+COVARIANCE_ELEMENTS = 1024
+"""Largest tensor (elements per example) whose full covariance is tracked:
+it costs ``N^2`` floats per tensor and ``N^2`` work per layer or more."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +94,11 @@ class SignalMoments:
     it differs between elements (an array broadcastable to ``offsets``), or
     None when it is ``random_var`` everywhere."""
     example_shared_var: float = 0.0
+    covariance: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """With a full map ``offsets`` of ``N`` elements (every axis of one
+    example, never the per-channel form of a larger tensor): the ``(N, N)`` covariance
+    of their random parts (C order, like ``offsets.ravel()``), read-only;
+    None when unknown. Attach with :meth:`with_covariance`."""
 
     @classmethod
     def from_offsets(
@@ -119,6 +138,10 @@ class SignalMoments:
         object.__setattr__(self, "mean", float(self.mean))
         object.__setattr__(self, "var", var)
         object.__setattr__(self, "shared_var", shared)
+        if self.covariance is not None:
+            n = None if self.offsets is None else self.offsets.size
+            if n is None or self.covariance.shape != (n, n):
+                object.__setattr__(self, "covariance", None)  # no longer describes these elements
         example = float(self.example_shared_var)
         example = min(max(example, 0.0), self.random_var) if math.isfinite(example) else 0.0
         object.__setattr__(self, "example_shared_var", example)
@@ -155,6 +178,23 @@ class SignalMoments:
     def with_example_fraction(self, fraction: float) -> SignalMoments:
         """These moments with ``example_shared_var = fraction * random_var``."""
         return replace(self, example_shared_var=max(float(fraction), 0.0) * self.random_var)
+
+    def with_covariance(self, covariance: Any) -> SignalMoments:
+        """These moments with the random parts' covariance ``covariance``
+        (see the attribute), its diagonal set to the element variances this
+        object already holds. Unchanged when the tensor has no full map or is
+        larger than ``COVARIANCE_ELEMENTS``; covariance dropped when
+        ``covariance`` is None or not finite."""
+        if self.offsets is None or self.offsets.size > COVARIANCE_ELEMENTS:
+            return self
+        if covariance is None:
+            return replace(self, covariance=None)
+        c = np.array(covariance, dtype=np.float64)
+        n = self.offsets.size
+        if c.shape != (n, n) or not np.all(np.isfinite(c)):
+            return replace(self, covariance=None)
+        np.fill_diagonal(c, np.broadcast_to(self.random_map(), self.offsets.shape).ravel())
+        return replace(self, covariance=_stored(c))
 
     def random_map(self) -> np.ndarray:
         """Each element's variance around its expected value, broadcastable to

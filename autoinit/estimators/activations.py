@@ -20,6 +20,7 @@ import numpy as np
 from scipy import special
 from scipy.interpolate import RegularGridInterpolator as interpolate_grid
 
+from autoinit.estimators.covariance import activation_covariance
 from autoinit.estimators.gaussian import (
     ElementwiseFn,
     gaussian_moments,
@@ -203,7 +204,8 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
     An element is ``N(d, r)`` (``r`` from ``x.random_map()``): its output has
     expected value ``m(d, r) = E_z[f(d + sqrt(r) z)]`` and variance
     ``E_z[f(.)^2] - m^2``; the output's offsets are ``m`` elementwise and its
-    element variances those variances. ReLU has closed forms; for other ``f``
+    element variances those variances (and with the input's covariance the
+    output's, by Mehler's expansion). ReLU has closed forms; for other ``f``
     the two smooth functions of ``(d, sqrt(r))`` are tabulated by quadrature on
     a grid over their range and interpolated (bilinear).
     """
@@ -219,7 +221,10 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
     else:
         first, second = _tabulated_moments(activation, d, scale)
     origin = (activation, x) if activation.monotone and x.origin is None else None
-    return SignalMoments.from_offsets(first, np.maximum(second - first * first, 0.0), origin)
+    y = SignalMoments.from_offsets(first, np.maximum(second - first * first, 0.0), origin)
+    if x.covariance is None:
+        return y
+    return y.with_covariance(activation_covariance(activation.fn, d, r, x.covariance))
 
 
 def _tabulated_moments(activation: Activation, d: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ transposed convolution scatters each input position through the kernel:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from autoinit.errors import EstimationError
+from autoinit.estimators.covariance import linear_output
 from autoinit.moments import SignalMoments
 
 __all__ = [
@@ -150,20 +152,22 @@ def convolve_map(
 
     ``values`` of shape ``(in,)`` means the same at every position of an
     unknown-size input: the result is the interior response ``(out,)``.
+    ``(batch, *positions, in)`` convolves each example of a batch.
     """
     rank = kernel.ndim - 2
     _check_groups(values, kernel, groups)
     if values.ndim == 1:
         return _grouped_product(values, kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1]).sum(axis=0), groups)
+    lead = values.ndim - rank - 1  # 1 for a batch
     geometry = [
         _padding(n, k, s, padding, d)
-        for n, k, s, d in zip(values.shape[:rank], kernel.shape[:rank], strides, dilation)
+        for n, k, s, d in zip(values.shape[lead:lead + rank], kernel.shape[:rank], strides, dilation)
     ]
-    padded = np.pad(values, [(b, a) for b, a, _ in geometry] + [(0, 0)])
+    padded = np.pad(values, [(0, 0)] * lead + [(b, a) for b, a, _ in geometry] + [(0, 0)])
     outs = [o for _, _, o in geometry]
-    result = np.zeros((*outs, kernel.shape[-1]))
+    result = np.zeros((*values.shape[:lead], *outs, kernel.shape[-1]))
     for tap in itertools.product(*(range(k) for k in kernel.shape[:rank])):
-        window = tuple(
+        window = (slice(None),) * lead + tuple(
             slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, outs, strides)
         )
         result += _grouped_product(padded[window], kernel[tap], groups)
@@ -210,6 +214,9 @@ def estimate_conv_realised(
             f"Received: kernel shape {w.shape}"
         )
     expected = convolve_map(offsets, w, strides, padding, dilation, groups)
+    if _has_covariance(x, offsets):
+        apply = functools.partial(convolve_map, kernel=w, strides=strides, padding=padding, dilation=dilation, groups=groups)
+        return linear_output(expected, x, apply)
     random = convolve_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation, groups)
     return SignalMoments.from_offsets(expected, random)
 
@@ -231,30 +238,32 @@ def convolve_transpose_map(
 ) -> np.ndarray:
     """Transposed convolution of one example ``values`` ``(*positions, in)``
     with ``kernel`` ``(*kernel_size, out, in)`` (Keras semantics, no bias,
-    no ``output_padding``)."""
+    no ``output_padding``); ``(batch, *positions, in)`` does each example."""
     rank = kernel.ndim - 2
-    if values.ndim != rank + 1 or values.shape[-1] != kernel.shape[-1]:
+    if values.ndim not in (rank + 1, rank + 2) or values.shape[-1] != kernel.shape[-1]:
         raise EstimationError(
             f"Expected values (*positions, {kernel.shape[-1]}) of rank {rank + 1} for a transposed kernel "
             f"{kernel.shape}. Received: values shape {values.shape}"
         )
+    lead = values.ndim - rank - 1
+    spatial = values.shape[lead:lead + rank]
     geometry = [
         _transpose_geometry(n, k, s, padding, d)
-        for n, k, s, d in zip(values.shape[:rank], kernel.shape[:rank], strides, dilation)
+        for n, k, s, d in zip(spatial, kernel.shape[:rank], strides, dilation)
     ]
     # Scatter into a buffer holding every written position, then crop.
     full = [
         max((n - 1) * s + (k - 1) * d + 1, before + out)
-        for n, k, s, d, (before, out) in zip(values.shape[:rank], kernel.shape[:rank], strides, dilation, geometry)
+        for n, k, s, d, (before, out) in zip(spatial, kernel.shape[:rank], strides, dilation, geometry)
     ]
-    buffer = np.zeros((*full, kernel.shape[-2]))
+    buffer = np.zeros((*values.shape[:lead], *full, kernel.shape[-2]))
     for tap in itertools.product(*(range(k) for k in kernel.shape[:rank])):
-        window = tuple(
+        window = (slice(None),) * lead + tuple(
             slice(t * d, t * d + (n - 1) * s + 1, s)
-            for t, d, n, s in zip(tap, dilation, values.shape[:rank], strides)
+            for t, d, n, s in zip(tap, dilation, spatial, strides)
         )
         buffer[window] += values @ kernel[tap].T
-    crop = tuple(slice(before, before + out) for before, out in geometry)
+    crop = (slice(None),) * lead + tuple(slice(before, before + out) for before, out in geometry)
     return buffer[crop]
 
 
@@ -278,8 +287,19 @@ def estimate_conv_transpose_realised(
             f"Received: offsets shape {offsets.shape}"
         )
     expected = convolve_transpose_map(offsets, w, strides, padding, dilation)
+    if _has_covariance(x, offsets):
+        apply = functools.partial(convolve_transpose_map, kernel=w, strides=strides, padding=padding, dilation=dilation)
+        return linear_output(expected, x, apply)
     random = convolve_transpose_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation)
     return SignalMoments.from_offsets(expected, random)
+
+
+def _has_covariance(x: SignalMoments, offsets: np.ndarray) -> bool:
+    """Whether ``x`` carries the covariance of the map ``offsets`` describes."""
+    return x.covariance is not None and x.offsets is not None and x.offsets.shape == offsets.shape
+
+
+    return linear_output(expected, x, apply)
 
 
 def average_transpose_taps_1d(length: int | None, kernel: int, stride: int, padding: str, dilation: int = 1) -> float:

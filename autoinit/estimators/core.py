@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from autoinit.errors import EstimationError
+from autoinit.estimators.covariance import linear_output
 from autoinit.moments import SignalMoments
 
 __all__ = [
@@ -72,13 +73,17 @@ def estimate_dense_realised(kernel: np.ndarray, x: SignalMoments, offsets: np.nd
         x: the input moments (its ``random_map()`` is used).
         offsets: the input's expected values, last axis ``in_units``.
 
-    ``d_out = d_in W`` and ``r_out = r_in W^2`` (elementwise square).
+    ``d_out = d_in W`` and ``r_out = r_in W^2`` (elementwise square), or
+    with the input's covariance ``C`` (positions x units, C order) the
+    diagonal of ``A C A^T`` (see ``autoinit.estimators.covariance``).
     """
     w = np.asarray(kernel, dtype=np.float64)
     if w.ndim != 2 or w.shape[0] != offsets.shape[-1]:
         raise EstimationError(
             f"Expected a (in, out) kernel with in = {offsets.shape[-1]}. Received: shape {w.shape}"
         )
+    if x.covariance is not None and x.offsets is not None and x.offsets.shape == offsets.shape:
+        return linear_output(offsets @ w, x, lambda batch: batch @ w)
     random = np.broadcast_to(x.random_map(), offsets.shape) @ (w * w)
     return SignalMoments.from_offsets(offsets @ w, random)
 

@@ -16,22 +16,42 @@ avoidable:
   estimate stays exact instead of treating ``f(g)`` as Gaussian.
 
 Assumption: elements of one window are independent given the channel offset.
+
+Once weights are drawn and a map of expected values is known (``offsets``,
+and at best the covariance ``SignalMoments.covariance``), neither holds: the
+elements of a window have their own expected values (a stride-2 transposed
+convolution writes a periodic pattern) and are correlated. ``estimate_max_pooling_map``
+then takes each window's maximum by Clark's (1961) recursion over its
+elements, which carries the covariance of the running maximum with the
+elements still to come: for ``M = max(X_1, X_2)`` with ``theta^2 =
+Var(X_1 - X_2)`` and ``a = (mu_1 - mu_2) / theta``, ``E[M] = mu_1 Phi(a) +
+mu_2 Phi(-a) + theta phi(a)``, ``E[M^2] = (mu_1^2 + s_1) Phi(a) + (mu_2^2 +
+s_2) Phi(-a) + (mu_1 + mu_2) theta phi(a)`` and ``Cov(M, X_3) = Cov(X_1,
+X_3) Phi(a) + Cov(X_2, X_3) Phi(-a)``.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 from scipy import special
 
+from autoinit.estimators.activations import estimate_activation
+from autoinit.estimators.covariance import linear_output
 from autoinit.estimators.gaussian import expectation_over_density
 from autoinit.moments import SignalMoments
 
 __all__ = [
     "estimate_average_pooling",
     "estimate_max_pooling",
+    "estimate_max_pooling_map",
+    "estimate_average_pooling_map",
+    "average_pooling_map",
+    "clark_maximum",
     "max_of_normals_density",
     "max_of_normals_moments",
 ]
@@ -100,3 +120,132 @@ def estimate_max_pooling(x: SignalMoments, window: int) -> SignalMoments:
     mean = x.mean + sigma * m1
     var = x.shared_var + x.fluctuating_var * (m2 - m1 * m1)
     return SignalMoments(mean, var, x.shared_var)
+
+
+def clark_maximum(means: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance of the maximum of each row's Gaussian elements.
+
+    Args:
+        means: ``(windows, K)`` expected values (``-inf`` marks no element).
+        covariance: ``(windows, K, K)`` their covariances.
+
+    Returns:
+        ``(mean, var)``, each ``(windows,)``, by Clark's recursion (module docstring).
+    """
+    mu = np.asarray(means, dtype=np.float64)
+    cov = np.asarray(covariance, dtype=np.float64)
+    present = np.isfinite(mu)
+    mean, var, with_rest = mu[:, 0].copy(), cov[:, 0, 0].copy(), cov[:, 0, :].copy()
+    for k in range(1, mu.shape[1]):
+        mu_k, var_k = mu[:, k], cov[:, k, k]
+        theta = np.sqrt(np.maximum(var + var_k - 2.0 * with_rest[:, k], 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = (mean - mu_k) / theta
+        degenerate = ~(theta > 1e-12 * np.maximum(np.abs(mean) + np.abs(mu_k), 1.0))
+        win = np.where(degenerate, (mean >= mu_k).astype(np.float64), special.ndtr(np.where(degenerate, 0.0, a)))
+        density = np.where(degenerate, 0.0, np.exp(-0.5 * np.where(degenerate, 0.0, a) ** 2) / np.sqrt(2.0 * np.pi))
+        win = np.where(present[:, k], win, 1.0)  # a missing element never wins
+        density = np.where(present[:, k], density, 0.0)
+        safe_mu_k = np.where(present[:, k], mu_k, 0.0)
+        new_mean = mean * win + safe_mu_k * (1.0 - win) + theta * density
+        second = (mean * mean + var) * win + (safe_mu_k**2 + var_k) * (1.0 - win) + (mean + safe_mu_k) * theta * density
+        var = np.maximum(second - new_mean * new_mean, 0.0)
+        with_rest = with_rest * win[:, None] + cov[:, k, :] * (1.0 - win[:, None])
+        mean = new_mean
+    return mean, var
+
+
+def _windows(shape: tuple, pool: tuple, strides: tuple, padding: str) -> np.ndarray:
+    """Element indices (C order over ``shape`` = ``(*positions, channels)``) of
+    every pooling window: ``(*outputs, channels, K)``, -1 where the window
+    covers padding."""
+    rank = len(pool)
+    index = np.arange(int(np.prod(shape))).reshape(shape)
+    pads, outs = [], []
+    for n, k, s in zip(shape[:rank], pool, strides):
+        if padding == "same":
+            out = -(-n // s)
+            total = max((out - 1) * s + k - n, 0)
+            pads.append((total // 2, total - total // 2))
+        else:
+            out = max((n - k) // s + 1, 0)
+            pads.append((0, 0))
+        outs.append(out)
+    padded = np.pad(index, pads + [(0, 0)], constant_values=-1)
+    taps = []
+    for tap in itertools.product(*(range(k) for k in pool)):
+        window = tuple(slice(t, t + (o - 1) * s + 1, s) for t, o, s in zip(tap, outs, strides))
+        taps.append(padded[window])
+    return np.stack(taps, axis=-1)
+
+
+def estimate_max_pooling_map(
+    x: SignalMoments, pool: tuple, strides: tuple, padding: str
+) -> SignalMoments | None:
+    """Max pooling of a map of expected values (``x.offsets``, channels last),
+    window by window (Clark's recursion; module docstring); None without a
+    full map. With ``x = f(g)`` for a non-decreasing ``f`` and a map for
+    ``g``, the maximum is taken over ``g`` and ``f`` applied to its
+    Gaussian approximation."""
+    rank = len(pool)
+    source = x
+    activation = None
+    if x.origin is not None and x.origin[0].monotone and x.origin[1].offsets is not None:
+        activation, source = x.origin
+        if x.offsets is None or source.offsets.shape != x.offsets.shape:
+            return None
+    if source.offsets is None or source.offsets.ndim != rank + 1:
+        return None
+    shape = source.offsets.shape
+    windows = _windows(shape, tuple(pool), tuple(strides), padding)
+    flat = windows.reshape(-1, windows.shape[-1])
+    present = flat >= 0
+    safe = np.where(present, flat, 0)
+    d = np.asarray(source.offsets, np.float64).ravel()
+    r = np.broadcast_to(source.random_map(), shape).ravel().astype(np.float64)
+    means = np.where(present, d[safe], -np.inf)
+    if source.covariance is not None:
+        cov = np.asarray(source.covariance, np.float64)[safe[:, :, None], safe[:, None, :]]
+    else:
+        cov = np.zeros((*flat.shape, flat.shape[1]))
+        idx = np.arange(flat.shape[1])
+        cov[:, idx, idx] = r[safe]
+    both = present[:, :, None] & present[:, None, :]
+    mean, var = clark_maximum(means, np.where(both, cov, 0.0))
+    out = SignalMoments.from_offsets(mean.reshape(windows.shape[:-1]), var.reshape(windows.shape[:-1]))
+    if activation is not None:
+        out = estimate_activation(out, activation)
+    # Covariance between windows: taken as independent, the assumption every
+    # estimator makes, so that copies made later (up-sampling) are counted.
+    return out.with_covariance(np.diag(np.broadcast_to(out.random_map(), out.offsets.shape).ravel()))
+
+
+def average_pooling_map(values: np.ndarray, pool: tuple, strides: tuple, padding: str) -> np.ndarray:
+    """Average pooling of one example ``(*positions, channels)`` or a batch
+    ``(batch, *positions, channels)`` (Keras: padding is not counted)."""
+    rank = len(pool)
+    shape = values.shape[-rank - 1:]
+    windows = _windows(shape, tuple(pool), tuple(strides), padding)
+    present = windows >= 0
+    flat = values.reshape(*values.shape[: values.ndim - rank - 1], -1)
+    summed = np.where(present, flat[..., np.where(present, windows, 0)], 0.0).sum(axis=-1)
+    return summed / present.sum(axis=-1)
+
+
+def estimate_average_pooling_map(x: SignalMoments, pool: tuple, strides: tuple, padding: str) -> SignalMoments | None:
+    """Average pooling of a full map of expected values (channels last): the
+    map is pooled; element variances are pooled exactly with the covariance
+    (``autoinit.estimators.covariance``), else as independent ones. None
+    without a full map."""
+    rank = len(pool)
+    if x.offsets is None or x.offsets.ndim != rank + 1:
+        return None
+    d = np.asarray(x.offsets, np.float64)
+    expected = average_pooling_map(d, pool, strides, padding)
+    apply = functools.partial(average_pooling_map, pool=pool, strides=strides, padding=padding)
+    if x.covariance is not None:
+        return linear_output(expected, x, apply)
+    windows = _windows(d.shape, tuple(pool), tuple(strides), padding)
+    count = (windows >= 0).sum(axis=-1)
+    random = apply(np.broadcast_to(x.random_map(), d.shape)) / count
+    return SignalMoments.from_offsets(expected, random)

@@ -263,7 +263,8 @@ def conditioning_factor(z: SignalMoments, target: float) -> float | None:
 def scaled(z: SignalMoments, factor: float) -> SignalMoments:
     """The moments of ``sqrt(factor) * z`` (a kernel scaled by ``sqrt(factor)``)."""
     if z.offsets is not None:
-        return SignalMoments.from_offsets(z.offsets * math.sqrt(factor), z.random_map() * factor)
+        out = SignalMoments.from_offsets(z.offsets * math.sqrt(factor), z.random_map() * factor)
+        return out if z.covariance is None else out.with_covariance(z.covariance * factor)
     return SignalMoments(z.mean * math.sqrt(factor), z.var * factor, z.shared_var * factor)
 
 

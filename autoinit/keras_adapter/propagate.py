@@ -8,13 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from autoinit.errors import EstimationError, UnsupportedLayerWarning
 from autoinit.estimators.base import LayerOutputDistributionEstimator
 from autoinit.keras_adapter.context import LayerContext, LayerNote, Session
 from autoinit.keras_adapter.graph import LayerCall, functional_of, model_inputs, run_graph
 from autoinit.keras_adapter.rules import RULES
-from autoinit.moments import SignalMoments
+from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
 __all__ = ["propagate"]
 
@@ -53,6 +54,8 @@ def propagate(
             f"Model '{model.name}' has {len(inputs)} inputs; expected as many input "
             f"moments. Received: {len(input_moments)}"
         )
+    if session.writer is not None:
+        input_moments = [_independent_elements(m, shape, dtype) for (_, shape, dtype), m in zip(inputs, input_moments)]
     for (name, shape, _dtype), moments in zip(inputs, input_moments):
         records.append(_record(name, "InputLayer", shape, moments, False, LayerNote(estimator="input")))
 
@@ -94,6 +97,21 @@ def propagate(
     functional_of(model)  # clear error for unbuilt/subclassed models
     run_graph(model, list(input_moments), visit)
     return records
+
+
+def _independent_elements(moments: SignalMoments, shape: tuple, dtype: Any) -> SignalMoments:
+    """A small float input's moments with their covariance (independent
+    elements: ``var * I``), so that layers downstream of drawn weights can
+    carry theirs (``SignalMoments.covariance``); other inputs unchanged."""
+    example = tuple(shape[1:])
+    if moments.offsets is not None or moments.shared_var > 0.0 or not example or None in example:
+        return moments
+    if "float" not in str(dtype) or math.prod(example) > COVARIANCE_ELEMENTS:
+        return moments
+    if not (math.isfinite(moments.mean) and math.isfinite(moments.var)):
+        return moments
+    offsets = np.full(example, moments.mean)
+    return SignalMoments.from_offsets(offsets, moments.var).with_covariance(moments.var * np.eye(offsets.size))
 
 
 def _run_custom(estimator_cls: type, ctx: LayerContext) -> SignalMoments:

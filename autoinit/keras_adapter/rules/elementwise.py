@@ -12,6 +12,7 @@ import numpy as np
 
 from autoinit.estimators.activations import estimate_activation
 from autoinit.estimators.convolutional import conv_output_length
+from autoinit.estimators.covariance import rescaled_covariance, spatial_dropout_covariance
 from autoinit.estimators.normalization import (
     BatchRenorm,
     estimate_batch_normalization,
@@ -19,7 +20,13 @@ from autoinit.estimators.normalization import (
     estimate_layer_normalization,
     estimate_unit_normalization,
 )
-from autoinit.estimators.pooling import estimate_average_pooling, estimate_max_pooling
+from autoinit.estimators.covariance import linear_output
+from autoinit.estimators.pooling import (
+    estimate_average_pooling,
+    estimate_average_pooling_map,
+    estimate_max_pooling,
+    estimate_max_pooling_map,
+)
 from autoinit.estimators.regularization import (
     estimate_alpha_dropout,
     estimate_dropout,
@@ -72,9 +79,15 @@ def dropout(ctx: LayerContext) -> SignalMoments:
     if not 0.0 < rate < 1.0:
         return y
     example = x.example_shared_var
-    if _mask_shared_over_positions(ctx):
+    shared_mask = _mask_shared_over_positions(ctx)
+    if shared_mask:
         example = (example + rate * (x.mean * x.mean + x.shared_var)) / (1.0 - rate)
-    return replace(y, example_shared_var=example) if example > 0.0 else y
+    y = replace(y, example_shared_var=example) if example > 0.0 else y
+    if x.covariance is None:
+        return y
+    if shared_mask:
+        return y.with_covariance(spatial_dropout_covariance(x.covariance, x.offsets, rate))
+    return _independent_noise(x, y, ctx)
 
 
 def _mask_shared_over_positions(ctx: LayerContext) -> bool:
@@ -84,14 +97,23 @@ def _mask_shared_over_positions(ctx: LayerContext) -> bool:
     return noise is not None and len(noise) > 2 and all(d == 1 for d in noise[1:-1])
 
 
+def _independent_noise(x: SignalMoments, y: SignalMoments, ctx: LayerContext) -> SignalMoments:
+    """``y``, made from ``x`` by noise independent per element, with ``x``'s
+    covariance between distinct elements (unchanged by such noise); a
+    ``noise_shape`` that shares the noise between elements drops it."""
+    if x.covariance is None or getattr(ctx.layer, "noise_shape", None) is not None:
+        return y
+    return y.with_covariance(x.covariance)
+
+
 @rule("GaussianDropout")
 def gaussian_dropout(ctx: LayerContext) -> SignalMoments:
-    return estimate_gaussian_dropout(ctx.x, float(ctx.layer.rate))
+    return _independent_noise(ctx.x, estimate_gaussian_dropout(ctx.x, float(ctx.layer.rate)), ctx)
 
 
 @rule("GaussianNoise")
 def gaussian_noise(ctx: LayerContext) -> SignalMoments:
-    return estimate_gaussian_noise(ctx.x, float(ctx.layer.stddev))
+    return _independent_noise(ctx.x, estimate_gaussian_noise(ctx.x, float(ctx.layer.stddev)), ctx)
 
 
 @rule("AlphaDropout")
@@ -126,12 +148,18 @@ def batch_normalization(ctx: LayerContext) -> SignalMoments:
             rmax=float(clipping["rmax"]) if clipping.get("rmax") is not None else math.inf,
             dmax=float(clipping["dmax"]) if clipping.get("dmax") is not None else math.inf,
         )
-    return estimate_batch_normalization(
+    y = estimate_batch_normalization(
         x, float(layer.epsilon),
         gamma=_values(layer.gamma) if layer.scale else None,
         beta=_values(layer.beta) if layer.center else None,
         renorm=renorm,
     )
+    if x.covariance is None or y.offsets is None or y.offsets.shape != x.offsets.shape:
+        return y
+    # Per channel an affine map: the covariance scales with the element variances.
+    random_in = np.broadcast_to(x.random_map(), x.offsets.shape)
+    random_out = np.broadcast_to(y.random_map(), y.offsets.shape)
+    return y.with_covariance(rescaled_covariance(x.covariance, random_in, random_out))
 
 
 @rule("LayerNormalization", "RMSNormalization")
@@ -175,6 +203,10 @@ def _window_inverse_mean(length: int | None, pool: int, stride: int, padding: st
 @rule("AveragePooling1D", "AveragePooling2D", "AveragePooling3D")
 def average_pooling(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
+    if layer.data_format != "channels_first" and ctx.x.offsets is not None:
+        y = estimate_average_pooling_map(ctx.x, tuple(layer.pool_size), tuple(layer.strides), layer.padding)
+        if y is not None:
+            return y
     spatial = spatial_dims(ctx.input_shape, layer.data_format, len(layer.pool_size))
     inverse = math.prod(
         _window_inverse_mean(n, p, s, layer.padding) for n, p, s in zip(spatial, layer.pool_size, layer.strides)
@@ -184,7 +216,12 @@ def average_pooling(ctx: LayerContext) -> SignalMoments:
 
 @rule("MaxPooling1D", "MaxPooling2D", "MaxPooling3D")
 def max_pooling(ctx: LayerContext) -> SignalMoments:
-    return estimate_max_pooling(ctx.x, math.prod(ctx.layer.pool_size))
+    layer = ctx.layer
+    if getattr(layer, "data_format", None) != "channels_first" and ctx.x.offsets is not None:
+        y = estimate_max_pooling_map(ctx.x, tuple(layer.pool_size), tuple(layer.strides), layer.padding)
+        if y is not None:
+            return y
+    return estimate_max_pooling(ctx.x, math.prod(layer.pool_size))
 
 
 def _global_window(ctx: LayerContext) -> int:
@@ -199,6 +236,14 @@ def global_average_pooling(ctx: LayerContext) -> SignalMoments:
     """Position-dependent expected values (``offsets`` map) average exactly
     to their channel means; only the random part shrinks with the window."""
     x = ctx.x
+    if x.covariance is not None and x.offsets.ndim > 1 and getattr(ctx.layer, "data_format", None) != "channels_first":
+        channels = x.offsets.shape[-1]
+
+        def mean_over_positions(batch: np.ndarray) -> np.ndarray:
+            return batch.reshape(batch.shape[0], -1, channels).mean(axis=1)
+
+        y = linear_output(x.offsets.reshape(-1, channels).mean(axis=0), x, mean_over_positions)
+        return replace(y, example_shared_var=x.example_shared_var)
     if x.offsets is not None and x.offsets.ndim > 1:
         channels = x.offsets.shape[-1]
         channel = x.offsets.reshape(-1, channels).mean(axis=0)

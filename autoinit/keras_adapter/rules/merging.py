@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from autoinit.estimators.merging import (
     estimate_add,
     estimate_average,
@@ -28,14 +30,24 @@ def _example(out: SignalMoments, xs: list[SignalMoments], weights: list[float]) 
     return replace(out, example_shared_var=example) if example > 0.0 else out
 
 
+def _summed_covariance(out: SignalMoments, xs: list[SignalMoments], weights: list[float]) -> SignalMoments:
+    """``sum a_i x_i`` of inputs taken as independent (as the estimators do):
+    covariance ``sum a_i^2 C_i`` when every input carries one of ``out``'s shape."""
+    if out.offsets is None or any(x.covariance is None or x.offsets.shape != out.offsets.shape for x in xs):
+        return out
+    return out.with_covariance(sum(w * np.asarray(x.covariance, np.float64) for w, x in zip(weights, xs)))
+
+
 @rule("Add")
 def add(ctx: LayerContext) -> SignalMoments:
-    return _example(estimate_add(ctx.inputs), ctx.inputs, [1.0] * len(ctx.inputs))
+    weights = [1.0] * len(ctx.inputs)
+    return _summed_covariance(_example(estimate_add(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
 
 
 @rule("Subtract")
 def subtract(ctx: LayerContext) -> SignalMoments:
-    return _example(estimate_subtract(ctx.inputs), ctx.inputs, [1.0] * len(ctx.inputs))
+    weights = [1.0] * len(ctx.inputs)
+    return _summed_covariance(_example(estimate_subtract(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
 
 
 @rule("Multiply")
@@ -46,7 +58,8 @@ def multiply(ctx: LayerContext) -> SignalMoments:
 @rule("Average")
 def average(ctx: LayerContext) -> SignalMoments:
     n = len(ctx.inputs)
-    return _example(estimate_average(ctx.inputs), ctx.inputs, [1.0 / n**2] * n)
+    weights = [1.0 / n**2] * n
+    return _summed_covariance(_example(estimate_average(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
 
 
 @rule("Maximum")

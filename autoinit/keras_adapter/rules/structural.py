@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from autoinit.estimators.core import estimate_rescaling
+from autoinit.estimators.covariance import batched, linear_covariance
 from autoinit.estimators.reshaping import estimate_zero_padding, padded_fraction
 from autoinit.keras_adapter.context import LayerContext, element_count, without_offsets
 from autoinit.keras_adapter.rules import rule
-from autoinit.moments import SignalMoments
+from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
 SHAPE_LAYERS = ("Flatten", "Reshape", "Permute", "RepeatVector", "Identity")
 # Layers that may move elements between channels of the last axis.
@@ -34,7 +35,8 @@ def _reshaped_map(ctx: LayerContext) -> SignalMoments | None:
     if not out_shape or any(d is None for d in out_shape) or getattr(ctx.layer, "data_format", None) == "channels_first":
         return None
     random = np.broadcast_to(x.random_map(), x.offsets.shape).reshape(out_shape)
-    return SignalMoments.from_offsets(x.offsets.reshape(out_shape), random, x.origin)
+    out = SignalMoments.from_offsets(x.offsets.reshape(out_shape), random, x.origin)
+    return out.with_covariance(x.covariance) if x.covariance is not None else out  # same C order
 
 
 def _spatial_map(ctx: LayerContext) -> SignalMoments | None:
@@ -57,9 +59,13 @@ def _pairs(value, rank: int) -> list[tuple[int, int]]:
 
 
 def _with_maps(x: SignalMoments, transform) -> SignalMoments:
-    """Apply the same element move to the expected values and the variances."""
+    """Apply the same element move to the expected values and the variances
+    (and to both sides of the covariance: ``T C T^T``)."""
     random = np.broadcast_to(x.random_map(), x.offsets.shape)
-    return SignalMoments.from_offsets(transform(np.asarray(x.offsets, np.float64)), transform(np.asarray(random, np.float64)))
+    out = SignalMoments.from_offsets(transform(np.asarray(x.offsets, np.float64)), transform(np.asarray(random, np.float64)))
+    if x.covariance is None or out.offsets.size > COVARIANCE_ELEMENTS:
+        return out
+    return out.with_covariance(linear_covariance(batched(transform), x.covariance, x.offsets.shape))
 
 
 @rule("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D")
