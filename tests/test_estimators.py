@@ -579,13 +579,9 @@ def test_maximum_and_minimum_of_two_match_clark(xs):
     assert_moments_match("minimum", estimate_minimum(xs), minima, shared=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pairwise Clark for 3 i.i.d. N(0, 1): var 0.5470 (estimator) vs 0.5600 +- 0.0007 "
-    "(simulation), 18 SE; the mean agrees (0.8476 vs 0.8461)",
-)
 def test_maximum_of_three_matches_simulation():
-    # Pairwise Clark is an approximation for N > 2 (max of two is not Gaussian).
+    # Identical inputs: the exact order statistic (pairwise Clark gave var
+    # 0.5470 against 0.5600 +- 0.0007 simulated, 18 SE).
     xs = [SignalMoments(0.0, 1.0)] * 3
     sim = run_trials(merge_trial(xs, lambda v: np.maximum.reduce(v)), 21)
     assert_moments_match("maximum of 3", estimate_maximum(xs), sim, shared=False)

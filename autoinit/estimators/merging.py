@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import special
 
+from autoinit.estimators.pooling import max_of_normals_moments
 from autoinit.moments import SignalMoments
 
 __all__ = [
@@ -156,7 +157,18 @@ def _max_shared(a: SignalMoments, b: SignalMoments) -> float:
 
 
 def estimate_maximum(xs: Sequence[SignalMoments]) -> SignalMoments:
-    """Elementwise maximum (Clark 1961, pairwise for N > 2)."""
+    """Elementwise maximum (Clark 1961, pairwise for N > 2).
+
+    N > 2 identically distributed inputs with no shared part (parallel
+    branches of one design) are i.i.d. Gaussians: the exact order statistic
+    ``mu + sigma M_N`` (``max_of_normals_moments``), where pairwise Clark
+    treats each running maximum as Gaussian (2% low on the variance for N = 3).
+    """
+    first = xs[0]
+    identical = all(x.mean == first.mean and x.var == first.var and x.shared_var == 0.0 for x in xs)
+    if len(xs) > 2 and identical and first.offsets is None:
+        m1, m2 = max_of_normals_moments(len(xs))
+        return SignalMoments(first.mean + np.sqrt(first.var) * m1, first.var * (m2 - m1 * m1))
     result = xs[0]
     for x in xs[1:]:
         result = _max_pair(result, x)
