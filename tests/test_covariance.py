@@ -153,3 +153,21 @@ def test_a_narrow_chain_of_shared_convolutions_is_predicted_as_measured():
         for name in ("shared#3", "last"):
             ratios.append(measured[name]["var"] / predicted[name]["var"])
     assert max(abs(np.log10(r)) for r in ratios) < np.log10(1.25), ratios
+
+
+def test_a_linear_map_beyond_the_budget_falls_back_to_independent_sums():
+    from autoinit.estimators.core import estimate_dense_realised
+    from autoinit.estimators.covariance import LINEAR_BUDGET
+
+    rng = np.random.default_rng(7)
+    n = 1024
+    offsets = np.zeros(n)
+    x = SignalMoments.from_offsets(offsets, 1.0).with_covariance(np.eye(n))
+    assert x.covariance is not None
+    wide = rng.normal(size=(n, LINEAR_BUDGET // n + 1)) / np.sqrt(n)
+    y = estimate_dense_realised(wide, x, offsets)
+    assert y.covariance is None
+    assert y.var == pytest.approx(float((wide**2).sum(axis=0).mean()), rel=1e-6)
+    narrow = wide[:, :8]
+    z = estimate_dense_realised(narrow, x, offsets)
+    np.testing.assert_allclose(z.covariance, narrow.T @ narrow, rtol=1e-5, atol=1e-6)

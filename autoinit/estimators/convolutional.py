@@ -216,7 +216,9 @@ def estimate_conv_realised(
     expected = convolve_map(offsets, w, strides, padding, dilation, groups)
     if _has_covariance(x, offsets):
         apply = functools.partial(convolve_map, kernel=w, strides=strides, padding=padding, dilation=dilation, groups=groups)
-        return linear_output(expected, x, apply)
+        y = linear_output(expected, x, apply)
+        if y is not None:
+            return y
     random = convolve_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation, groups)
     return SignalMoments.from_offsets(expected, random)
 
@@ -289,7 +291,9 @@ def estimate_conv_transpose_realised(
     expected = convolve_transpose_map(offsets, w, strides, padding, dilation)
     if _has_covariance(x, offsets):
         apply = functools.partial(convolve_transpose_map, kernel=w, strides=strides, padding=padding, dilation=dilation)
-        return linear_output(expected, x, apply)
+        y = linear_output(expected, x, apply)
+        if y is not None:
+            return y
     random = convolve_transpose_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation)
     return SignalMoments.from_offsets(expected, random)
 

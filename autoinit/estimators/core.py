@@ -83,7 +83,9 @@ def estimate_dense_realised(kernel: np.ndarray, x: SignalMoments, offsets: np.nd
             f"Expected a (in, out) kernel with in = {offsets.shape[-1]}. Received: shape {w.shape}"
         )
     if x.covariance is not None and x.offsets is not None and x.offsets.shape == offsets.shape:
-        return linear_output(offsets @ w, x, lambda batch: batch @ w)
+        y = linear_output(offsets @ w, x, lambda batch: batch @ w)
+        if y is not None:
+            return y
     random = np.broadcast_to(x.random_map(), offsets.shape) @ (w * w)
     return SignalMoments.from_offsets(offsets @ w, random)
 

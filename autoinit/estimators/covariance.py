@@ -80,12 +80,22 @@ def linear_variances(
     return np.einsum("ij,ij->j", transposed, c @ transposed)
 
 
-def linear_output(expected: np.ndarray, x: SignalMoments, apply: Callable[[np.ndarray], np.ndarray]) -> SignalMoments:
+LINEAR_BUDGET = 1 << 24
+"""Largest ``N_in * N_out`` for which a linear map's variances are taken from
+the covariance (the intermediate ``C A^T`` has that many floats)."""
+
+
+def linear_output(
+    expected: np.ndarray, x: SignalMoments, apply: Callable[[np.ndarray], np.ndarray]
+) -> SignalMoments | None:
     """Moments of the linear map ``apply`` of ``x``, which carries its
     covariance: expected values ``expected`` (the map of ``x.offsets``),
     element variances the diagonal of ``A C A^T``, which keeps the cross terms
     the independent sum ``sum w^2 r`` drops. An output too large to carry a
-    covariance keeps only that diagonal."""
+    covariance keeps only that diagonal; None when even that is beyond
+    ``LINEAR_BUDGET`` (the caller sums independent variances instead)."""
+    if x.covariance is None or x.offsets is None or x.offsets.size * expected.size > LINEAR_BUDGET:
+        return None
     if expected.size > COVARIANCE_ELEMENTS:
         variances = linear_variances(apply, x.covariance, x.offsets.shape)
         return SignalMoments.from_offsets(expected, variances.reshape(expected.shape))

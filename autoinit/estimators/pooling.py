@@ -243,8 +243,9 @@ def estimate_average_pooling_map(x: SignalMoments, pool: tuple, strides: tuple, 
     d = np.asarray(x.offsets, np.float64)
     expected = average_pooling_map(d, pool, strides, padding)
     apply = functools.partial(average_pooling_map, pool=pool, strides=strides, padding=padding)
-    if x.covariance is not None:
-        return linear_output(expected, x, apply)
+    y = linear_output(expected, x, apply)
+    if y is not None:
+        return y
     windows = _windows(d.shape, tuple(pool), tuple(strides), padding)
     count = (windows >= 0).sum(axis=-1)
     random = apply(np.broadcast_to(x.random_map(), d.shape)) / count

@@ -281,7 +281,8 @@ def aligned_offsets(m: SignalMoments, shape: tuple) -> SignalMoments:
     if shape and m.offsets.shape == shape and all(d is not None for d in shape):
         return m
     if shape and shape[-1] == m.offsets.shape[-1]:
-        return m.per_channel()
+        # Per channel of a larger tensor: the covariance no longer describes it.
+        return replace(m.per_channel(), covariance=None)
     return without_offsets(m)
 
 

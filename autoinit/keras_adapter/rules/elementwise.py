@@ -243,7 +243,8 @@ def global_average_pooling(ctx: LayerContext) -> SignalMoments:
             return batch.reshape(batch.shape[0], -1, channels).mean(axis=1)
 
         y = linear_output(x.offsets.reshape(-1, channels).mean(axis=0), x, mean_over_positions)
-        return replace(y, example_shared_var=x.example_shared_var)
+        if y is not None:
+            return replace(y, example_shared_var=x.example_shared_var)
     if x.offsets is not None and x.offsets.ndim > 1:
         channels = x.offsets.shape[-1]
         channel = x.offsets.reshape(-1, channels).mean(axis=0)
