@@ -34,11 +34,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from autoinit.errors import EstimationError
-from autoinit.estimators.covariance import linear_output
+from autoinit.estimators.covariance import linear_map_moments
 from autoinit.moments import SignalMoments
 
 __all__ = [
     "conv_output_length",
+    "padding_geometry",
     "average_taps_1d",
     "average_taps",
     "average_transpose_taps",
@@ -106,8 +107,9 @@ def _over_axes(per_axis, spatial, kernel, strides, padding: str, dilation) -> fl
     return math.prod(per_axis(n, k, s, padding, d) for n, k, s, d in zip(spatial, kernel, strides, dilation))
 
 
-def _padding(length: int, kernel: int, stride: int, padding: str, dilation: int) -> tuple[int, int, int]:
-    """``(pad_before, pad_after, out_len)`` of one axis (TF's rule for "same")."""
+def padding_geometry(length: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> tuple[int, int, int]:
+    """``(pad_before, pad_after, out_len)`` of one axis of a convolution or
+    pooling window (TF's rule for "same")."""
     span = (kernel - 1) * dilation + 1
     out_len = conv_output_length(length, kernel, stride, padding, dilation)
     if padding == "causal":
@@ -160,7 +162,7 @@ def convolve_map(
         return _grouped_product(values, kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1]).sum(axis=0), groups)
     lead = values.ndim - rank - 1  # 1 for a batch
     geometry = [
-        _padding(n, k, s, padding, d)
+        padding_geometry(n, k, s, padding, d)
         for n, k, s, d in zip(values.shape[lead:lead + rank], kernel.shape[:rank], strides, dilation)
     ]
     padded = np.pad(values, [(0, 0)] * lead + [(b, a) for b, a, _ in geometry] + [(0, 0)])
@@ -204,7 +206,9 @@ def estimate_conv_realised(
     ``sum_{t in-bounds at p} sum_c W[t, c, o]^2 r_in[p + t, c]`` (independent
     fluctuations; cross terms vanish in expectation over the draw). Interior
     outputs sum more taps and see interior inputs, which themselves sum more
-    taps: a per-position variance map keeps that correlation.
+    taps: a per-position variance map keeps that correlation. When ``x``
+    carries its covariance the cross terms are kept instead: the diagonal of
+    ``A C A^T`` (``linear_map_moments``).
     """
     w = np.asarray(kernel, dtype=np.float64)
     rank = w.ndim - 2
@@ -213,14 +217,8 @@ def estimate_conv_realised(
             f"Expected a (*kernel_size, in / {groups}, out) kernel matching offsets of shape {offsets.shape}. "
             f"Received: kernel shape {w.shape}"
         )
-    expected = convolve_map(offsets, w, strides, padding, dilation, groups)
-    if _has_covariance(x, offsets):
-        apply = functools.partial(convolve_map, kernel=w, strides=strides, padding=padding, dilation=dilation, groups=groups)
-        y = linear_output(expected, x, apply)
-        if y is not None:
-            return y
-    random = convolve_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation, groups)
-    return SignalMoments.from_offsets(expected, random)
+    apply = functools.partial(convolve_map, strides=strides, padding=padding, dilation=dilation, groups=groups)
+    return linear_map_moments(x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w))
 
 
 def _transpose_geometry(length: int, kernel: int, stride: int, padding: str, dilation: int) -> tuple[int, int]:
@@ -281,29 +279,16 @@ def estimate_conv_transpose_realised(
     ``(*kernel_size, out, in)`` and the input's map ``offsets``
     ``(*positions, in)`` (bias zero): expected values
     ``convolve_transpose_map(offsets, W)``, variances around them
-    ``convolve_transpose_map(r_in, W ** 2)``."""
+    ``convolve_transpose_map(r_in, W ** 2)`` (or, with ``x``'s covariance,
+    the diagonal of ``A C A^T``: ``linear_map_moments``)."""
     w = np.asarray(kernel, dtype=np.float64)
     if offsets.ndim != w.ndim - 1:
         raise EstimationError(
             f"Expected an expected-value map with positions for a transposed kernel {w.shape}. "
             f"Received: offsets shape {offsets.shape}"
         )
-    expected = convolve_transpose_map(offsets, w, strides, padding, dilation)
-    if _has_covariance(x, offsets):
-        apply = functools.partial(convolve_transpose_map, kernel=w, strides=strides, padding=padding, dilation=dilation)
-        y = linear_output(expected, x, apply)
-        if y is not None:
-            return y
-    random = convolve_transpose_map(np.broadcast_to(x.random_map(), offsets.shape), w * w, strides, padding, dilation)
-    return SignalMoments.from_offsets(expected, random)
-
-
-def _has_covariance(x: SignalMoments, offsets: np.ndarray) -> bool:
-    """Whether ``x`` carries the covariance of the map ``offsets`` describes."""
-    return x.covariance is not None and x.offsets is not None and x.offsets.shape == offsets.shape
-
-
-    return linear_output(expected, x, apply)
+    apply = functools.partial(convolve_transpose_map, strides=strides, padding=padding, dilation=dilation)
+    return linear_map_moments(x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w))
 
 
 def average_transpose_taps_1d(length: int | None, kernel: int, stride: int, padding: str, dilation: int = 1) -> float:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from autoinit.errors import EstimationError
-from autoinit.estimators.covariance import linear_output
+from autoinit.estimators.covariance import linear_map_moments
 from autoinit.moments import SignalMoments
 
 __all__ = [
@@ -82,12 +82,7 @@ def estimate_dense_realised(kernel: np.ndarray, x: SignalMoments, offsets: np.nd
         raise EstimationError(
             f"Expected a (in, out) kernel with in = {offsets.shape[-1]}. Received: shape {w.shape}"
         )
-    if x.covariance is not None and x.offsets is not None and x.offsets.shape == offsets.shape:
-        y = linear_output(offsets @ w, x, lambda batch: batch @ w)
-        if y is not None:
-            return y
-    random = np.broadcast_to(x.random_map(), offsets.shape) @ (w * w)
-    return SignalMoments.from_offsets(offsets @ w, random)
+    return linear_map_moments(x, offsets, lambda values: values @ w, lambda values: values @ (w * w))
 
 
 def estimate_einsum_realised(

@@ -35,6 +35,7 @@ __all__ = [
     "linear_covariance",
     "linear_variances",
     "linear_output",
+    "linear_map_moments",
     "activation_covariance",
     "rescaled_covariance",
     "spatial_dropout_covariance",
@@ -102,6 +103,32 @@ def linear_output(
     covariance = linear_covariance(apply, x.covariance, x.offsets.shape)
     out = SignalMoments.from_offsets(expected, np.diag(covariance).reshape(expected.shape))
     return out.with_covariance(covariance)
+
+
+def linear_map_moments(
+    x: SignalMoments,
+    offsets: np.ndarray,
+    apply: Callable[[np.ndarray], np.ndarray],
+    apply_squared: Callable[[np.ndarray], np.ndarray],
+) -> SignalMoments:
+    """Moments of a linear map of ``x`` whose expected values are ``offsets``.
+
+    Args:
+        x: the input moments.
+        offsets: the input's map of expected values (one example).
+        apply: the map ``A`` on one example or a batch of them.
+        apply_squared: the map with every weight squared (``A**2``) on one example.
+
+    Expected values ``A d``; element variances the diagonal of ``A C A^T``
+    when ``x`` carries the covariance of ``offsets`` (``linear_output``), else
+    the independent sums ``A**2 r``.
+    """
+    expected = apply(offsets)
+    if x.covariance is not None and x.offsets is not None and x.offsets.shape == offsets.shape:
+        y = linear_output(expected, x, apply)
+        if y is not None:
+            return y
+    return SignalMoments.from_offsets(expected, apply_squared(np.broadcast_to(x.random_map(), offsets.shape)))
 
 
 def batched(transform: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:

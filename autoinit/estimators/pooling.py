@@ -41,7 +41,8 @@ import numpy as np
 from scipy import special
 
 from autoinit.estimators.activations import estimate_activation
-from autoinit.estimators.covariance import linear_output
+from autoinit.estimators.convolutional import padding_geometry
+from autoinit.estimators.covariance import linear_map_moments
 from autoinit.estimators.gaussian import expectation_over_density
 from autoinit.moments import SignalMoments
 
@@ -161,16 +162,9 @@ def _windows(shape: tuple, pool: tuple, strides: tuple, padding: str) -> np.ndar
     covers padding."""
     rank = len(pool)
     index = np.arange(int(np.prod(shape))).reshape(shape)
-    pads, outs = [], []
-    for n, k, s in zip(shape[:rank], pool, strides):
-        if padding == "same":
-            out = -(-n // s)
-            total = max((out - 1) * s + k - n, 0)
-            pads.append((total // 2, total - total // 2))
-        else:
-            out = max((n - k) // s + 1, 0)
-            pads.append((0, 0))
-        outs.append(out)
+    geometry = [padding_geometry(n, k, s, padding) for n, k, s in zip(shape[:rank], pool, strides)]
+    pads = [(before, after) for before, after, _ in geometry]
+    outs = [out for _, _, out in geometry]
     padded = np.pad(index, pads + [(0, 0)], constant_values=-1)
     taps = []
     for tap in itertools.product(*(range(k) for k in pool)):
@@ -224,10 +218,15 @@ def average_pooling_map(values: np.ndarray, pool: tuple, strides: tuple, padding
     """Average pooling of one example ``(*positions, channels)`` or a batch
     ``(batch, *positions, channels)`` (Keras: padding is not counted)."""
     rank = len(pool)
-    shape = values.shape[-rank - 1:]
-    windows = _windows(shape, tuple(pool), tuple(strides), padding)
+    return _average_over_windows(values, _windows(values.shape[-rank - 1:], tuple(pool), tuple(strides), padding))
+
+
+def _average_over_windows(values: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Mean of each window (``_windows``' indices, -1 not counted) of one
+    example or of each example of a batch."""
     present = windows >= 0
-    flat = values.reshape(*values.shape[: values.ndim - rank - 1], -1)
+    lead = values.ndim - (windows.ndim - 1)  # windows: (*outputs, channels, K)
+    flat = values.reshape(*values.shape[:lead], -1)
     summed = np.where(present, flat[..., np.where(present, windows, 0)], 0.0).sum(axis=-1)
     return summed / present.sum(axis=-1)
 
@@ -235,18 +234,13 @@ def average_pooling_map(values: np.ndarray, pool: tuple, strides: tuple, padding
 def estimate_average_pooling_map(x: SignalMoments, pool: tuple, strides: tuple, padding: str) -> SignalMoments | None:
     """Average pooling of a full map of expected values (channels last): the
     map is pooled; element variances are pooled exactly with the covariance
-    (``autoinit.estimators.covariance``), else as independent ones. None
-    without a full map."""
+    (``autoinit.estimators.covariance``), else as independent ones
+    (``sum r / n^2``). None without a full map."""
     rank = len(pool)
     if x.offsets is None or x.offsets.ndim != rank + 1:
         return None
     d = np.asarray(x.offsets, np.float64)
-    expected = average_pooling_map(d, pool, strides, padding)
-    apply = functools.partial(average_pooling_map, pool=pool, strides=strides, padding=padding)
-    y = linear_output(expected, x, apply)
-    if y is not None:
-        return y
     windows = _windows(d.shape, tuple(pool), tuple(strides), padding)
     count = (windows >= 0).sum(axis=-1)
-    random = apply(np.broadcast_to(x.random_map(), d.shape)) / count
-    return SignalMoments.from_offsets(expected, random)
+    apply = functools.partial(_average_over_windows, windows=windows)
+    return linear_map_moments(x, d, apply, lambda random: apply(random) / count)

@@ -12,7 +12,7 @@ import numpy as np
 
 from autoinit.estimators.activations import estimate_activation
 from autoinit.estimators.convolutional import conv_output_length
-from autoinit.estimators.covariance import rescaled_covariance, spatial_dropout_covariance
+from autoinit.estimators.covariance import linear_output, rescaled_covariance, spatial_dropout_covariance
 from autoinit.estimators.normalization import (
     BatchRenorm,
     estimate_batch_normalization,
@@ -20,7 +20,6 @@ from autoinit.estimators.normalization import (
     estimate_layer_normalization,
     estimate_unit_normalization,
 )
-from autoinit.estimators.covariance import linear_output
 from autoinit.estimators.pooling import (
     estimate_average_pooling,
     estimate_average_pooling_map,
