@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         "`worker --gpu` already give each worker one through CUDA_VISIBLE_DEVICES).",
     )
 
+    hold_file: Path | None = Field(
+        None,
+        description="Testing only: while this file exists, a job waits after building its "
+        "model (it still counts against the time limit), so tests can hold a job in the "
+        "running state without depending on how fast the machine is. Unset in production.",
+    )
+
     @property
     def embedded(self) -> bool:
         """True when no broker is configured: the queue lives in data_dir."""

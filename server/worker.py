@@ -197,6 +197,7 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
 
     report(0.02, "building model", force=True)
     built = load_model(config)  # safe_mode=True; the upload passed the allow-list already
+    _hold_while_exists(settings.hold_file)
     num_params = int(built.count_params())
     if num_params > settings.max_params:  # the upload's estimate can be below the real count
         return _failed("The model is too large",
@@ -230,6 +231,15 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
     return {"outcome": "succeeded", "attempt": attempt, "warnings": _warning_texts(caught),
             "model": {"name": model.name, "num_params": num_params,
                       "num_layers": len(traces.get("layers", []))}}
+
+
+def _hold_while_exists(path: Path | None) -> None:
+    """Test hook (``AUTOINIT_HOLD_FILE``): wait while ``path`` exists.
+
+    The wait is interruptible: the soft time limit and a revoke still stop it.
+    """
+    while path is not None and path.exists():
+        time.sleep(0.05)
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

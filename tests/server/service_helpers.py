@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,11 +47,16 @@ class ServiceProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"{data_dir.name}-{log_name}"
+        #: While this file exists, the embedded workers hold each job after its build.
+        self.hold_file = data_dir.parent / f"{data_dir.name}-hold"
         command = [sys.executable, "-c", _SERVE, "--host", "127.0.0.1", "--port", str(self.port),
                    "--data-dir", str(data_dir), "--log-level", "warning", *args]
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(command, cwd=REPO, env=_env(env), stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(command, cwd=REPO,
+                                     env=_env({"AUTOINIT_HOLD_FILE": str(self.hold_file),
+                                               **(env or {})}),
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
 
     def wait_healthy(self, timeout: float = 60) -> None:
         _wait_for(self.url + "/healthz", timeout, self)
@@ -68,6 +75,17 @@ class ServiceProcess:
     def stop(self) -> None:
         _terminate(self.proc, grace=40)
         self._log.close()
+
+
+@contextmanager
+def holding_jobs(hold_file: Path) -> Iterator[None]:
+    """Jobs started inside this block wait in the running state (after their
+    build) until it ends: a slow job whatever the machine's speed."""
+    hold_file.touch()
+    try:
+        yield
+    finally:
+        hold_file.unlink(missing_ok=True)
 
 
 def start_worker(*args: str, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -155,15 +173,3 @@ def cnn_model(name: str = "small_cnn"):
     return keras.Model(inputs, outputs, name=name)
 
 
-def slow_cnn_config() -> dict:
-    """A model whose job takes several seconds on a small CPU (with 4 baselines)."""
-    import keras
-
-    layers = [keras.Input((32, 32, 3))]
-    layers += [keras.layers.Conv2D(32, 3, padding="same", activation="relu") for _ in range(4)]
-    layers += [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)]
-    return json.loads(keras.Sequential(layers, name="slow_cnn").to_json())
-
-
-SLOW_OPTIONS = {"probe_batch": 512, "baselines": ["default", "he_normal", "glorot_uniform",
-                                                  "lecun_normal"]}

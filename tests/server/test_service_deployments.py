@@ -16,11 +16,10 @@ import psutil
 import pytest
 
 from service_helpers import (
-    SLOW_OPTIONS,
     ServiceProcess,
     free_port,
+    holding_jobs,
     mlp_config,
-    slow_cnn_config,
     start_worker,
     stop_worker,
     wait_finished,
@@ -32,12 +31,15 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def embedded_worker(tmp_path_factory):
     """An ``autoinit worker`` on a data directory: 4 s job time limit, and its
-    TensorFlow process is replaced after every job."""
+    TensorFlow process is replaced after every job. Jobs wait while ``hold_file``
+    exists."""
     data_dir = tmp_path_factory.mktemp("restart") / "data"
     data_dir.mkdir()
+    hold_file = data_dir.parent / "hold"
     worker = start_worker("--data-dir", str(data_dir), log_path=data_dir.parent / "worker.log",
-                          env={"AUTOINIT_JOB_TIME_LIMIT": "4", "AUTOINIT_MAX_TASKS_PER_CHILD": "1"})
-    yield SimpleNamespace(data_dir=data_dir, proc=worker)
+                          env={"AUTOINIT_JOB_TIME_LIMIT": "4", "AUTOINIT_MAX_TASKS_PER_CHILD": "1",
+                               "AUTOINIT_HOLD_FILE": str(hold_file)})
+    yield SimpleNamespace(data_dir=data_dir, proc=worker, hold_file=hold_file)
     stop_worker(worker)
 
 
@@ -79,9 +81,10 @@ def test_jobs_over_the_time_limit_are_stopped_with_a_reason(embedded_worker):
     api = ServiceProcess(embedded_worker.data_dir, "--workers", "0", log_name="limit.log")
     try:
         api.wait_ready()
-        with httpx.Client(base_url=api.url, timeout=60) as client:
-            answer = client.post("/initialize", data={"options": json.dumps(SLOW_OPTIONS)},
-                                 files={"model": ("slow.json", json.dumps(slow_cnn_config()))})
+        # The held job never finishes by itself, however fast the machine is.
+        with httpx.Client(base_url=api.url, timeout=60) as client, \
+                holding_jobs(embedded_worker.hold_file):
+            answer = client.post("/initialize", json=mlp_config("held"))
             job = wait_finished(client, answer.json()["id"], timeout=180)
     finally:
         api.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from service_helpers import REPO, SLOW_OPTIONS, mlp_config, slow_cnn_config, wait_finished
+from service_helpers import REPO, holding_jobs, mlp_config, wait_finished
 
 pytestmark = pytest.mark.slow
 
@@ -37,9 +36,8 @@ def _wait_running(client: httpx.Client, job_id: str, attempt: int, timeout: floa
     raise TimeoutError(f"job {job_id} never ran attempt {attempt}")
 
 
-def _submit_slow(client: httpx.Client) -> str:
-    answer = client.post("/initialize", files={"model": ("slow.json", json.dumps(slow_cnn_config()))},
-                         data={"options": json.dumps(SLOW_OPTIONS)})
+def _submit(client: httpx.Client) -> str:
+    answer = client.post("/initialize", files={"model": ("held.json", json.dumps(mlp_config("held")))})
     assert answer.status_code == 202, answer.text
     return answer.json()["id"]
 
@@ -78,16 +76,15 @@ def test_api_process_stays_small(client):
     assert rss is not None and rss < 150 * 2**20, f"API RSS is {rss / 2**20:.0f} MiB"
 
 
-def test_healthz_answers_instantly_while_a_worker_computes(client):
-    job_id = _submit_slow(client)
-    _wait_running(client, job_id, attempt=1)
-    times = []
-    for _ in range(10):
-        start = time.perf_counter()
-        assert client.get("/healthz").status_code == 200
-        times.append(time.perf_counter() - start)
-    assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
-    assert statistics.median(times) < 0.25 and max(times) < 1.0, times
+def test_healthz_answers_while_a_worker_computes(client, service):
+    # Latency figures live in benchmarks/bench_service.py; here: it answers at all
+    # (within a hang guard) while the only worker is busy with a held job.
+    with holding_jobs(service.hold_file):
+        job_id = _submit(client)
+        _wait_running(client, job_id, attempt=1)
+        for _ in range(10):
+            assert client.get("/healthz", timeout=10).status_code == 200
+        assert client.get(f"/jobs/{job_id}").json()["status"] == "running"
     assert wait_finished(client, job_id, timeout=180)["status"] == "succeeded"
 
 
@@ -100,9 +97,11 @@ def test_readyz_names_a_worker_that_answers(client):
 
 
 def test_job_whose_worker_is_killed_once_succeeds_on_its_second_attempt(client, service):
-    job_id = _submit_slow(client)
-    _wait_running(client, job_id, attempt=1)
-    killed = _kill_job_process(service)
+    with holding_jobs(service.hold_file):
+        job_id = _submit(client)
+        _wait_running(client, job_id, attempt=1)
+        killed = _kill_job_process(service)
+        _wait_running(client, job_id, attempt=2)
     job = wait_finished(client, job_id, timeout=240)
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
@@ -110,11 +109,12 @@ def test_job_whose_worker_is_killed_once_succeeds_on_its_second_attempt(client, 
 
 
 def test_job_whose_worker_is_killed_twice_fails_with_a_reason_and_later_jobs_succeed(client, service):
-    job_id = _submit_slow(client)
-    _wait_running(client, job_id, attempt=1)
-    _kill_job_process(service)
-    _wait_running(client, job_id, attempt=2)
-    _kill_job_process(service)
+    with holding_jobs(service.hold_file):
+        job_id = _submit(client)
+        _wait_running(client, job_id, attempt=1)
+        _kill_job_process(service)
+        _wait_running(client, job_id, attempt=2)
+        _kill_job_process(service)
     job = wait_finished(client, job_id, timeout=240)
     assert job["status"] == "failed" and job["attempts"] == 2, job
     assert job["error"]["title"] == "The worker stopped during this job"
@@ -127,11 +127,12 @@ def test_job_whose_worker_is_killed_twice_fails_with_a_reason_and_later_jobs_suc
 
 
 def test_deleting_a_running_job_stops_its_computation(client, service):
-    job_id = _submit_slow(client)
-    _wait_running(client, job_id, attempt=1)
-    (computing,) = _pool_children(service)
-    assert client.delete(f"/jobs/{job_id}").status_code == 204
-    computing.wait(timeout=60)  # raises psutil.TimeoutExpired if it keeps computing
+    with holding_jobs(service.hold_file):
+        job_id = _submit(client)
+        _wait_running(client, job_id, attempt=1)
+        (computing,) = _pool_children(service)
+        assert client.delete(f"/jobs/{job_id}").status_code == 204
+        computing.wait(timeout=60)  # raises psutil.TimeoutExpired if it keeps computing
     assert client.get(f"/jobs/{job_id}").status_code == 404
     later = client.post("/initialize?wait=120", json=mlp_config("after_the_delete")).json()
     assert later["status"] == "succeeded", later
