@@ -1,0 +1,102 @@
+"""``compare``: AutoInit's prediction next to measured propagation under
+the model's own initialization, named baselines and AutoInit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+
+from autoinit.autoinit import AutoInit
+from autoinit.errors import AutoInitError
+from autoinit.keras_adapter.loading import load_model
+from autoinit.probe.baselines import BASELINES, apply_baseline
+from autoinit.probe.run import probe
+from autoinit.probe.traces import build_traces
+
+__all__ = ["compare", "Progress"]
+
+Progress = Callable[[float, str], None]
+
+
+def compare(
+    model_or_config: Any,
+    baselines: Sequence[str] = ("default",),
+    *,
+    seed: int = 0,
+    input_mean: float = 0.0,
+    input_var: float = 1.0,
+    signal_variance: float = 1.0,
+    distribution: str = "truncated_normal",
+    batch_size: int = 256,
+    backward: bool = False,
+    custom_objects: Mapping[str, Any] | None = None,
+    custom_distribution_estimators: Mapping[type, type] | None = None,
+    return_model: bool = False,
+    progress: Progress | None = None,
+    center_activations: bool = False,
+):
+    """AutoInit's prediction next to measured propagation under several inits.
+
+    Probes the model as given (``"default"``: its own initializers), each
+    named baseline (``he_normal``, ``glorot_uniform``, ``lecun_normal``
+    applied to all kernels) and AutoInit, on the same Gaussian batch.
+
+    With ``center_activations=True`` (AutoInit++, ``autoinit.centering``) the
+    model is rewritten first, and every series (default and baselines too) is
+    measured on the rewritten model, so all share one list of layers.
+
+    Returns:
+        The traces payload (see docs/ARCHITECTURE.md); with
+        ``return_model=True``, ``(traces, model)`` where ``model`` is the
+        AutoInit-initialized Keras model.
+    """
+    report = progress or (lambda fraction, stage: None)
+    unknown = [b for b in baselines if b != "default" and b not in BASELINES]
+    if unknown:
+        raise AutoInitError(f"Unknown baselines {unknown}. Expected 'default' or some of {BASELINES}.")
+    report(0.05, "building model")
+    if isinstance(model_or_config, keras.Model):
+        model = keras.models.clone_model(model_or_config)
+        model.set_weights(model_or_config.get_weights())
+    else:
+        model = load_model(model_or_config, custom_objects)
+    if center_activations:
+        from autoinit.centering import center_model
+
+        model, _ = center_model(model, custom_objects)
+    initial = [v.numpy() for v in model.trainable_variables]
+    options = dict(batch_size=batch_size, seed=seed, input_mean=input_mean, input_var=input_var, backward=backward)
+    measured: dict[str, list[dict]] = {}
+    series = [b for b in baselines if b != "default"]
+    steps = 2 + len(series) + (1 if "default" in baselines else 0)
+    done = 0
+    if "default" in baselines:
+        report(0.1, "probing default initialization")
+        measured["default"] = probe(model, **options)
+        done += 1
+    for name in series:
+        report(0.1 + 0.8 * done / steps, f"probing {name}")
+        apply_baseline(model, name, seed)
+        measured[name] = probe(model, **options)
+        done += 1
+    if series:
+        for variable, value in zip(model.trainable_variables, initial):
+            variable.assign(value)
+    report(0.1 + 0.8 * done / steps, "running AutoInit")
+    ai = AutoInit(
+        weight_init_config={"distribution": distribution},
+        input_data_mean=input_mean,
+        input_data_var=input_var,
+        custom_distribution_estimators=custom_distribution_estimators,
+        signal_variance=signal_variance,
+        seed=seed,
+    )  # the model is already centred when asked: AutoInit++ is AutoInit on it
+    model, estimates = ai.initialize_model(model, return_estimates=True)
+    report(0.1 + 0.8 * (done + 1) / steps, "probing AutoInit")
+    measured["autoinit"] = probe(model, **options)
+    traces = build_traces(model, estimates, measured, signal_variance, input_mean, input_var)
+    traces["center_activations"] = bool(center_activations)
+    report(1.0, "done")
+    return (traces, model) if return_model else traces

@@ -1,0 +1,59 @@
+"""The probe batch: Gaussian floats, and valid token ids where a model takes ids."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+from autoinit.keras_adapter.graph import model_inputs
+
+__all__ = ["gaussian_inputs"]
+
+
+def _all_layers(model: keras.Model) -> list:
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def _vocabulary_size(model: keras.Model) -> int:
+    sizes = [layer.input_dim for layer in _all_layers(model) if isinstance(layer, keras.layers.Embedding)]
+    return int(min(sizes)) if sizes else 2
+
+
+def _embedding_vocabularies(model: keras.Model) -> dict[str, int]:
+    """Input layer name -> smallest ``input_dim`` of the Embeddings it feeds directly.
+
+    Such an input holds token ids whatever its dtype (a float ``keras.Input``
+    feeding an Embedding is Keras' default), so it gets ids, not Gaussian noise.
+    """
+    vocabularies: dict[str, int] = {}
+    for layer in _all_layers(model):
+        if not isinstance(layer, keras.layers.Embedding):
+            continue
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                source = tensor._keras_history[0]
+                if isinstance(source, keras.layers.InputLayer):
+                    known = vocabularies.get(source.name, int(layer.input_dim))
+                    vocabularies[source.name] = min(known, int(layer.input_dim))
+    return vocabularies
+
+
+def gaussian_inputs(
+    model: keras.Model, batch_size: int, seed: int, mean: float = 0.0, var: float = 1.0
+) -> list[np.ndarray]:
+    """One batch per model input: N(mean, var) floats; uniformly random valid
+    token ids for integer inputs and for inputs that feed an Embedding."""
+    rng = np.random.default_rng(seed)
+    vocabularies = _embedding_vocabularies(model)
+    batch = []
+    for name, shape, dtype in model_inputs(model):
+        dims = [batch_size] + [d if d is not None else 32 for d in shape[1:]]
+        if name in vocabularies:
+            batch.append(rng.integers(0, vocabularies[name], size=dims).astype(dtype))
+        elif "int" in dtype:
+            batch.append(rng.integers(0, _vocabulary_size(model), size=dims).astype(dtype))
+        else:
+            batch.append((mean + math.sqrt(var) * rng.standard_normal(dims)).astype("float32"))
+    return batch
