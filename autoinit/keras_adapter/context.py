@@ -286,6 +286,24 @@ def aligned_offsets(m: SignalMoments, shape: tuple) -> SignalMoments:
     return without_offsets(m)
 
 
+def normalized_axes(axis, rank: int) -> list[int]:
+    """Keras' ``axis`` argument (an int or a list) as non-negative axes."""
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    return [a % rank for a in axes]
+
+
+def size_over_axes(shape: tuple, axes: list[int]) -> int:
+    """Elements spanned by ``axes`` of ``shape`` (unknown dimensions count as 1)."""
+    return math.prod(shape[a] or 1 for a in axes)
+
+
+def spatial_dims(shape: tuple, data_format: str | None, rank: int) -> tuple:
+    """The ``rank`` spatial dimensions of ``shape`` (batch axis included)."""
+    if data_format == "channels_first":
+        return tuple(shape[2 : 2 + rank])
+    return tuple(shape[1 : 1 + rank])
+
+
 def element_count(shape: tuple) -> int:
     """Elements per example (unknown dimensions count as 1)."""
     return math.prod(d for d in shape[1:] if d is not None) if len(shape) > 1 else 1

@@ -27,13 +27,19 @@ def rule(*class_names: str) -> Callable[[Rule], Rule]:
     return register
 
 
+# One module per Keras layer family, as in ``autoinit.estimators``.
 from autoinit.keras_adapter.rules import (  # noqa: E402,F401  (registration)
+    activations,
     attention,
-    elementwise,
+    convolutional,
+    core,
     merging,
-    recurrent,
-    structural,
-    weighted,
+    normalization,
+    pooling,
+    preprocessing,
+    regularization,
+    reshaping,
+    rnn,
     wrappers,
 )
 

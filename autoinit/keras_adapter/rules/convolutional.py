@@ -1,12 +1,9 @@
-"""Rules for layers with weights: Dense, EinsumDense, convolutions, Embedding."""
+"""Rules for the convolutional family: Conv, ConvTranspose, DepthwiseConv,
+SeparableConv."""
 
 from __future__ import annotations
 
 import functools
-import math
-import re
-
-from autoinit.errors import EstimationError
 
 from autoinit.estimators.convolutional import (
     average_taps,
@@ -15,56 +12,10 @@ from autoinit.estimators.convolutional import (
     estimate_conv_realised,
     estimate_conv_transpose_realised,
 )
-from autoinit.estimators.core import (
-    dense_weight_variance,
-    estimate_dense,
-    estimate_dense_realised,
-    estimate_einsum_realised,
-    estimate_embedding,
-)
-from autoinit.keras_adapter.context import LayerContext
+from autoinit.keras_adapter.context import LayerContext, spatial_dims
 from autoinit.keras_adapter.rules import rule
+from autoinit.keras_adapter.rules.core import finish_weighted
 from autoinit.moments import SignalMoments
-
-
-def spatial_dims(shape: tuple, data_format: str | None, rank: int) -> tuple:
-    if data_format == "channels_first":
-        return tuple(shape[2 : 2 + rank])
-    return tuple(shape[1 : 1 + rank])
-
-
-def _finish(ctx: LayerContext, z: SignalMoments) -> SignalMoments:
-    ctx.zero(getattr(ctx.layer, "bias", None))
-    return ctx.activate(z, getattr(ctx.layer, "activation", None))
-
-
-@rule("Dense")
-def dense(ctx: LayerContext) -> SignalMoments:
-    layer = ctx.layer
-    z = ctx.dense_like(ctx.x, int(layer.kernel.shape[0]), layer.kernel, realised=estimate_dense_realised)
-    return _finish(ctx, z)
-
-
-def einsum_fan_in(equation: str, kernel_shape: tuple) -> int:
-    """Product of the kernel dimensions the equation sums over."""
-    match = re.match(r"^([\w.]+),([\w.]+)->([\w.]+)$", equation.replace(" ", ""))
-    if not match:
-        raise EstimationError(f"Expected an einsum equation 'in,kernel->out'. Received: {equation!r}")
-    lhs, kernel, out = (s.replace("...", "") for s in match.groups())
-    contracted = [i for i, letter in enumerate(kernel) if letter in lhs and letter not in out]
-    return math.prod(int(kernel_shape[i]) for i in contracted) or 1
-
-
-@rule("EinsumDense")
-def einsum_dense(ctx: LayerContext) -> SignalMoments:
-    layer = ctx.layer
-    fan_in = einsum_fan_in(layer.equation, tuple(layer.kernel.shape))
-    realised = None
-    shape = ctx.input_shape
-    if all(d is not None for d in shape[1:]):
-        realised = functools.partial(estimate_einsum_realised, equation=layer.equation)
-    z = ctx.dense_like(ctx.x, fan_in, layer.kernel, realised=realised, in_channels=shape[-1])
-    return _finish(ctx, z)
 
 
 def _conv_taps(ctx: LayerContext, kernel_size: tuple) -> float:
@@ -73,7 +24,7 @@ def _conv_taps(ctx: LayerContext, kernel_size: tuple) -> float:
     return average_taps(spatial, kernel_size, layer.strides, layer.padding, layer.dilation_rate)
 
 
-def _conv_realised(layer, groups: int = 1, depthwise: bool = False):
+def conv_realised(layer, groups: int = 1, depthwise: bool = False):
     """The realised-moments function of a channels-last convolution, else None."""
     if getattr(layer, "data_format", None) == "channels_first":
         return None
@@ -95,9 +46,9 @@ def conv(ctx: LayerContext) -> SignalMoments:
     groups = int(getattr(layer, "groups", 1) or 1)
     fan_in = _conv_taps(ctx, layer.kernel_size) * int(kernel.shape[-2])
     z = ctx.dense_like(
-        ctx.x, fan_in, kernel, realised=_conv_realised(layer, groups), in_channels=int(kernel.shape[-2]) * groups
+        ctx.x, fan_in, kernel, realised=conv_realised(layer, groups), in_channels=int(kernel.shape[-2]) * groups
     )
-    return _finish(ctx, z)
+    return finish_weighted(ctx, z)
 
 
 @rule("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
@@ -113,7 +64,7 @@ def conv_transpose(ctx: LayerContext) -> SignalMoments:
             strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
         )
     z = ctx.dense_like(ctx.x, taps * int(kernel.shape[-1]), kernel, realised=realised, in_channels=int(kernel.shape[-1]))
-    return _finish(ctx, z)
+    return finish_weighted(ctx, z)
 
 
 def _depthwise_kernel(layer):
@@ -126,9 +77,9 @@ def depthwise_conv(ctx: LayerContext) -> SignalMoments:
     taps = _conv_taps(ctx, layer.kernel_size)
     z = ctx.dense_like(
         ctx.x, taps, _depthwise_kernel(layer), "depthwise_kernel", "depthwise_initializer",
-        realised=_conv_realised(layer, depthwise=True),
+        realised=conv_realised(layer, depthwise=True),
     )
-    return _finish(ctx, z)
+    return finish_weighted(ctx, z)
 
 
 @rule("SeparableConv1D", "SeparableConv2D")
@@ -139,7 +90,7 @@ def separable_conv(ctx: LayerContext) -> SignalMoments:
     depthwise = layer.depthwise_kernel
     middle = ctx.dense_like(
         ctx.x, taps, depthwise, "depthwise_kernel", "depthwise_initializer", target=1.0,
-        realised=_conv_realised(layer, depthwise=True),
+        realised=conv_realised(layer, depthwise=True),
     )
     pointwise = layer.pointwise_kernel
     fan_in = int(pointwise.shape[-2])
@@ -155,18 +106,4 @@ def separable_conv(ctx: LayerContext) -> SignalMoments:
         realised=pointwise_realised, shape=middle_shape,
     )
     ctx.aim(ctx.target, overwrite=True)
-    return _finish(ctx, z)
-
-
-@rule("Embedding")
-def embedding(ctx: LayerContext) -> SignalMoments:
-    layer = ctx.layer
-    first = ctx.first_call("embeddings")
-    variance = ctx.weight_variance("embeddings", ctx.target)
-    if first:
-        ctx.write(layer.embeddings, variance, "embeddings", "embeddings_initializer")
-    ctx.aim(ctx.target)
-    return estimate_embedding(variance)
-
-
-__all__ = ["dense", "einsum_dense", "conv", "conv_transpose", "depthwise_conv", "separable_conv", "embedding", "einsum_fan_in", "dense_weight_variance", "estimate_dense"]
+    return finish_weighted(ctx, z)

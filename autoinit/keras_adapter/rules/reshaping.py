@@ -1,17 +1,16 @@
-"""Rules for layers that move, copy, pad or rescale elements."""
+"""Rules for the reshaping family: layers that move, copy, pad or crop elements."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from autoinit.estimators.core import estimate_rescaling
 from autoinit.estimators.covariance import batched, linear_covariance
 from autoinit.estimators.reshaping import estimate_zero_padding, padded_fraction
 from autoinit.keras_adapter.context import LayerContext, element_count, without_offsets
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
-SHAPE_LAYERS = ("Flatten", "Reshape", "Permute", "RepeatVector", "Identity")
+SHAPE_LAYERS = ("Flatten", "Reshape", "Permute", "RepeatVector")
 # Layers that may move elements between channels of the last axis.
 CHANNEL_MIXING = frozenset({"Flatten", "Reshape", "Permute"})
 
@@ -107,10 +106,3 @@ def up_sampling(ctx: LayerContext) -> SignalMoments:
         return a
 
     return _with_maps(x, repeat)
-
-
-@rule("Rescaling")
-def rescaling(ctx: LayerContext) -> SignalMoments:
-    scale = float(np.mean(ctx.layer.scale))
-    offset = float(np.mean(ctx.layer.offset))
-    return estimate_rescaling(ctx.x, scale, offset)

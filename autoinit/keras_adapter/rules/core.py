@@ -1,0 +1,68 @@
+"""Rules for the core family: Dense, EinsumDense, Embedding, and the layers
+that pass their input through (Identity, Masking)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+
+from autoinit.errors import EstimationError
+from autoinit.estimators.core import estimate_dense_realised, estimate_einsum_realised, estimate_embedding
+from autoinit.keras_adapter.context import LayerContext
+from autoinit.keras_adapter.rules import rule
+from autoinit.moments import SignalMoments
+
+
+def finish_weighted(ctx: LayerContext, z: SignalMoments) -> SignalMoments:
+    """Zero the layer's bias and apply its fused activation to ``z = W x``."""
+    ctx.zero(getattr(ctx.layer, "bias", None))
+    return ctx.activate(z, getattr(ctx.layer, "activation", None))
+
+
+@rule("Dense")
+def dense(ctx: LayerContext) -> SignalMoments:
+    layer = ctx.layer
+    z = ctx.dense_like(ctx.x, int(layer.kernel.shape[0]), layer.kernel, realised=estimate_dense_realised)
+    return finish_weighted(ctx, z)
+
+
+def einsum_fan_in(equation: str, kernel_shape: tuple) -> int:
+    """Product of the kernel dimensions the equation sums over."""
+    match = re.match(r"^([\w.]+),([\w.]+)->([\w.]+)$", equation.replace(" ", ""))
+    if not match:
+        raise EstimationError(f"Expected an einsum equation 'in,kernel->out'. Received: {equation!r}")
+    lhs, kernel, out = (s.replace("...", "") for s in match.groups())
+    contracted = [i for i, letter in enumerate(kernel) if letter in lhs and letter not in out]
+    return math.prod(int(kernel_shape[i]) for i in contracted) or 1
+
+
+@rule("EinsumDense")
+def einsum_dense(ctx: LayerContext) -> SignalMoments:
+    layer = ctx.layer
+    fan_in = einsum_fan_in(layer.equation, tuple(layer.kernel.shape))
+    realised = None
+    shape = ctx.input_shape
+    if all(d is not None for d in shape[1:]):
+        realised = functools.partial(estimate_einsum_realised, equation=layer.equation)
+    z = ctx.dense_like(ctx.x, fan_in, layer.kernel, realised=realised, in_channels=shape[-1])
+    return finish_weighted(ctx, z)
+
+
+@rule("Embedding")
+def embedding(ctx: LayerContext) -> SignalMoments:
+    layer = ctx.layer
+    first = ctx.first_call("embeddings")
+    variance = ctx.weight_variance("embeddings", ctx.target)
+    if first:
+        ctx.write(layer.embeddings, variance, "embeddings", "embeddings_initializer")
+    ctx.aim(ctx.target)
+    return estimate_embedding(variance)
+
+
+@rule("Identity", "Masking")
+def identity(ctx: LayerContext) -> SignalMoments:
+    """The output is the input. ``Masking`` zeroes the time steps whose
+    features all equal ``mask_value``: a set of measure zero for continuous
+    inputs, so its output is its input (keeps every map and covariance)."""
+    return ctx.x
