@@ -11,7 +11,7 @@
 # NVIDIA driver and the NVIDIA Container Toolkit.
 
 # --------------------------------------------------------------------------- #
-# builder: a virtual environment with the project and its `gpu` extra
+# builder: a virtual environment with the project, its `service` and `gpu` extras
 # --------------------------------------------------------------------------- #
 FROM python:3.11-slim-bookworm AS builder
 
@@ -24,11 +24,12 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /src
 
-# Dependencies first (the large layer), from pyproject.toml alone, so that a
-# change to the sources does not download TensorFlow and CUDA again.
-COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *p['optional-dependencies']['gpu'], sep=chr(10))" > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt
+# Dependencies first (the large layer), from pyproject.toml (the library, the
+# `service` and `gpu` extras) pinned by constraints.txt (scripts/lock), so that
+# a change to the sources does not download TensorFlow and CUDA again.
+COPY pyproject.toml README.md constraints.txt ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; x = p['optional-dependencies']; print(*p['dependencies'], *x['service'], *x['gpu'], sep=chr(10))" > /tmp/requirements.txt \
+    && pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt
 
 # Optional extra packages, e.g. --build-arg EXTRA_PACKAGES="fsspec s3fs" for
 # an s3:// artifact store shared by API and workers on several hosts.
