@@ -44,11 +44,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from autoinit.errors import ModelConfigError, UnsupportedLayerWarning
-from autoinit.estimators.activations import ACTIVATIONS, AXIS_ACTIVATIONS, Activation, relu_family
+from autoinit.estimators.activations import ACTIVATIONS, AXIS_ACTIVATIONS, Activation, elu_family, relu_family
 from autoinit.estimators.gaussian import gaussian_moments
+from autoinit.keras_facts import ACTIVATION_FUNCTION_MODULES, MODEL_CLASSES
 
 __all__ = ["CENTER_TOLERANCE", "CenteredActivation", "gaussian_mean", "center_config", "center_model", "load_centered"]
 
@@ -65,8 +64,6 @@ FUSED_ACTIVATION_LAYERS = frozenset(
     }
 )  # fmt: skip
 ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU"})
-_MODEL_CLASSES = frozenset({"Functional", "Sequential", "Model"})
-_KERAS_FUNCTION_MODULES = ("keras.activations", "keras.src.activations")
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ def _is_builtin(entry: Mapping[str, Any]) -> bool:
 
 def _is_model(entry: Mapping[str, Any]) -> bool:
     config = entry.get("config")
-    return _class_name(entry) in _MODEL_CLASSES and isinstance(config, Mapping) and "layers" in config
+    return _class_name(entry) in MODEL_CLASSES and isinstance(config, Mapping) and "layers" in config
 
 
 def _function_name(spec: Any) -> str | None:
@@ -117,7 +114,7 @@ def _function_name(spec: Any) -> str | None:
     if (
         isinstance(spec, Mapping)
         and spec.get("class_name") == "function"
-        and str(spec.get("module", "")).startswith(_KERAS_FUNCTION_MODULES)
+        and spec.get("module") in ACTIVATION_FUNCTION_MODULES
         and isinstance(spec.get("config"), str)
     ):
         return spec["config"]
@@ -160,16 +157,6 @@ def _spec_activation(spec: Any, custom_objects: Mapping[str, Any] | None) -> tup
     return None  # an axis-wise activation (softmax, ...)
 
 
-def _elu(alpha: float) -> Activation:
-    if alpha == 1.0:
-        return ACTIVATIONS["elu"]
-
-    def fn(x: np.ndarray) -> np.ndarray:
-        return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
-
-    return Activation(("elu", alpha), fn, alpha >= 0)
-
-
 def _prelu_slope(config: Mapping[str, Any]) -> float | None:
     init = config.get("alpha_initializer")
     kind = init.get("class_name") if isinstance(init, Mapping) else init
@@ -204,7 +191,7 @@ def _layer_activation(
         return f"LeakyReLU({slope})", relu_family(negative_slope=slope), False
     if kind == "ELU":
         alpha = float(config.get("alpha", 1.0))
-        return f"ELU({alpha})", _elu(alpha), False
+        return f"ELU({alpha})", elu_family(alpha), False
     if kind == "PReLU":
         slope = _prelu_slope(config)
         return None if slope is None else (f"PReLU({slope})", relu_family(negative_slope=slope), False)

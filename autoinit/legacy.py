@@ -41,6 +41,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator, Mapping
 
+from autoinit import keras_facts
 from autoinit.errors import ModelConfigError, UnsafeConfigError
 
 __all__ = [
@@ -57,40 +58,14 @@ class LegacyConfigError(ModelConfigError):
 
 # --- What Keras 3 knows -----------------------------------------------------
 
-_KERAS_LAYERS = frozenset(
-    """InputLayer Dense EinsumDense Embedding Identity Masking Activation ReLU
-    LeakyReLU PReLU ELU Softmax Conv1D Conv2D Conv3D Conv1DTranspose
-    Conv2DTranspose Conv3DTranspose DepthwiseConv1D DepthwiseConv2D
-    SeparableConv1D SeparableConv2D Dropout SpatialDropout1D SpatialDropout2D
-    SpatialDropout3D GaussianDropout GaussianNoise AlphaDropout
-    ActivityRegularization MaxPooling1D MaxPooling2D MaxPooling3D
-    AveragePooling1D AveragePooling2D AveragePooling3D GlobalMaxPooling1D
-    GlobalMaxPooling2D GlobalMaxPooling3D GlobalAveragePooling1D
-    GlobalAveragePooling2D GlobalAveragePooling3D BatchNormalization
-    LayerNormalization GroupNormalization UnitNormalization Add Subtract
-    Multiply Average Maximum Minimum Concatenate Dot Flatten Reshape Permute
-    RepeatVector UpSampling1D UpSampling2D UpSampling3D Cropping1D Cropping2D
-    Cropping3D ZeroPadding1D ZeroPadding2D ZeroPadding3D SimpleRNN GRU LSTM
-    SimpleRNNCell GRUCell LSTMCell StackedRNNCells RNN Bidirectional
-    TimeDistributed ConvLSTM1D ConvLSTM2D ConvLSTM3D MultiHeadAttention
-    Attention AdditiveAttention""".split()
-)
+_KERAS_LAYERS = keras_facts.CONVERTER_KNOWN_LAYERS
 _KERAS_OBJECTS = {
-    "initializers": frozenset(
-        """Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity
-        LecunNormal LecunUniform Ones Orthogonal RandomNormal RandomUniform
-        TruncatedNormal VarianceScaling Zeros""".split()
-    ),
-    "regularizers": frozenset("L1 L1L2 L2 OrthogonalRegularizer".split()),
-    "constraints": frozenset("MaxNorm MinMaxNorm NonNeg UnitNorm".split()),
+    "initializers": keras_facts.INITIALIZER_CLASSES,
+    "regularizers": keras_facts.REGULARIZER_CLASSES,
+    "constraints": keras_facts.CONSTRAINT_CLASSES,
 }
-_KERAS_ACTIVATIONS = frozenset(
-    """celu elu exponential gelu glu hard_shrink hard_sigmoid hard_silu
-    hard_swish hard_tanh leaky_relu linear log_sigmoid log_softmax mish relu
-    relu6 selu sigmoid silu soft_shrink softmax softplus softsign sparse_plus
-    sparse_sigmoid sparsemax squareplus swish tanh tanh_shrink""".split()
-)
-_MODEL_CLASSES = frozenset({"Functional", "Model", "Sequential"})
+_KERAS_ACTIVATIONS = keras_facts.ACTIVATIONS
+_MODEL_CLASSES = keras_facts.MODEL_CLASSES
 _KERAS_MODULE_PREFIXES = ("keras", "tf_keras", "tensorflow.python.keras", "tensorflow.keras")
 _WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell")
 _TF_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})

@@ -9,8 +9,8 @@ accepts only what is on an allow-list:
 
 * serialized objects (dicts with ``class_name``) whose ``(module, class_name)``
   pair is a Keras layer, model, initializer, regularizer, constraint or dtype
-  policy that AutoInit supports (the ``ALLOWED_CLASSES`` table below, read off
-  real Keras 3.15 configs), plus the few pairs the caller adds with
+  policy that AutoInit supports (the ``ALLOWED_CLASSES`` table below, derived
+  from `autoinit.keras_facts`), plus the few pairs the caller adds with
   ``extra_allowed``;
 * activations given by name (``"relu"``), or as a Keras activation function
   object (``{"module": "keras.activations", "class_name": "function", ...}``);
@@ -50,6 +50,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import AbstractSet, Any, Mapping
 
+from autoinit import keras_facts
 from autoinit.errors import ModelConfigError, UnsafeConfigError
 
 __all__ = [
@@ -122,79 +123,24 @@ class ConfigSummary:
 
 # --- The allow-list -----------------------------------------------------------
 
-MODEL_CLASSES = frozenset({"Functional", "Sequential", "Model"})
+MODEL_CLASSES = keras_facts.MODEL_CLASSES
+LAYER_CLASSES = keras_facts.ACCEPTED_LAYERS
+INITIALIZER_CLASSES = keras_facts.INITIALIZER_CLASSES
+REGULARIZER_CLASSES = keras_facts.REGULARIZER_CLASSES
+CONSTRAINT_CLASSES = keras_facts.CONSTRAINT_CLASSES
+DTYPE_POLICY_CLASSES = keras_facts.DTYPE_POLICY_CLASSES
 
-LAYER_CLASSES = frozenset(
-    {
-        # core
-        "Dense", "EinsumDense", "Embedding", "Identity", "InputLayer",
-        # convolutional
-        "Conv1D", "Conv2D", "Conv3D",
-        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-        "DepthwiseConv1D", "DepthwiseConv2D",
-        "SeparableConv1D", "SeparableConv2D",
-        # attention
-        "MultiHeadAttention",
-        # activations
-        "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax",
-        # regularization
-        "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-        "GaussianDropout", "GaussianNoise", "AlphaDropout",
-        # pooling
-        "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
-        "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
-        "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-        "GlobalAveragePooling3D",
-        "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-        # normalization
-        "BatchNormalization", "LayerNormalization", "GroupNormalization",
-        "UnitNormalization",
-        # merging
-        "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-        "Concatenate",
-        # reshaping
-        "Flatten", "Reshape", "Permute", "RepeatVector",
-        "UpSampling1D", "UpSampling2D", "UpSampling3D",
-        "Cropping1D", "Cropping2D", "Cropping3D",
-        "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
-        # preprocessing without files
-        "Rescaling",
-        # recurrent
-        "SimpleRNN", "GRU", "LSTM", "RNN", "Bidirectional", "TimeDistributed",
-        "SimpleRNNCell", "GRUCell", "LSTMCell", "StackedRNNCells",
-    }
-)
 
-INITIALIZER_CLASSES = frozenset(
-    {
-        "Constant", "GlorotNormal", "GlorotUniform", "HeNormal", "HeUniform",
-        "Identity", "IdentityInitializer", "LecunNormal", "LecunUniform",
-        "Ones", "Orthogonal", "OrthogonalInitializer", "RandomNormal",
-        "RandomUniform", "TruncatedNormal", "VarianceScaling", "Zeros",
-    }
-)
-REGULARIZER_CLASSES = frozenset({"L1", "L2", "L1L2", "OrthogonalRegularizer"})
-CONSTRAINT_CLASSES = frozenset({"MaxNorm", "MinMaxNorm", "NonNeg", "UnitNorm"})
-DTYPE_POLICY_CLASSES = frozenset({"DTypePolicy", "FloatDTypePolicy"})
+def _allowed_classes() -> dict[str, frozenset[str]]:
+    table = dict(keras_facts.KERAS_MODULES)
+    for module, names in keras_facts.OP_NODES.items():
+        table[module] = table.get(module, frozenset()) | names
+    return table
 
-#: ``module -> class names`` exactly as Keras writes them. Keras resolves
-#: ``module.class_name`` (and, for ``keras.*`` modules, imports the module),
-#: so only exact pairs are accepted, never "anything under ``keras.``".
-ALLOWED_CLASSES: Mapping[str, frozenset[str]] = {
-    "keras.layers": LAYER_CLASSES,
-    "keras": frozenset({"Sequential", "Model"}) | DTYPE_POLICY_CLASSES,
-    "keras.models": frozenset({"Sequential", "Model"}),
-    "keras.src.models.functional": frozenset({"Functional"}),
-    "keras.src.models.sequential": frozenset({"Sequential"}),
-    # Written by tf.keras 2.13+; the legacy converter normally rewrites them.
-    # Keras 3 resolves them through the registered name "Functional".
-    "keras.src.engine.functional": frozenset({"Functional"}),
-    "tf_keras.src.engine.functional": frozenset({"Functional"}),
-    "keras.initializers": INITIALIZER_CLASSES,
-    "keras.regularizers": REGULARIZER_CLASSES,
-    "keras.constraints": CONSTRAINT_CLASSES,
-    "keras.dtype_policies": DTYPE_POLICY_CLASSES,
-}
+
+#: ``module -> class names`` accepted: Keras' own classes that AutoInit
+#: models or knows to be harmless, and the op nodes it models.
+ALLOWED_CLASSES: Mapping[str, frozenset[str]] = _allowed_classes()
 
 #: Class names accepted on entries without a ``module`` key (tf.keras 2).
 LEGACY_CLASSES = (
@@ -204,24 +150,12 @@ LEGACY_CLASSES = (
     | REGULARIZER_CLASSES
     | CONSTRAINT_CLASSES
     | DTYPE_POLICY_CLASSES
-    | {"Policy"}  # tf.keras 2 mixed-precision policy
+    | keras_facts.LEGACY_DTYPE_POLICY_CLASSES
 )
 
-#: Names in ``keras.activations`` (Keras 3.15).
-KERAS_ACTIVATIONS = frozenset(
-    {
-        "celu", "elu", "exponential", "gelu", "glu", "hard_shrink",
-        "hard_sigmoid", "hard_silu", "hard_swish", "hard_tanh", "leaky_relu",
-        "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6",
-        "selu", "sigmoid", "silu", "soft_shrink", "softmax", "softplus",
-        "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax",
-        "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
-    }
-)
-ACTIVATION_FUNCTION_MODULES = frozenset(
-    {"keras.activations", "keras.src.activations",
-     "keras.src.activations.activations"}
-)
+#: Activation names accepted (the ones AutoInit models).
+KERAS_ACTIVATIONS = keras_facts.ACTIVATIONS
+ACTIVATION_FUNCTION_MODULES = keras_facts.ACTIVATION_FUNCTION_MODULES
 
 _CODE = "carry Python code"
 _TF_OP = "name a TensorFlow function to call (tf.keras 2 op layers)"
@@ -366,7 +300,7 @@ class _ConfigWalker:
     ) -> None:
         self.limits = limits
         self.extra = {m: frozenset(names) for m, names in extra.items()}
-        self.allowed: dict[str, frozenset[str]] = dict(ALLOWED_CLASSES)
+        self.allowed = _allowed_classes()  # read now: facts tests extend OP_NODES
         for module, names in self.extra.items():
             self.allowed[module] = self.allowed.get(module, frozenset()) | names
         self.num_layers = 0
@@ -497,7 +431,7 @@ class _ConfigWalker:
             if class_name not in LEGACY_CLASSES:
                 raise UnsafeConfigError(
                     f"Class {class_name!r} is not on the allow-list of Keras "
-                    f"classes AutoInit accepts {where}."
+                    f"classes AutoInit accepts{_why_refused(class_name)} {where}."
                 )
             return None
         module = obj["module"]
@@ -525,7 +459,8 @@ class _ConfigWalker:
         if class_name not in allowed:
             raise UnsafeConfigError(
                 f"Class {class_name!r} from module {module!r} is not on the "
-                f"allow-list of classes AutoInit accepts {where}."
+                f"allow-list of classes AutoInit accepts{_why_refused(class_name)} "
+                f"{where}."
             )
         return module
 
@@ -556,7 +491,7 @@ class _ConfigWalker:
             )
         if class_name in MODEL_CLASSES:
             return True
-        return module == "keras.layers"
+        return module == "keras.layers" or keras_facts.is_op_node(module, class_name)
 
     def _count_layer(
         self, obj: Mapping[str, Any], class_name: str, path: _Path,
@@ -643,6 +578,11 @@ class _ConfigWalker:
                 f"does not let uploads read files from the server "
                 f"{_where(path, layer)}."
             )
+
+
+def _why_refused(class_name: str) -> str:
+    reason = keras_facts.CONVERTER_ONLY_LAYERS.get(class_name)
+    return f" ({reason})" if reason else ""
 
 
 def _object_name(obj: Mapping[str, Any]) -> str | None:

@@ -120,6 +120,53 @@ def test_attention_and_recurrent_configs_are_accepted() -> None:
     assert counts["Bidirectional"] == counts["TimeDistributed"] == 1
 
 
+def test_layers_the_library_models_are_accepted_on_upload() -> None:
+    """Masking, RMSNormalization and ActivityRegularization have rules, so an
+    upload holding them is accepted (they used to be refused)."""
+    inputs = keras.Input((5, 6))
+    h = L.RMSNormalization(name="rms")(inputs)
+    h = L.ActivityRegularization(l1=0.01, name="act_reg")(h)
+    h = L.Masking(mask_value=0.0, name="mask")(h)
+    outputs = L.Dense(2, name="out")(h)
+    summary = validate_model_config(config_of(keras.Model(inputs, outputs)))
+    for name in ("Masking", "RMSNormalization", "ActivityRegularization"):
+        assert summary.class_counts[name] == 1
+
+
+def test_a_class_the_library_does_not_model_is_refused_with_the_reason() -> None:
+    inputs = keras.Input((5, 4))
+    outputs = L.Attention(name="att")([inputs, inputs])
+    message = refusal(config_of(keras.Model(inputs, outputs)))
+    assert "'Attention'" in message and "no estimator for Attention" in message
+    assert "in layer 'att' (Attention)" in message
+
+
+def _op_node_model_config() -> dict[str, Any]:
+    inputs = keras.Input((4,), name="x")
+    h = L.Dense(4, name="d")(inputs)
+    return config_of(keras.Model(inputs, inputs + h))  # an ops.numpy Add node
+
+
+def test_functional_op_nodes_are_refused_unless_registered() -> None:
+    config = _op_node_model_config()
+    assert config["config"]["layers"][2]["module"] == "keras.src.ops.numpy"
+    message = refusal(config)
+    assert "'keras.src.ops.numpy'" in message and "config.layers[2]" in message
+
+
+def test_an_op_node_registered_in_the_facts_is_accepted_and_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autoinit import keras_facts
+
+    monkeypatch.setitem(keras_facts.OP_NODES, "keras.src.ops.numpy", frozenset({"Add"}))
+    summary = validate_model_config(_op_node_model_config())
+    assert summary.class_counts["Add"] == 1
+    config = _op_node_model_config()
+    config["config"]["layers"][2]["class_name"] = "Matmul"
+    assert "'Matmul' from module 'keras.src.ops.numpy'" in refusal(config)
+
+
 def test_every_supported_layer_family_passes_the_allow_list() -> None:
     x1, x3 = keras.Input((16,)), keras.Input((10, 4))
     x4, x5 = keras.Input((8, 8, 3)), keras.Input((4, 4, 4, 2))
@@ -436,6 +483,37 @@ def test_real_tf_keras_2_config_is_accepted(legacy_config: dict[str, Any]) -> No
     summary = validate_model_config(legacy_config)
     assert summary.class_counts["Functional"] == 2
     assert summary.class_counts["Dense"] == 1
+
+
+_RESCALING_SCRIPT = """
+import json, tf_keras as k
+model = k.Sequential([k.Input((8, 8, 3)), k.layers.Rescaling(1 / 255, name="scale"),
+                      k.layers.Conv2D(4, 3, name="conv"), k.layers.GlobalAveragePooling2D(),
+                      k.layers.Dense(2, name="out")], name="pipeline")
+print(json.dumps({"params": model.count_params(), "config": json.loads(model.to_json())}))
+"""
+
+
+def test_real_tf_keras_2_config_with_rescaling_is_accepted() -> None:
+    """Every image pipeline starts with Rescaling(1/255); its tf.keras 2
+    config goes through parse -> convert -> validate -> Keras 3."""
+    pytest.importorskip("tf_keras")
+    from autoinit.legacy import convert_legacy_config, is_legacy_config
+
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run(
+        [sys.executable, "-c", _RESCALING_SCRIPT], env=env, capture_output=True,
+        text=True, check=True, timeout=300,
+    )
+    made = json.loads(out.stdout.strip().splitlines()[-1])
+    config = parse_upload(json.dumps(made["config"]).encode(), "pipeline.json")
+    assert config["keras_version"].startswith("2.") and is_legacy_config(config)
+    converted = convert_legacy_config(config)
+    summary = validate_model_config(converted)
+    assert summary.class_counts["Rescaling"] == 1
+    model = keras.models.model_from_json(json.dumps(converted))
+    assert model.get_layer("scale").scale == pytest.approx(1 / 255)
+    assert model.count_params() == made["params"]
 
 
 def test_legacy_entries_without_module_are_judged_by_class_name(

@@ -34,6 +34,7 @@ __all__ = [
     "ACTIVATIONS",
     "activation_by_name",
     "relu_family",
+    "elu_family",
     "estimate_activation",
     "estimate_softmax",
     "estimate_glu",
@@ -128,6 +129,13 @@ def relu_family(
     return Activation(key, fn, monotone=negative_slope >= 0.0 and threshold == 0.0)
 
 
+def elu_family(alpha: float = 1.0) -> Activation:
+    """Keras' ``elu(x, alpha)`` (and ELU layer): ``x`` above 0, else
+    ``alpha * (exp(x) - 1)``."""
+    key = ("elu",) if alpha == 1.0 else ("elu", float(alpha))
+    return Activation(key, _elu(alpha), monotone=alpha >= 0)
+
+
 def _named(name: str, fn: ElementwiseFn, monotone: bool) -> Activation:
     return Activation((name,), fn, monotone)
 
@@ -137,7 +145,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "relu": relu_family(),
     "relu6": Activation(("relu6",), lambda x: np.clip(x, 0.0, 6.0), True),
     "leaky_relu": Activation(("leaky_relu",), lambda x: np.where(x > 0, x, 0.2 * x), True),
-    "elu": _named("elu", _elu(1.0), True),
+    "elu": elu_family(),
     "celu": _named("celu", _elu(1.0), True),  # alpha=1: celu == elu
     "selu": _named("selu", lambda x: SELU_SCALE * _elu(SELU_ALPHA)(x), True),
     "gelu": _named("gelu", _gelu_exact, False),  # keras.activations.gelu: approximate=False

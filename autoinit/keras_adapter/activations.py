@@ -14,6 +14,7 @@ from autoinit.estimators.activations import (
     AXIS_ACTIVATIONS,
     Activation,
     callable_activation,
+    elu_family,
     relu_family,
 )
 
@@ -63,9 +64,7 @@ def _layer_activation(layer: Any) -> Activation | str:
         alpha = float(np.mean(keras.ops.convert_to_numpy(layer.alpha)))
         return relu_family(negative_slope=alpha)
     if kind == "ELU":
-        alpha = float(layer.alpha)
-        base = ACTIVATIONS["elu"]
-        return Activation(("elu", alpha), lambda x: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0))), alpha >= 0) if alpha != 1.0 else base
+        return elu_family(float(layer.alpha))
     if kind == "Softmax":
         return "softmax"
     return resolve_activation(getattr(layer, "activation", None))

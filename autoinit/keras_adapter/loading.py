@@ -11,10 +11,9 @@ from typing import Any
 import keras
 
 from autoinit.errors import ModelConfigError
+from autoinit.keras_facts import MODEL_CLASSES
 
 __all__ = ["load_model", "normalize_config"]
-
-_MODEL_CLASSES = ("Functional", "Sequential", "Model")
 
 
 def normalize_config(config: Any) -> dict:
@@ -44,9 +43,9 @@ def normalize_config(config: Any) -> dict:
         kind = "Functional" if "input_layers" in config else "Sequential"
         config = {"module": "keras", "class_name": kind, "config": config, "registered_name": kind}
     class_name = config.get("class_name")
-    if class_name not in _MODEL_CLASSES:
+    if class_name not in MODEL_CLASSES:
         raise ModelConfigError(
-            f"Expected a model config with class_name one of {_MODEL_CLASSES}. "
+            f"Expected a model config with class_name one of {sorted(MODEL_CLASSES)}. "
             f"Received: class_name={class_name!r}"
         )
     if not isinstance(config.get("config"), Mapping):

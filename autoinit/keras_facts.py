@@ -1,0 +1,186 @@
+"""Facts about Keras that AutoInit relies on, written once.
+
+Every list of Keras names the library uses is here, and only here: the upload
+allow-list (`autoinit.upload`), the tf.keras 2 converter (`autoinit.legacy`)
+and the centering rewrite derive their views from these tables, and
+``tests/test_keras_facts.py`` checks that they agree with what the adapter
+models (``autoinit.keras_adapter.rules.RULES``).
+
+Layers are grouped by the families of ``autoinit/estimators/`` (which mirror
+``keras/src/layers/``):
+
+* `MODELLED_LAYERS`: AutoInit has a rule for the class;
+* `STRUCTURE_LAYERS`: known-harmless classes that need no estimator of their
+  own (the model's inputs, RNN cells that their ``RNN`` layer drives);
+* `CONVERTER_ONLY_LAYERS`: Keras classes the tf.keras 2 converter rewrites
+  for the library, but that uploads may not use until AutoInit models them.
+
+A class is accepted on upload if and only if it is modelled or structure.
+
+The module is pure Python: it runs in the API process, which has no Keras.
+
+Example:
+    >>> from autoinit import keras_facts
+    >>> "Dense" in keras_facts.ACCEPTED_LAYERS
+    True
+    >>> keras_facts.family_of("MaxPooling2D")
+    'pooling'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "ACCEPTED_LAYERS",
+    "ACTIVATIONS",
+    "ACTIVATION_FUNCTION_MODULES",
+    "CONSTRAINT_CLASSES",
+    "CONVERTER_KNOWN_LAYERS",
+    "CONVERTER_ONLY_LAYERS",
+    "DTYPE_POLICY_CLASSES",
+    "FAMILIES",
+    "INITIALIZER_CLASSES",
+    "KERAS_MODULES",
+    "LEGACY_DTYPE_POLICY_CLASSES",
+    "MODELLED_LAYERS",
+    "MODEL_CLASSES",
+    "OP_NODES",
+    "REGULARIZER_CLASSES",
+    "STRUCTURE_LAYERS",
+    "family_of",
+    "is_op_node",
+]
+
+
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+FAMILIES = (
+    "core", "convolutional", "activations", "pooling", "normalization",
+    "merging", "regularization", "reshaping", "rnn", "attention",
+    "preprocessing", "wrappers",
+)  # fmt: skip
+
+#: Layer classes AutoInit has a rule for, by family.
+MODELLED_LAYERS: Mapping[str, frozenset[str]] = {
+    "core": _names("Dense EinsumDense Embedding Identity Masking"),
+    "convolutional": _names(
+        """Conv1D Conv2D Conv3D Conv1DTranspose Conv2DTranspose Conv3DTranspose
+        DepthwiseConv1D DepthwiseConv2D SeparableConv1D SeparableConv2D"""
+    ),
+    "activations": _names("Activation ReLU LeakyReLU PReLU ELU Softmax"),
+    "pooling": _names(
+        """AveragePooling1D AveragePooling2D AveragePooling3D
+        MaxPooling1D MaxPooling2D MaxPooling3D
+        GlobalAveragePooling1D GlobalAveragePooling2D GlobalAveragePooling3D
+        GlobalMaxPooling1D GlobalMaxPooling2D GlobalMaxPooling3D"""
+    ),
+    "normalization": _names(
+        """BatchNormalization LayerNormalization GroupNormalization
+        UnitNormalization RMSNormalization"""
+    ),
+    "merging": _names("Add Subtract Multiply Average Maximum Minimum Concatenate"),
+    "regularization": _names(
+        """Dropout SpatialDropout1D SpatialDropout2D SpatialDropout3D
+        GaussianDropout GaussianNoise AlphaDropout ActivityRegularization"""
+    ),
+    "reshaping": _names(
+        """Flatten Reshape Permute RepeatVector
+        UpSampling1D UpSampling2D UpSampling3D Cropping1D Cropping2D Cropping3D
+        ZeroPadding1D ZeroPadding2D ZeroPadding3D"""
+    ),
+    "rnn": _names("SimpleRNN GRU LSTM"),
+    "attention": _names("MultiHeadAttention"),
+    "preprocessing": _names("Rescaling"),
+    "wrappers": _names("Bidirectional TimeDistributed"),
+}
+
+#: Known-harmless layer classes that need no estimator of their own.
+STRUCTURE_LAYERS: Mapping[str, frozenset[str]] = {
+    "core": _names("InputLayer"),
+    # Cells are driven by their RNN layer, whose rule covers them.
+    "rnn": _names("RNN SimpleRNNCell GRUCell LSTMCell StackedRNNCells"),
+}
+
+#: Keras classes the tf.keras 2 converter rewrites (the library builds them,
+#: treating them as pass-through) but uploads may not use, with the reason.
+CONVERTER_ONLY_LAYERS: Mapping[str, str] = {
+    "Attention": "AutoInit has no estimator for Attention yet",
+    "AdditiveAttention": "AutoInit has no estimator for AdditiveAttention yet",
+    "Dot": "AutoInit has no estimator for Dot yet",
+    "ConvLSTM1D": "AutoInit has no estimator for ConvLSTM1D yet",
+    "ConvLSTM2D": "AutoInit has no estimator for ConvLSTM2D yet",
+    "ConvLSTM3D": "AutoInit has no estimator for ConvLSTM3D yet",
+}
+
+ACCEPTED_LAYERS: frozenset[str] = frozenset().union(
+    *MODELLED_LAYERS.values(), *STRUCTURE_LAYERS.values()
+)
+CONVERTER_KNOWN_LAYERS: frozenset[str] = ACCEPTED_LAYERS | frozenset(CONVERTER_ONLY_LAYERS)
+
+MODEL_CLASSES = _names("Functional Sequential Model")
+
+#: Names in ``keras.activations`` that AutoInit models (Keras 3.15). Keras'
+#: ``threshold`` is absent: it needs arguments, so it cannot be named alone.
+ACTIVATIONS = _names(
+    """celu elu exponential gelu glu hard_shrink hard_sigmoid hard_silu
+    hard_swish hard_tanh leaky_relu linear log_sigmoid log_softmax mish relu
+    relu6 selu sigmoid silu soft_shrink softmax softplus softsign sparse_plus
+    sparse_sigmoid sparsemax squareplus swish tanh tanh_shrink"""
+)
+#: Modules Keras writes for an activation given as a function object.
+ACTIVATION_FUNCTION_MODULES = _names(
+    "keras.activations keras.src.activations keras.src.activations.activations"
+)
+
+INITIALIZER_CLASSES = _names(
+    """Constant GlorotNormal GlorotUniform HeNormal HeUniform Identity
+    IdentityInitializer LecunNormal LecunUniform Ones Orthogonal
+    OrthogonalInitializer RandomNormal RandomUniform TruncatedNormal
+    VarianceScaling Zeros"""
+)
+REGULARIZER_CLASSES = _names("L1 L2 L1L2 OrthogonalRegularizer")
+CONSTRAINT_CLASSES = _names("MaxNorm MinMaxNorm NonNeg UnitNorm")
+DTYPE_POLICY_CLASSES = _names("DTypePolicy FloatDTypePolicy")
+#: tf.keras 2's mixed-precision policy, which the converter rewrites.
+LEGACY_DTYPE_POLICY_CLASSES = _names("Policy")
+
+#: Functional op nodes Keras writes into configs (``x + y`` on Keras tensors
+#: gives ``{"module": "keras.src.ops.numpy", "class_name": "Add", ...}``),
+#: ``module -> op class names``. Only ops the adapter models belong here.
+OP_NODES: Mapping[str, frozenset[str]] = {}
+
+#: ``module -> class names`` exactly as Keras 3 writes them. Keras resolves
+#: ``module.class_name`` (and imports ``keras.*`` modules), so only exact
+#: pairs are facts, never "anything under ``keras.``".
+KERAS_MODULES: Mapping[str, frozenset[str]] = {
+    "keras.layers": ACCEPTED_LAYERS,
+    "keras": _names("Sequential Model") | DTYPE_POLICY_CLASSES,
+    "keras.models": _names("Sequential Model"),
+    "keras.src.models.functional": _names("Functional"),
+    "keras.src.models.sequential": _names("Sequential"),
+    # Written by tf.keras 2.13+; Keras 3 resolves them through the
+    # registered name "Functional".
+    "keras.src.engine.functional": _names("Functional"),
+    "tf_keras.src.engine.functional": _names("Functional"),
+    "keras.initializers": INITIALIZER_CLASSES,
+    "keras.regularizers": REGULARIZER_CLASSES,
+    "keras.constraints": CONSTRAINT_CLASSES,
+    "keras.dtype_policies": DTYPE_POLICY_CLASSES,
+}
+
+
+def family_of(class_name: str) -> str | None:
+    """The family (``"pooling"``, ...) of an accepted layer class, else None."""
+    for table in (MODELLED_LAYERS, STRUCTURE_LAYERS):
+        for family, names in table.items():
+            if class_name in names:
+                return family
+    return None
+
+
+def is_op_node(module: object, class_name: object) -> bool:
+    """Whether ``(module, class_name)`` is an allow-listed functional op node."""
+    return isinstance(module, str) and class_name in OP_NODES.get(module, ())

@@ -1,0 +1,126 @@
+"""Specifications for `autoinit.keras_facts`: one registry, views that agree.
+
+The upload allow-list, the tf.keras 2 converter and the adapter's rules all
+speak about Keras classes; these tests fail when one of them drifts from the
+registry (a class accepted here, refused there).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from keras.src.activations import ALL_OBJECTS_DICT  # noqa: E402
+
+from autoinit import keras_facts  # noqa: E402
+from autoinit.estimators.activations import Activation  # noqa: E402
+from autoinit.keras_adapter.activations import resolve_activation  # noqa: E402
+from autoinit.keras_adapter.rules import RULES  # noqa: E402
+from autoinit.untrusted import ALLOWED_CLASSES, KERAS_ACTIVATIONS, LEGACY_CLASSES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _accepted_on_upload(class_name: str) -> bool:
+    return class_name in ALLOWED_CLASSES["keras.layers"] and class_name in LEGACY_CLASSES
+
+
+def test_a_class_is_accepted_on_upload_iff_modelled_or_structure() -> None:
+    structure = frozenset().union(*keras_facts.STRUCTURE_LAYERS.values())
+    candidates = set(RULES) | structure | set(keras_facts.CONVERTER_ONLY_LAYERS)
+    accepted = {name for name in candidates if _accepted_on_upload(name)}
+    assert accepted == set(RULES) | structure
+    assert ALLOWED_CLASSES["keras.layers"] == keras_facts.ACCEPTED_LAYERS
+
+
+def test_modelled_layers_are_exactly_the_adapter_rules() -> None:
+    modelled = frozenset().union(*keras_facts.MODELLED_LAYERS.values())
+    assert modelled == set(RULES), (
+        f"rules without a fact: {sorted(set(RULES) - modelled)}; "
+        f"facts without a rule: {sorted(modelled - set(RULES))}"
+    )
+
+
+def test_structure_layers_have_no_rule_and_converter_only_layers_are_refused() -> None:
+    structure = frozenset().union(*keras_facts.STRUCTURE_LAYERS.values())
+    assert not structure & set(RULES)
+    for name in keras_facts.CONVERTER_ONLY_LAYERS:
+        assert name not in RULES and not _accepted_on_upload(name)
+
+
+def test_every_layer_sits_in_one_family_named_like_the_estimators() -> None:
+    for table in (keras_facts.MODELLED_LAYERS, keras_facts.STRUCTURE_LAYERS):
+        assert set(table) <= set(keras_facts.FAMILIES)
+    seen: dict[str, str] = {}
+    for table in (keras_facts.MODELLED_LAYERS, keras_facts.STRUCTURE_LAYERS):
+        for family, names in table.items():
+            for name in names:
+                assert name not in seen, f"{name} is in {seen[name]} and {family}"
+                seen[name] = family
+    assert keras_facts.family_of("MaxPooling2D") == "pooling"
+    assert keras_facts.family_of("Lambda") is None
+
+
+def test_every_fact_names_a_real_keras_class() -> None:
+    for name in keras_facts.CONVERTER_KNOWN_LAYERS:
+        assert isinstance(getattr(keras.layers, name), type), name
+    for module, kind in (("initializers", keras_facts.INITIALIZER_CLASSES),
+                         ("regularizers", keras_facts.REGULARIZER_CLASSES),
+                         ("constraints", keras_facts.CONSTRAINT_CLASSES),
+                         ("dtype_policies", keras_facts.DTYPE_POLICY_CLASSES)):
+        for name in kind:
+            assert isinstance(getattr(getattr(keras, module), name), type), name
+
+
+def test_the_converter_knows_every_class_accepted_on_upload() -> None:
+    from autoinit import legacy
+
+    assert keras_facts.ACCEPTED_LAYERS <= legacy._KERAS_LAYERS
+    assert set(keras_facts.CONVERTER_ONLY_LAYERS) <= legacy._KERAS_LAYERS
+
+
+def _modelled_activation(name: str) -> bool:
+    resolved = resolve_activation(keras.activations.get(name))
+    if isinstance(resolved, str):
+        return True  # an axis-wise activation (softmax, ...)
+    assert isinstance(resolved, Activation)
+    return resolved.key[0] != "callable"
+
+
+def test_activation_names_are_those_the_adapter_models() -> None:
+    modelled = {name for name in ALL_OBJECTS_DICT if _modelled_activation(name)}
+    assert keras_facts.ACTIVATIONS == modelled
+    assert KERAS_ACTIVATIONS == keras_facts.ACTIVATIONS
+    assert "threshold" not in keras_facts.ACTIVATIONS  # needs arguments
+
+
+def test_op_nodes_are_only_ops_the_adapter_models() -> None:
+    for module, names in keras_facts.OP_NODES.items():
+        assert module.startswith("keras.src.ops.")
+        assert names <= set(RULES), f"op nodes without a rule: {sorted(names - set(RULES))}"
+
+
+def test_no_other_module_spells_out_the_model_classes() -> None:
+    """One fact, one place: the model class names are written only in keras_facts."""
+    names = ('"Functional"', '"Sequential"', '"Model"')
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("autoinit", "server")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if all(name in line for name in names)
+    ]
+    assert found == [], f"model class names written again at {found}"
+
+
+def test_the_registry_is_pure_python() -> None:
+    code = ("import sys, autoinit.keras_facts; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
