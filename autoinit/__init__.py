@@ -1,7 +1,7 @@
 """AutoInit: analytic signal-preserving weight initialization for Keras 3.
 
 ``from autoinit import AutoInit`` needs no TensorFlow until a model is
-initialized; ``autoinit.plot`` and ``autoinit.untrusted`` never import it.
+initialized; ``autoinit.plot`` and ``autoinit.upload`` never import it.
 """
 
 from autoinit.autoinit import AutoInit

@@ -198,7 +198,7 @@ def read_model_config(path: str | Path) -> dict[str, Any]:
             config, or unsafe (the message starts with the file's path).
     """
     from autoinit.errors import ModelConfigError
-    from autoinit.untrusted import UploadLimits, parse_upload, validate_model_config
+    from autoinit.upload import UploadLimits, parse_upload, validate_model_config
 
     path = Path(path)
     if not path.is_file():

@@ -3,7 +3,7 @@
 Order matters: parse (bounded, no Keras) -> convert tf.keras 2 configs ->
 walk the result against the allow-list. Anything refused becomes a 4xx
 `ProblemError` before a job exists, so workers only ever see configs that
-passed `autoinit.untrusted.validate_model_config`.
+passed `autoinit.upload.validate_model_config`.
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ from typing import Any
 
 from autoinit.errors import ModelConfigError, UnsafeConfigError
 from autoinit.legacy import convert_legacy_config, is_legacy_config
-from autoinit.untrusted import (
+from autoinit.upload import (
     UploadLimits,
     UploadTooLargeError,
+    is_hdf5,
     parse_upload,
     validate_model_config,
 )
 from server.problems import ProblemError
 
 __all__ = ["ValidatedUpload", "validate_upload"]
-
-_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
 
 @dataclass(frozen=True)
 class ValidatedUpload:
@@ -34,7 +32,7 @@ class ValidatedUpload:
 
 def _unsupported_format(data: bytes, filename: str | None) -> bool:
     name = (filename or "").lower()
-    return data.startswith(_HDF5_MAGIC) or name.endswith((".h5", ".hdf5", ".pb", ".pbtxt"))
+    return is_hdf5(data) or name.endswith((".h5", ".hdf5", ".pb", ".pbtxt"))
 
 
 def validate_upload(data: bytes, filename: str | None, limits: UploadLimits) -> ValidatedUpload:

@@ -111,8 +111,8 @@ class Settings(BaseSettings):
         folder = self.frontend_dir or Path(__file__).resolve().parent.parent / "frontend"
         return folder if folder.is_dir() else None
 
-    def upload_limits(self):  # -> autoinit.untrusted.UploadLimits
-        from autoinit.untrusted import UploadLimits
+    def upload_limits(self):  # -> autoinit.upload.UploadLimits
+        from autoinit.upload import UploadLimits
 
         return UploadLimits(
             max_bytes=self.max_upload_bytes,

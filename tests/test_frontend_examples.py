@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autoinit import zoo
-from autoinit.untrusted import UploadLimits, parse_upload, validate_model_config
+from autoinit.upload import UploadLimits, parse_upload, validate_model_config
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "frontend" / "examples"

@@ -21,7 +21,7 @@ from autoinit import keras_facts  # noqa: E402
 from autoinit.estimators.activations import Activation  # noqa: E402
 from autoinit.keras_adapter.activations import resolve_activation  # noqa: E402
 from autoinit.keras_adapter.rules import RULES  # noqa: E402
-from autoinit.untrusted import ALLOWED_CLASSES, KERAS_ACTIVATIONS, LEGACY_CLASSES  # noqa: E402
+from autoinit.upload import ALLOWED_CLASSES, KERAS_ACTIVATIONS, LEGACY_CLASSES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,19 +30,40 @@ def _accepted_on_upload(class_name: str) -> bool:
     return class_name in ALLOWED_CLASSES["keras.layers"] and class_name in LEGACY_CLASSES
 
 
+def _rules() -> tuple[set[str], set[tuple[str, str]]]:
+    """The adapter's layer rules, and its op-node rules as (module, op) pairs
+    (registered as ``"<module>.<op>"``, e.g. ``"keras.src.ops.numpy.Add"``)."""
+    layers = {name for name in RULES if "." not in name}
+    ops = {tuple(name.rsplit(".", 1)) for name in RULES if "." in name}
+    return layers, ops
+
+
 def test_a_class_is_accepted_on_upload_iff_modelled_or_structure() -> None:
+    layer_rules, _ = _rules()
     structure = frozenset().union(*keras_facts.STRUCTURE_LAYERS.values())
-    candidates = set(RULES) | structure | set(keras_facts.CONVERTER_ONLY_LAYERS)
+    candidates = layer_rules | structure | set(keras_facts.CONVERTER_ONLY_LAYERS)
     accepted = {name for name in candidates if _accepted_on_upload(name)}
-    assert accepted == set(RULES) | structure
+    assert accepted == layer_rules | structure
     assert ALLOWED_CLASSES["keras.layers"] == keras_facts.ACCEPTED_LAYERS
 
 
+def test_an_op_node_is_accepted_on_upload_iff_the_adapter_models_it() -> None:
+    _, op_rules = _rules()
+    registered = {(module, op) for module, ops in keras_facts.OP_NODES.items() for op in ops}
+    assert registered == op_rules, (
+        f"op rules without a fact: {sorted(op_rules - registered)}; "
+        f"facts without a rule: {sorted(registered - op_rules)}"
+    )
+    for module, op in registered:
+        assert module.startswith("keras.src.ops.") and op in ALLOWED_CLASSES[module]
+
+
 def test_modelled_layers_are_exactly_the_adapter_rules() -> None:
+    layer_rules, _ = _rules()
     modelled = frozenset().union(*keras_facts.MODELLED_LAYERS.values())
-    assert modelled == set(RULES), (
-        f"rules without a fact: {sorted(set(RULES) - modelled)}; "
-        f"facts without a rule: {sorted(modelled - set(RULES))}"
+    assert modelled == layer_rules, (
+        f"rules without a fact: {sorted(layer_rules - modelled)}; "
+        f"facts without a rule: {sorted(modelled - layer_rules)}"
     )
 
 
@@ -78,10 +99,10 @@ def test_every_fact_names_a_real_keras_class() -> None:
 
 
 def test_the_converter_knows_every_class_accepted_on_upload() -> None:
-    from autoinit import legacy
+    from autoinit.legacy.converter import KNOWN_LAYERS
 
-    assert keras_facts.ACCEPTED_LAYERS <= legacy._KERAS_LAYERS
-    assert set(keras_facts.CONVERTER_ONLY_LAYERS) <= legacy._KERAS_LAYERS
+    assert keras_facts.ACCEPTED_LAYERS <= KNOWN_LAYERS
+    assert set(keras_facts.CONVERTER_ONLY_LAYERS) <= KNOWN_LAYERS
 
 
 def _modelled_activation(name: str) -> bool:
@@ -97,12 +118,6 @@ def test_activation_names_are_those_the_adapter_models() -> None:
     assert keras_facts.ACTIVATIONS == modelled
     assert KERAS_ACTIVATIONS == keras_facts.ACTIVATIONS
     assert "threshold" not in keras_facts.ACTIVATIONS  # needs arguments
-
-
-def test_op_nodes_are_only_ops_the_adapter_models() -> None:
-    for module, names in keras_facts.OP_NODES.items():
-        assert module.startswith("keras.src.ops.")
-        assert names <= set(RULES), f"op nodes without a rule: {sorted(names - set(RULES))}"
 
 
 def test_no_other_module_spells_out_the_model_classes() -> None:

@@ -370,13 +370,15 @@ def test_an_unknown_initializer_or_activation_is_refused():
         convert_legacy_config(config)
 
 
-def test_legacy_module_imports_neither_keras_nor_tensorflow():
-    tree = ast.parse((TESTS.parent / "autoinit" / "legacy.py").read_text())
+@pytest.mark.parametrize("module", sorted((TESTS.parent / "autoinit" / "legacy").glob("*.py")),
+                         ids=lambda path: path.name)
+def test_legacy_package_imports_neither_keras_nor_tensorflow(module):
+    tree = ast.parse(module.read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
-    assert imported <= {"__future__", "copy", "typing", "autoinit"}
+    assert imported <= {"__future__", "collections", "copy", "typing", "autoinit"}
 
 
 # --- Back to tf.keras 2 ----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Specifications for `autoinit.untrusted`: what an upload may contain.
+"""Specifications for `autoinit.upload`: what an upload may contain.
 
 Accepted configs come from real Keras models; refused ones are real configs
 edited the way an attacker would edit them.
@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 from keras import layers as L  # noqa: E402
 
 from autoinit.errors import ModelConfigError, UnsafeConfigError  # noqa: E402
-from autoinit.untrusted import (  # noqa: E402
+from autoinit.upload import (  # noqa: E402
     REFUSED_CLASSES,
     UploadLimits,
     UploadTooLargeError,
@@ -709,7 +709,7 @@ def test_empty_upload_is_refused() -> None:
 
 def test_module_does_not_import_keras() -> None:
     code = (
-        "import sys, autoinit.untrusted; "
+        "import sys, autoinit.upload; "
         "print(any(m.split('.')[0] in ('keras', 'tensorflow') for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
