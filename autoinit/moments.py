@@ -99,6 +99,11 @@ class SignalMoments:
     example, never the per-channel form of a larger tensor): the ``(N, N)`` covariance
     of their random parts (C order, like ``offsets.ravel()``), read-only;
     None when unknown. Attach with :meth:`with_covariance`."""
+    source: tuple[SignalMoments, Any] | None = field(default=None, compare=False, repr=False)
+    """``(base, activation)`` when this tensor is ``activation(base)``
+    elementwise (an ``autoinit.estimators.activations.Activation``), so that
+    two functions of one tensor combine as one function of it, not as
+    independent tensors (``x * sigmoid(x)``); None when unknown."""
 
     @classmethod
     def from_offsets(

@@ -1032,3 +1032,92 @@ def test_simulate_recurrent_uses_realised_offsets_and_measures_step_covariance()
     assert out.second_moment == pytest.approx(float(np.mean(hs**2)), rel=0.03)
     np.testing.assert_allclose(out.offsets, hs.reshape(-1, spec.units).mean(axis=0), atol=0.01)
     assert out.example_shared_var == pytest.approx(pairs, rel=0.1, abs=0.002)
+
+
+# -- preprocessing and augmentation (training mode) ----------------------------
+
+from autoinit.estimators.activations import combined  # noqa: E402
+from autoinit.estimators.preprocessing import (  # noqa: E402
+    RANDOM_OFFSET_BILINEAR_FACTOR,
+    estimate_affine,
+    estimate_clipped_random_affine,
+    estimate_normalization,
+    estimate_resampling,
+    resize_variance_factor,
+)
+
+
+@pytest.mark.parametrize("x", [SignalMoments(0.0, 1.0), SignalMoments(0.5, 2.0, 0.5)])
+def test_per_channel_affine_matches_simulated_channels(x):
+    scale, shift = np.array([2.0, 0.5, -1.0]), np.array([1.0, 0.0, 3.0])
+    y = estimate_affine(x, scale, shift, (8, 8, 3))
+
+    def trial(rng):
+        values = gaussian_channels(rng, x, 3 * 400, 64).reshape(400, 3, 64)
+        out = scale[None, :, None] * values + shift[None, :, None]
+        return channel_moments(out.reshape(1200, 64))
+
+    assert_moments_match("affine", y, run_trials(trial, seed=41))
+
+
+def test_normalization_standardizes_with_its_statistics_and_inverts():
+    x = SignalMoments.from_offsets(np.array([10.0, 20.0]), 4.0)
+    y = estimate_normalization(x, [10.0, 18.0], [4.0, 16.0], (5, 2))
+    assert np.allclose(y.offsets, [0.0, 0.5]) and np.allclose(y.random_map(), [1.0, 0.25])
+    back = estimate_normalization(y, [10.0, 18.0], [4.0, 16.0], (5, 2), invert=True)
+    assert np.allclose(back.offsets, x.offsets) and back.var == pytest.approx(x.var)
+
+
+def bilinear_resize(image: np.ndarray, size: int) -> np.ndarray:
+    """Half-pixel-centre bilinear resize of the first axis (what TF does)."""
+    n = image.shape[0]
+    source = np.clip((np.arange(size) + 0.5) * n / size - 0.5, 0.0, n - 1.0)
+    low = np.floor(source).astype(int)
+    high = np.minimum(low + 1, n - 1)
+    f = (source - low)[:, None]
+    return (1 - f) * image[low] + f * image[high]
+
+
+@pytest.mark.parametrize("length_in, length_out", [(24, 12), (24, 40), (7, 16), (16, 16)])
+def test_resize_variance_factor_matches_resized_white_noise(length_in, length_out):
+    noise = np.random.default_rng(3).standard_normal((length_in, 200_000))
+    resized = bilinear_resize(noise, length_out)
+    assert resize_variance_factor(length_in, length_out) == pytest.approx(resized.var(), rel=0.01)
+
+
+def test_resampling_shrinks_only_the_white_part():
+    y = estimate_resampling(SignalMoments(1.0, 3.0, 1.0, example_shared_var=0.5), RANDOM_OFFSET_BILINEAR_FACTOR**2)
+    assert y.mean == 1.0 and y.shared_var == 1.0 and y.example_shared_var == pytest.approx(0.5)
+    assert y.var == pytest.approx(1.5 + 1.5 * 4.0 / 9.0)
+    shift = np.random.default_rng(0).uniform(size=400_000)  # one random sub-pixel position per axis
+    assert ((1 - shift) ** 2 + shift**2).mean() == pytest.approx(RANDOM_OFFSET_BILINEAR_FACTOR, rel=0.01)
+
+
+@pytest.mark.parametrize("scale, shift, around_mean", [
+    ((1.0, 1.0), (-51.0, 51.0), False),   # RandomBrightness(0.2) on [0, 255]
+    ((1.0, 1.3), (0.0, 0.0), True),       # RandomContrast(0.3)
+])  # fmt: skip
+def test_clipped_random_affine_matches_a_simulated_augmentation(scale, shift, around_mean):
+    x = SignalMoments(2.0, 9.0)
+    y = estimate_clipped_random_affine(x, scale, shift, (0.0, 255.0), around_mean=around_mean)
+
+    def trial(rng):
+        images = x.mean + 3.0 * rng.standard_normal((2000, 64))
+        c = rng.uniform(*scale, size=(2000, 1))
+        delta = rng.uniform(*shift, size=(2000, 1))
+        centre = x.mean if around_mean else 0.0
+        out = np.clip(c * (images - centre) + centre + delta, 0.0, 255.0)
+        return float(out.mean()), float(out.var())
+
+    per_trial = run_trials(trial, seed=42)
+    assert_matches("augmentation mean", y.mean, per_trial[:, 0])
+    assert_matches("augmentation var", y.var, per_trial[:, 1])
+
+
+def test_two_functions_of_one_gaussian_combine_into_one():
+    x = SignalMoments(0.3, 1.5)
+    swish = estimate_activation(x, combined("multiply", [ACTIVATIONS["linear"], ACTIVATIONS["sigmoid"]]))
+    silu = estimate_activation(x, ACTIVATIONS["silu"])
+    assert swish.mean == pytest.approx(silu.mean, rel=1e-9) and swish.var == pytest.approx(silu.var, rel=1e-9)
+    doubled = estimate_activation(x, combined("add", [ACTIVATIONS["linear"], ACTIVATIONS["linear"]]))
+    assert doubled.mean == pytest.approx(0.6) and doubled.var == pytest.approx(6.0)

@@ -38,6 +38,9 @@ __all__ = [
     "estimate_activation",
     "estimate_softmax",
     "estimate_glu",
+    "composed",
+    "affine_of",
+    "combined",
     "SELU_ALPHA",
     "SELU_SCALE",
 ]
@@ -298,6 +301,57 @@ def estimate_softmax(
     values = log_probs if log else np.exp(log_probs)
     mean = 1.0 / n if not log else float(values.mean())
     return SignalMoments(mean, float(np.mean(values * values)) - mean * mean)
+
+
+def composed(outer: Activation, inner: Activation) -> Activation:
+    """``outer(inner(x))`` as one elementwise activation."""
+    if inner.is_linear:
+        return outer
+    if outer.is_linear:
+        return inner
+    return Activation(("compose", outer.key, inner.key), lambda x: outer.fn(inner.fn(x)),
+                      outer.monotone and inner.monotone)
+
+
+def affine_of(scale: float, shift: float, inner: Activation) -> Activation:
+    """``scale * inner(x) + shift`` as one elementwise activation."""
+    if scale == 1.0 and shift == 0.0:
+        return inner
+    return Activation(("affine", float(scale), float(shift), inner.key),
+                      lambda x: scale * inner.fn(x) + shift, scale >= 0.0 and inner.monotone)
+
+
+_COMBINATIONS = {
+    "add": np.add, "subtract": np.subtract, "multiply": np.multiply,
+    "maximum": np.maximum, "minimum": np.minimum,
+}  # fmt: skip
+
+
+def combined(operation: str, parts: list[Activation]) -> Activation:
+    """``parts[0](x) <operation> parts[1](x) <operation> ...`` (``operation``
+    one of add, subtract, multiply, maximum, minimum, average) as one
+    elementwise activation: two functions of one Gaussian tensor are not
+    independent (``x * sigmoid(x)`` is swish, not a product of independent
+    factors), but together they are one function of it (eqs. 5-6 apply).
+
+    Example:
+        >>> swish = combined("multiply", [ACTIVATIONS["linear"], ACTIVATIONS["sigmoid"]])
+        >>> bool(np.allclose(swish.fn(np.array([1.0])), ACTIVATIONS["silu"].fn(np.array([1.0]))))
+        True
+    """
+    if operation == "average":
+        total = combined("add", parts)
+        n = len(parts)
+        return Activation(("average", total.key), lambda x: total.fn(x) / n)
+    merge = _COMBINATIONS[operation]
+
+    def fn(x: np.ndarray) -> np.ndarray:
+        out = parts[0].fn(x)
+        for part in parts[1:]:
+            out = merge(out, part.fn(x))
+        return out
+
+    return Activation(("combine", operation, *(p.key for p in parts)), fn)
 
 
 def callable_activation(fn: Callable[[np.ndarray], np.ndarray], key: Hashable) -> Activation:

@@ -44,8 +44,12 @@ def resolve_activation(fn: Any) -> Activation | str:
     (``"softmax"``, ``"log_softmax"``, ``"sparsemax"``, ``"glu"``)."""
     if fn is None:
         return ACTIVATIONS["linear"]
+    if isinstance(fn, Activation):
+        return fn
     if isinstance(fn, keras.layers.Layer):
         return _layer_activation(fn)
+    if isinstance(fn, keras.Operation):
+        return callable_activation(_numpy_wrapper(fn), _operation_key(fn))
     name = activation_name(fn)
     if name in AXIS_ACTIVATIONS:
         return name
@@ -68,6 +72,13 @@ def _layer_activation(layer: Any) -> Activation | str:
     if kind == "Softmax":
         return "softmax"
     return resolve_activation(getattr(layer, "activation", None))
+
+
+def _operation_key(op: Any) -> tuple:
+    """An op node's identity for caching: its class and arguments, not its
+    name or address (an address may be reused by a later op)."""
+    config = {k: v for k, v in op.get_config().items() if k != "name"}
+    return ("op", type(op).__module__, type(op).__name__, repr(sorted(config.items())))
 
 
 def _numpy_wrapper(fn: Any):

@@ -43,7 +43,15 @@ from typing import Any
 
 import numpy as np
 
-from autoinit.estimators.activations import Activation, estimate_activation, estimate_glu, estimate_softmax
+from autoinit.estimators.activations import (
+    ACTIVATIONS,
+    Activation,
+    combined,
+    composed,
+    estimate_activation,
+    estimate_glu,
+    estimate_softmax,
+)
 from autoinit.estimators.core import dense_weight_variance, estimate_dense
 from autoinit.keras_adapter.activations import resolve_activation
 from autoinit.keras_adapter.graph import LayerCall
@@ -193,8 +201,13 @@ class LayerContext:
         """Apply a (fused or standalone) activation to pre-activation ``z``
         (keeping the per-example fraction, see the module docstring)."""
         y = self._activate(z, activation_fn, axis_size)
-        elementwise = isinstance(resolve_activation(activation_fn), Activation)
-        return y.with_example_fraction(z.example_fraction) if elementwise and z.example_shared_var > 0.0 else y
+        activation = resolve_activation(activation_fn)
+        if not isinstance(activation, Activation):
+            return y
+        if not activation.is_linear:
+            base, inner = elementwise_source(z)
+            y = replace(y, source=(base, composed(activation, inner)))
+        return y.with_example_fraction(z.example_fraction) if z.example_shared_var > 0.0 else y
 
     def _activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
         activation = resolve_activation(activation_fn)
@@ -284,6 +297,29 @@ def aligned_offsets(m: SignalMoments, shape: tuple) -> SignalMoments:
         # Per channel of a larger tensor: the covariance no longer describes it.
         return replace(m.per_channel(), covariance=None)
     return without_offsets(m)
+
+
+def elementwise_source(m: SignalMoments) -> tuple[SignalMoments, Activation]:
+    """``(base, f)`` with ``m = f(base)`` elementwise (``m`` and the identity
+    when ``m`` records no source; see ``SignalMoments.source``)."""
+    return m.source if m.source is not None else (m, ACTIVATIONS["linear"])
+
+
+def one_function_of_one_tensor(operation: str, xs: list[SignalMoments]) -> SignalMoments | None:
+    """``xs`` merged by ``operation`` when every input is an elementwise
+    function of one tensor (``x * sigmoid(x)``, ``x + x``): that tensor
+    through the combined function (``estimators.activations.combined``);
+    None when the inputs have different sources (taken as independent)."""
+    if len(xs) < 2:
+        return None
+    sources = [elementwise_source(m) for m in xs]
+    base = sources[0][0]
+    if any(b is not base for b, _ in sources[1:]):
+        return None
+    merged = combined(operation, [f for _, f in sources])
+    y = estimate_activation(base, merged)
+    y = replace(y, source=(base, merged))
+    return y.with_example_fraction(base.example_fraction) if base.example_shared_var > 0.0 else y
 
 
 def normalized_axes(axis, rank: int) -> list[int]:

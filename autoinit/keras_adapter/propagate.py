@@ -21,8 +21,9 @@ __all__ = ["propagate"]
 
 
 def _layer_key(op: Any) -> str:
+    """A layer's class name; a functional op node's ``"<module>.<class>"``."""
     name = type(op).__name__
-    return name if isinstance(op, keras.layers.Layer) else f"op:{name}"
+    return name if isinstance(op, keras.layers.Layer) else f"{type(op).__module__}.{name}"
 
 
 def _custom_estimator(layer: Any, custom: Mapping[type, type]) -> type | None:

@@ -1,6 +1,7 @@
 """Per-layer rules: read a Keras layer's facts, call the pure estimators.
 
-``RULES`` maps a Keras class name to a function ``rule(ctx) -> moments`` (one
+``RULES`` maps a Keras layer class name (or, for a functional op node,
+``"<module>.<class>"``, see ``ops``) to a function ``rule(ctx) -> moments`` (one
 ``SignalMoments`` or a list, one per output). Rules for weighted layers also
 draw the layer's weights through ``ctx``.
 """
@@ -35,6 +36,7 @@ from autoinit.keras_adapter.rules import (  # noqa: E402,F401  (registration)
     core,
     merging,
     normalization,
+    ops,
     pooling,
     preprocessing,
     regularization,

@@ -3,6 +3,10 @@
 Per-example components (``example_shared_var``) of independent inputs add
 like variances: ``sum a_i^2 e_i`` for ``sum a_i x_i``; concatenation averages
 them over channels. Maximum, minimum and products leave it 0.
+
+Inputs that are elementwise functions of one tensor (``x * sigmoid(x)``,
+``x + x``) are merged as one function of that tensor, not as independent
+(``context.one_function_of_one_tensor``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from autoinit.estimators.merging import (
     estimate_multiply,
     estimate_subtract,
 )
-from autoinit.keras_adapter.context import LayerContext
+from autoinit.keras_adapter.context import LayerContext, one_function_of_one_tensor
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -40,23 +44,35 @@ def _summed_covariance(out: SignalMoments, xs: list[SignalMoments], weights: lis
 
 @rule("Add")
 def add(ctx: LayerContext) -> SignalMoments:
+    same = one_function_of_one_tensor("add", ctx.inputs)
+    if same is not None:
+        return same
     weights = [1.0] * len(ctx.inputs)
     return _summed_covariance(_example(estimate_add(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
 
 
 @rule("Subtract")
 def subtract(ctx: LayerContext) -> SignalMoments:
+    same = one_function_of_one_tensor("subtract", ctx.inputs)
+    if same is not None:
+        return same
     weights = [1.0] * len(ctx.inputs)
     return _summed_covariance(_example(estimate_subtract(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
 
 
 @rule("Multiply")
 def multiply(ctx: LayerContext) -> SignalMoments:
+    same = one_function_of_one_tensor("multiply", ctx.inputs)
+    if same is not None:
+        return same
     return estimate_multiply(ctx.inputs)
 
 
 @rule("Average")
 def average(ctx: LayerContext) -> SignalMoments:
+    same = one_function_of_one_tensor("average", ctx.inputs)
+    if same is not None:
+        return same
     n = len(ctx.inputs)
     weights = [1.0 / n**2] * n
     return _summed_covariance(_example(estimate_average(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
@@ -64,11 +80,17 @@ def average(ctx: LayerContext) -> SignalMoments:
 
 @rule("Maximum")
 def maximum(ctx: LayerContext) -> SignalMoments:
+    same = one_function_of_one_tensor("maximum", ctx.inputs)
+    if same is not None:
+        return same
     return estimate_maximum(ctx.inputs)
 
 
 @rule("Minimum")
 def minimum(ctx: LayerContext) -> SignalMoments:
+    same = one_function_of_one_tensor("minimum", ctx.inputs)
+    if same is not None:
+        return same
     return estimate_minimum(ctx.inputs)
 
 

@@ -1,0 +1,151 @@
+"""Layers people write, each in a real Keras model measured by the probe
+(training mode): preprocessing and augmentation, functional op nodes
+(``x + y``, ``keras.ops.relu``), SpectralNormalization, the ConvLSTM family.
+
+For each: no pass-through warning, AutoInit's prediction for the layer's
+output matches the measurement, and every weighted layer downstream lands in
+the band."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import pytest
+from keras import layers as L
+from keras import ops
+
+from autoinit import AutoInit
+from autoinit.errors import UnsupportedLayerWarning
+from autoinit.probe import probe
+from band import expected_second_moment, out_of_band, weighted_ratios
+
+
+def _second(record: dict) -> float:
+    return record["mean"] ** 2 + record["var"]
+
+
+def _predicted_and_measured(model: keras.Model, seed: int = 1) -> tuple[dict, dict]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupportedLayerWarning)
+        model, estimates = AutoInit(seed=seed).initialize_model(model, return_estimates=True)
+    measured = {r["name"]: r for r in probe(model, batch_size=64, seed=seed)}
+    return {r["name"]: r for r in estimates}, measured
+
+
+def _measured_directly(model: keras.Model, seed: int = 1) -> dict:
+    """``{name: {"mean", "var"}}`` of every operation's output on N(0, 1)
+    inputs in training mode, read from the model's own graph (op nodes have
+    no ``training`` argument, which ``autoinit.probe`` passes to every call)."""
+    operations = [op for op in model.operations if not isinstance(op, keras.layers.InputLayer)]
+    tensors = [op._inbound_nodes[0].output_tensors[0] for op in operations]
+    taps = keras.Model(model.inputs, tensors)
+    x = keras.random.normal((512, *model.inputs[0].shape[1:]), seed=seed)
+    values = taps(x, training=True)
+    return {
+        op.name: {"mean": float(ops.mean(v)), "var": float(ops.var(v))} for op, v in zip(operations, values)
+    }
+
+
+def _image_model(layer: keras.layers.Layer, shape: tuple = (24, 24, 3)) -> keras.Model:
+    inputs = keras.Input(shape)
+    x = layer(inputs)
+    x = L.Conv2D(16, 3, padding="same", activation="relu", name="conv")(x)
+    return keras.Model(inputs, L.Conv2D(16, 3, padding="same", name="conv2")(x))
+
+
+IMAGENET_MEAN = [0.485 * 255, 0.456 * 255, 0.406 * 255]
+IMAGENET_VARIANCE = [(0.229 * 255) ** 2, (0.224 * 255) ** 2, (0.225 * 255) ** 2]
+
+PREPROCESSING = {
+    "normalization_from_config": lambda: L.Normalization(mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE),
+    "normalization_inverted": lambda: L.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25], invert=True),
+    "rescaling_per_channel": lambda: L.Rescaling([2.0, 0.5, 1.0], offset=[1.0, 0.0, -1.0]),
+    "center_crop": lambda: L.CenterCrop(16, 16),
+    "resizing_down": lambda: L.Resizing(12, 12),
+    "resizing_up": lambda: L.Resizing(40, 40),
+    "resizing_nearest": lambda: L.Resizing(16, 16, interpolation="nearest"),
+    "random_flip": lambda: L.RandomFlip(),
+    "random_crop": lambda: L.RandomCrop(16, 16),
+    "random_rotation": lambda: L.RandomRotation(0.1),
+    "random_zoom": lambda: L.RandomZoom(0.2),
+    "random_translation": lambda: L.RandomTranslation(0.1, 0.1),
+    "random_contrast": lambda: L.RandomContrast(0.3),
+    "random_brightness": lambda: L.RandomBrightness(0.2),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PREPROCESSING))
+def test_preprocessing_layers_are_modelled_in_training_mode(kind):
+    layer = PREPROCESSING[kind]()
+    predicted, measured = _predicted_and_measured(_image_model(layer))
+    assert _second(predicted[layer.name]) == pytest.approx(_second(measured[layer.name]), rel=0.2)
+    assert predicted[layer.name]["mean"] == pytest.approx(measured[layer.name]["mean"], abs=0.05, rel=0.05)
+    ratios = weighted_ratios(_image_model(PREPROCESSING[kind]()), seed=1)
+    assert set(ratios) == {"conv", "conv2"} and not out_of_band(ratios), ratios
+
+
+def test_adapted_normalization_uses_its_adapted_statistics():
+    layer = L.Normalization()
+    layer.adapt(keras.random.normal((64, 24, 24, 3), mean=5.0, stddev=3.0, seed=0))
+    predicted, measured = _predicted_and_measured(_image_model(layer))
+    # N(0, 1) probe input through (x - 5) / 3: mean -5/3, variance 1/9.
+    assert predicted[layer.name]["mean"] == pytest.approx(-5.0 / 3.0, rel=0.05)
+    assert predicted[layer.name]["var"] == pytest.approx(measured[layer.name]["var"], rel=0.1)
+
+
+def _op_model() -> keras.Model:
+    """MobileNetV3's hard-swish and squeeze-excite, a residual ``x + y`` and
+    scalar arithmetic, all written as functional ops."""
+    inputs = keras.Input((12, 12, 16))
+    a = L.Conv2D(32, 3, padding="same", name="expand")(inputs)
+    hard_sigmoid = ops.relu6(a + 3.0) * (1.0 / 6.0)
+    x = a * hard_sigmoid  # hard-swish: two functions of one tensor
+    gate = L.GlobalAveragePooling2D(keepdims=True)(x)
+    gate = L.Conv2D(32, 1, activation="sigmoid", name="squeeze")(gate)
+    x = ops.multiply(x, gate)
+    x = L.Conv2D(16, 3, padding="same", name="project")(x)
+    x = x + inputs
+    x = ops.gelu(x / 2.0 - 0.5)
+    x = ops.add(x, ops.negative(ops.sigmoid(x)))
+    return keras.Model(inputs, L.Conv2D(16, 3, padding="same", name="head")(x))
+
+
+def test_functional_op_nodes_are_modelled():
+    model = _op_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupportedLayerWarning)
+        model, estimates = AutoInit(seed=1).initialize_model(model, return_estimates=True)
+    predicted = {r["name"]: r for r in estimates}
+    measured = _measured_directly(model)
+    ops_seen = {r["class_name"] for r in predicted.values()}
+    assert {"Add", "Multiply", "Relu6", "Subtract", "TrueDivide", "Gelu", "Negative", "Sigmoid"} <= ops_seen
+    assert _second(predicted["multiply_1"]) == pytest.approx(_second(measured["multiply_1"]), rel=0.05)  # hard-swish
+    for name in ("expand", "squeeze", "project", "head"):
+        ratio = _second(measured[name]) / expected_second_moment(predicted[name])
+        assert 0.5 <= ratio <= 2.0, (name, ratio)
+
+
+def test_two_functions_of_one_tensor_are_not_independent():
+    """``x * sigmoid(x)`` is swish: independence would predict mean 0."""
+    inputs = keras.Input((64,))
+    z = L.Dense(64, name="dense")(inputs)
+    swish = L.Multiply(name="swish")([z, L.Activation("sigmoid")(z)])
+    doubled = ops.add(z, z)
+    model = keras.Model(inputs, [swish, doubled])
+    model, estimates = AutoInit(seed=1).initialize_model(model, return_estimates=True)
+    predicted = {r["name"]: r for r in estimates}
+    measured = _measured_directly(model)
+    assert predicted["swish"]["mean"] == pytest.approx(measured["swish"]["mean"], rel=0.1)
+    assert predicted["swish"]["mean"] > 0.2
+    add = next(name for name, r in predicted.items() if r["class_name"] == "Add")
+    assert predicted[add]["var"] == pytest.approx(4.0 * predicted["dense"]["var"], rel=1e-3)
+    assert predicted[add]["var"] == pytest.approx(measured[add]["var"], rel=0.1)
+
+
+def test_a_quotient_of_two_tensors_names_the_op_node():
+    inputs = keras.Input((8,))
+    a = L.Dense(8, name="a")(inputs)
+    model = keras.Model(inputs, a / L.Dense(8, name="b")(inputs))
+    with pytest.raises(Exception, match=r"true_divide.*TrueDivide.*constant divisor"):
+        AutoInit(seed=0).initialize_model(model)
