@@ -149,3 +149,24 @@ def test_a_quotient_of_two_tensors_names_the_op_node():
     model = keras.Model(inputs, a / L.Dense(8, name="b")(inputs))
     with pytest.raises(Exception, match=r"true_divide.*TrueDivide.*constant divisor"):
         AutoInit(seed=0).initialize_model(model)
+
+
+def test_spectral_normalization_is_estimated_with_its_normalized_kernel_and_flagged():
+    def build() -> keras.Model:
+        inputs = keras.Input((12, 12, 8))
+        x = L.Conv2D(16, 3, padding="same", activation="relu", name="before")(inputs)
+        x = L.SpectralNormalization(L.Conv2D(32, 3, padding="same", activation="relu"), name="sn_conv")(x)
+        x = L.Conv2D(16, 3, padding="same", name="after")(x)
+        x = L.SpectralNormalization(L.Dense(32), name="sn_dense")(L.Flatten()(x))
+        return keras.Model(inputs, L.Dense(8, name="head")(x))
+
+    with pytest.warns(UnsupportedLayerWarning, match=r"cannot set the scale of layer 'sn_conv' \(SpectralNormalization\)"):
+        model, estimates = AutoInit(seed=1).initialize_model(build(), return_estimates=True)
+    predicted = {r["name"]: r for r in estimates}
+    measured = {r["name"]: r for r in probe(model, batch_size=64, seed=1)}
+    for name in ("sn_conv", "sn_dense"):
+        assert predicted[name]["target"] is None  # not scaled by AutoInit
+        assert _second(predicted[name]) == pytest.approx(_second(measured[name]), rel=0.1)
+    with pytest.warns(UnsupportedLayerWarning):
+        ratios = weighted_ratios(build(), seed=1)
+    assert set(ratios) == {"before", "after", "head"} and not out_of_band(ratios), ratios

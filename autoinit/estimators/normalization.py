@@ -12,6 +12,13 @@ per-channel part:
   channels survive, rescaled.
 * UnitNormalization divides each vector of ``d`` elements by its L2 norm, so
   ``E[y^2] = 1 / d`` exactly.
+* SpectralNormalization divides its layer's kernel ``W`` (reshaped to
+  ``(fan_in, units)``) by ``sigma``, Keras' power-iteration estimate of its
+  top singular value, at every training call: ``W x / sigma`` has
+  ``1 / sigma^2`` times the second moment of ``W x`` whatever scale ``W`` was
+  drawn with, so AutoInit cannot set it. ``spectral_norm_estimate`` repeats
+  Keras' iteration from the layer's vector ``u`` (the first training call;
+  later calls converge to the top singular value).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ __all__ = [
     "estimate_group_normalization",
     "estimate_layer_normalization",
     "estimate_unit_normalization",
+    "spectral_norm_estimate",
 ]
 
 
@@ -172,3 +180,24 @@ def estimate_unit_normalization(x: SignalMoments, features: int) -> SignalMoment
         return SignalMoments(0.0, 1.0 / d, 0.0)
     mean = x.mean / math.sqrt(d * second)
     return SignalMoments(mean, 1.0 / d - mean * mean, x.shared_var / (d * second))
+
+
+def spectral_norm_estimate(kernel: np.ndarray, vector_u: np.ndarray, iterations: int = 1) -> float:
+    """Keras' ``SpectralNormalization`` estimate of the top singular value of
+    ``kernel`` (reshaped to ``(-1, units)``) from its vector ``u`` (``(1, units)``):
+    ``iterations`` times ``v = unit(u W^T)``, ``u = unit(v W)``; then
+    ``sigma = v W u^T``.
+
+    Example:
+        >>> spectral_norm_estimate(np.diag([3.0, 1.0]), np.array([[1.0, 0.0]]))
+        3.0
+    """
+    w = np.asarray(kernel, dtype=np.float64).reshape(-1, np.shape(kernel)[-1])
+    u = np.asarray(vector_u, dtype=np.float64).reshape(1, -1)
+    v = u @ w.T
+    for _ in range(max(int(iterations), 1)):
+        v = u @ w.T
+        v = v / max(float(np.linalg.norm(v)), 1e-12)
+        u = v @ w
+        u = u / max(float(np.linalg.norm(u)), 1e-12)
+    return float((v @ w @ u.T).item())

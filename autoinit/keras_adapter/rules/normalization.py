@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import replace
 
 import keras
 import numpy as np
 
+from autoinit.errors import EstimationError, UnsupportedLayerWarning
 from autoinit.estimators.covariance import rescaled_covariance
 from autoinit.estimators.normalization import (
     BatchRenorm,
@@ -14,9 +17,10 @@ from autoinit.estimators.normalization import (
     estimate_group_normalization,
     estimate_layer_normalization,
     estimate_unit_normalization,
+    spectral_norm_estimate,
 )
-from autoinit.keras_adapter.context import LayerContext, normalized_axes, size_over_axes
-from autoinit.keras_adapter.rules import rule
+from autoinit.keras_adapter.context import LayerContext, normalized_axes, scaled, size_over_axes
+from autoinit.keras_adapter.rules import RULES, rule
 from autoinit.moments import SignalMoments
 
 
@@ -75,3 +79,35 @@ def group_normalization(ctx: LayerContext) -> SignalMoments:
 def unit_normalization(ctx: LayerContext) -> SignalMoments:
     shape = ctx.input_shape
     return estimate_unit_normalization(ctx.x, size_over_axes(shape, normalized_axes(ctx.layer.axis, len(shape))))
+
+
+@rule("SpectralNormalization")
+def spectral_normalization(ctx: LayerContext) -> SignalMoments:
+    """The wrapped layer's rule draws its kernel ``W``; the output is then
+    computed for ``W / sigma`` (``estimators.normalization``), the kernel the
+    layer uses in training. AutoInit cannot set this scale: the call records
+    no target, and a warning names the layer."""
+    wrapper, inner = ctx.layer, ctx.layer.layer
+    inner_rule = RULES.get(type(inner).__name__)
+    if inner_rule is None:
+        raise EstimationError(
+            f"SpectralNormalization layer '{wrapper.name}' wraps {type(inner).__name__}, which has no "
+            "estimator; expected a Dense, convolution or Embedding layer."
+        )
+    inner_ctx = LayerContext(call=replace(ctx.call, layer=inner), inputs=ctx.inputs, args=ctx.args,
+                             kwargs=ctx.kwargs, session=ctx.session, note=ctx.note)
+    y = inner_rule(inner_ctx)
+    z = ctx.note.pre_activation if ctx.note.pre_activation is not None else y
+    sigma = spectral_norm_estimate(_values(wrapper.kernel), _values(wrapper.vector_u), int(wrapper.power_iterations))
+    ctx.note.target = None
+    warnings.warn(
+        f"AutoInit cannot set the scale of layer '{wrapper.name}' (SpectralNormalization): it divides "
+        f"the kernel of '{inner.name}' by its top singular value at call time (sigma = {sigma:.4g} for "
+        "the drawn kernel), cancelling any initial scale; the estimates downstream use the normalized kernel.",
+        UnsupportedLayerWarning,
+        stacklevel=2,
+    )
+    if not (sigma > 0.0 and math.isfinite(sigma)):
+        return y
+    ctx.note.pre_activation = None
+    return ctx.activate(scaled(z, 1.0 / (sigma * sigma)), getattr(inner, "activation", None))
