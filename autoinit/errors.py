@@ -7,6 +7,7 @@ __all__ = [
     "ModelConfigError",
     "UnsafeConfigError",
     "EstimationError",
+    "TrainingDataError",
     "UnsupportedLayerWarning",
 ]
 
@@ -30,6 +31,11 @@ class UnsafeConfigError(ModelConfigError):
 
 class EstimationError(AutoInitError, ValueError):
     """An estimator cannot compute the output distribution of a layer."""
+
+
+class TrainingDataError(AutoInitError, ValueError):
+    """Training data (an ``.npz`` of ``x`` and ``y``) cannot be read safely or
+    does not fit the model's input and output."""
 
 
 class UnsupportedLayerWarning(UserWarning):
