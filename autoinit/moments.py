@@ -242,9 +242,6 @@ class SignalMoments:
         # example, so the per-example component keeps its absolute size.
         return replace(reduced, example_shared_var=self.example_shared_var)
 
-    def to_dict(self) -> dict[str, float]:
-        return {"mean": self.mean, "var": self.var, "shared_var": self.shared_var}
-
 
 def _stored(values: np.ndarray) -> np.ndarray:
     """A read-only float32 copy: maps are kept for every tensor of a pass, and

@@ -21,7 +21,6 @@ from collections.abc import Callable, Hashable
 from functools import lru_cache
 
 import numpy as np
-from scipy import special
 
 __all__ = [
     "ElementwiseFn",
@@ -183,7 +182,3 @@ def _shared_uncached(f: ElementwiseFn, mean: float, var: float, shared_var: floa
         shared = float(wu @ (g * g)) - first * first
     return max(shared, 0.0)
 
-
-def log_normal_cdf(x: np.ndarray) -> np.ndarray:
-    """log Phi(x), stable in the tails."""
-    return special.log_ndtr(x)
