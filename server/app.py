@@ -36,6 +36,7 @@ from server.intake import validate_upload
 from server.jobs import JobRecord, JobStore
 from server.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
 from server.problems import PROBLEM_MEDIA_TYPE, ProblemError, install_handlers
+from server.protocol import JobState
 from server.schemas import (
     Health,
     InitializeOptions,
@@ -415,10 +416,11 @@ def _api_router(service: _Service) -> APIRouter:
 
     async def artifact(job_id: str, name: str) -> tuple[JobRecord, Path | None, bytes | None]:
         job = await refreshed(job_id)
-        if job.status != "succeeded":
-            reason = (f"it failed: {job.error_title}. {job.error_detail}" if job.status == "failed"
+        if job.status != JobState.SUCCEEDED:
+            reason = (f"it failed: {job.error_title}. {job.error_detail}"
+                      if job.status == JobState.FAILED
                       else f"it is {job.status} ({job.stage}, {job.progress:.0%}); "
-                      "poll the job until its status is 'succeeded'")
+                      f"poll the job until its status is '{JobState.SUCCEEDED}'")
             raise ProblemError(409, "Job has no results", f"Job {job_id} has no {name}: {reason}")
         path = service.artifacts.local_path(job_id, name)
         if path is not None and path.is_file():
@@ -507,9 +509,9 @@ def _model_answer(job: JobRecord) -> Response:
     silently save as the model.
     """
     location = {"Location": f"/jobs/{job.id}"}
-    if job.status == "succeeded":
+    if job.status == JobState.SUCCEEDED:
         return RedirectResponse(f"/jobs/{job.id}/model", status_code=303)
-    if job.status == "failed":
+    if job.status == JobState.FAILED:
         raise ProblemError(422, job.error_title or "The job failed",
                            job.error_detail or "The model could not be initialized.",
                            headers=location)
@@ -527,7 +529,7 @@ def _submit(service: _Service, upload, options: InitializeOptions, filename: str
         enqueue(service.celery, job.id, options.model_dump())
     except Exception as error:
         log.exception("could not queue job %s", job.id)
-        service.store.update(job.id, status="failed", stage="failed",
+        service.store.update(job.id, status=JobState.FAILED, stage=JobState.FAILED.value,
                              error_title="The queue is unavailable",
                              error_detail=f"{type(error).__name__}: {error}",
                              finished_at=time.time())

@@ -8,7 +8,7 @@ API restart and expire ``ttl`` seconds after they were created.
 Example:
     >>> store = JobStore(Path("/tmp/jobs.sqlite3"), ttl=3600)
     >>> job = store.create(options={"seed": 0}, filename="mlp.json")
-    >>> store.update(job.id, status="running", progress=0.5)
+    >>> store.update(job.id, status=JobState.RUNNING, progress=0.5)
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.protocol import JobState
+
 __all__ = ["ACTIVE", "STATUSES", "TERMINAL", "JobRecord", "JobStore"]
 
-STATUSES = ("queued", "running", "succeeded", "failed")
-ACTIVE = frozenset({"queued", "running"})
-TERMINAL = frozenset({"succeeded", "failed"})
+STATUSES = tuple(state.value for state in JobState)
+TERMINAL = frozenset(state.value for state in JobState if state.finished)
+ACTIVE = frozenset(STATUSES) - TERMINAL
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -61,9 +63,9 @@ class JobRecord:
     """One job as stored. ``model`` holds the upload's summary (name, layers)."""
 
     id: str
-    status: str
+    status: str  # a `JobState` value
     progress: float = 0.0
-    stage: str = "queued"
+    stage: str = JobState.QUEUED.value
     error_title: str | None = None
     error_detail: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -108,7 +110,7 @@ class JobStore:
     ) -> JobRecord:
         now = time.time()
         job = JobRecord(
-            id=uuid.uuid4().hex, status="queued", options=options,
+            id=uuid.uuid4().hex, status=JobState.QUEUED.value, options=options,
             model=model or {}, filename=filename, created_at=now,
             expires_at=now + self.ttl,
         )
@@ -146,7 +148,8 @@ class JobStore:
     def active_ids(self) -> list[str]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
+                f"SELECT id FROM jobs WHERE status IN ({', '.join('?' * len(ACTIVE))}) "
+                "ORDER BY created_at", tuple(sorted(ACTIVE))
             ).fetchall()
         return [row["id"] for row in rows]
 

@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server.problems import PROBLEM_MEDIA_TYPE
+from server.protocol import JobState
+
 __all__ = [
     "BASELINE_NAMES",
     "DISTRIBUTIONS",
@@ -14,6 +17,7 @@ __all__ = [
     "JobError",
     "JobLinks",
     "JobResource",
+    "PROBLEM_RESPONSE",
     "Problem",
     "Readiness",
 ]
@@ -77,7 +81,7 @@ class JobResource(BaseModel):
     """One initialization job."""
 
     id: str
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: JobState
     progress: float = Field(ge=0, le=1)
     stage: str
     error: JobError | None = None
@@ -113,3 +117,7 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str | None = None
+
+
+#: OpenAPI ``responses`` entry of an error answered as problem+json.
+PROBLEM_RESPONSE = {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}}

@@ -80,7 +80,8 @@ def run_celery_worker(settings, nodename: str, concurrency: int = 1,
     """Run a Celery worker in this process; its pool children import TensorFlow."""
     from celery import signals
 
-    from server.tasks import QUEUE, make_celery
+    from server.protocol import QUEUE
+    from server.tasks import make_celery
     from server.worker import prepare_tensorflow
 
     signals.worker_process_init.connect(prepare_tensorflow, weak=False)

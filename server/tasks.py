@@ -7,8 +7,8 @@
   ``autoinit worker --broker redis://...`` runs on each GPU host.
 
 Workers report back only through the result backend (``update_state`` while
-running, the return value at the end); the API mirrors that into its job
-store. The task body imports TensorFlow lazily, so the API can import this
+running, the return value at the end; their shapes are in `server.protocol`);
+the API mirrors that into its job store. The task body imports TensorFlow lazily, so the API can import this
 module to send jobs.
 
 Delivery guarantees: ``acks_late`` + ``reject_on_worker_lost`` put a job back
@@ -23,16 +23,10 @@ from typing import Any
 
 from celery import Celery
 
+from server.protocol import HARD_LIMIT_GRACE, QUEUE, TASK_NAME
 from server.settings import Settings
 
-__all__ = ["TASK_NAME", "QUEUE", "PROGRESS_STATE", "make_celery", "enqueue"]
-
-TASK_NAME = "autoinit.initialize"
-#: Celery state name of the worker's progress reports.
-PROGRESS_STATE = "PROGRESS"
-QUEUE = "autoinit"
-#: Seconds after the soft limit before the worker process is killed outright.
-HARD_LIMIT_GRACE = 30.0
+__all__ = ["make_celery", "enqueue"]
 
 
 def _embedded_transport_options(settings: Settings) -> dict[str, Any]:

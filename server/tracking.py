@@ -1,7 +1,8 @@
 """Mirror what workers report (Celery result backend) into the job store.
 
 Workers may run on other hosts, so they never write the API's SQLite file;
-they call ``update_state`` while running and return an outcome dict. The API
+they call ``update_state`` while running and return an outcome (the shapes
+are `server.protocol.ProgressReport` and `server.protocol.JobOutcome`). The API
 refreshes a job when it is asked about it and, in the background, every
 active job once a second, so records and metrics move on their own.
 """
@@ -17,8 +18,16 @@ from celery import Celery
 from server.artifacts import ArtifactStore
 from server.jobs import JobRecord, JobStore
 from server.metrics import ServiceMetrics
+from server.protocol import (
+    HARD_LIMIT_GRACE,
+    PROGRESS_STATE,
+    JobFailed,
+    JobState,
+    JobSucceeded,
+    ProgressReport,
+    outcome_from_dict,
+)
 from server.settings import Settings
-from server.tasks import HARD_LIMIT_GRACE, PROGRESS_STATE
 
 __all__ = ["JobTracker"]
 
@@ -47,14 +56,15 @@ class JobTracker:
             log.debug("cannot read result of %s yet: %s", job_id, error)
             return job
         changes = self._changes(job, meta.get("status"), meta.get("result"))
-        if not changes and job.status == "running" and self._lost(job):
+        if not changes and job.status == JobState.RUNNING and self._lost(job):
             changes = self._failure(job, "The job was lost",
                                     "No worker finished this job within its time limits; "
                                     "its worker stopped without reporting. Submit it again.")
         if changes:
             self.store.update(job_id, **changes)
-            if changes.get("status") in ("succeeded", "failed"):
-                self.metrics.outcomes.labels(changes["status"]).inc()
+            status = changes.get("status")
+            if status is not None and JobState(status).finished:
+                self.metrics.outcomes.labels(status).inc()
                 self.metrics.job_seconds.observe(max(0.0, time.time() - job.created_at))
                 try:
                     self.celery.backend.forget(job_id)
@@ -68,24 +78,26 @@ class JobTracker:
         return job.started_at is not None and time.time() - job.started_at > bound
 
     def _changes(self, job: JobRecord, state: str | None, result: Any) -> dict[str, Any]:
-        if state == PROGRESS_STATE and isinstance(result, dict):
-            changes = {"status": "running", "progress": float(result.get("progress", 0.0)),
-                       "stage": str(result.get("stage", "running")),
-                       "attempts": int(result.get("attempt", 1))}
+        if state == PROGRESS_STATE:
+            report = ProgressReport.from_dict(result)
+            if report is None:
+                return {}
+            changes: dict[str, Any] = {"status": JobState.RUNNING, "progress": report.progress,
+                                       "stage": report.stage, "attempts": report.attempt}
             if job.started_at is None:
                 changes["started_at"] = time.time()
             return changes
-        if state == "SUCCESS" and isinstance(result, dict):
-            attempts = int(result.get("attempt", job.attempts or 1))
-            if result.get("outcome") == "succeeded":
-                return {"status": "succeeded", "progress": 1.0, "stage": "done",
-                        "warnings": list(result.get("warnings", [])), "attempts": attempts,
-                        "model": {**job.model, **result.get("model", {})},
-                        "finished_at": time.time()}
-            error = result.get("error") or {}
-            return {**self._failure(job, str(error.get("title", "The job failed")),
-                                    str(error.get("detail", ""))),
-                    "warnings": list(result.get("warnings", [])), "attempts": attempts}
+        if state == "SUCCESS":
+            outcome = outcome_from_dict(result, default_attempt=job.attempts or 1)
+            if isinstance(outcome, JobSucceeded):
+                return {"status": JobState.SUCCEEDED, "progress": 1.0, "stage": "done",
+                        "warnings": outcome.warnings, "attempts": outcome.attempt,
+                        "model": {**job.model, **outcome.model}, "finished_at": time.time()}
+            if isinstance(outcome, JobFailed):
+                return {**self._failure(job, outcome.title, outcome.detail),
+                        "warnings": outcome.warnings, "attempts": outcome.attempt}
+            return self._failure(job, "The job failed",
+                                 f"The worker returned an unknown outcome: {str(result)[:200]}")
         if state == "FAILURE":
             return self._failure(job, *_describe_celery_failure(result, self.settings))
         if state == "REVOKED":
@@ -93,7 +105,7 @@ class JobTracker:
         return {}
 
     def _failure(self, job: JobRecord, title: str, detail: str) -> dict[str, Any]:
-        return {"status": "failed", "stage": "failed", "error_title": title,
+        return {"status": JobState.FAILED, "stage": JobState.FAILED.value, "error_title": title,
                 "error_detail": detail, "finished_at": time.time()}
 
     def refresh_active(self) -> None:
@@ -109,7 +121,7 @@ class JobTracker:
             try:
                 # A running job's pool process is stopped (its TensorFlow work
                 # with it) and replaced; a queued one is skipped when it comes up.
-                self.celery.control.revoke(job_id, terminate=job.status == "running",
+                self.celery.control.revoke(job_id, terminate=job.status == JobState.RUNNING,
                                            signal="SIGTERM")
             except Exception as error:  # best effort: the record goes regardless
                 log.warning("could not revoke %s: %s", job_id, error)

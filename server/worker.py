@@ -12,7 +12,7 @@ float32 statistics; the log names the device used), then runs jobs with
 3. ``autoinit.probe.compare`` builds it with ``safe_mode=True``, probes the
    baselines, runs AutoInit and probes the result;
 4. write ``model.keras``, ``config.json`` and ``traces.json`` to the
-   artifact store and return a small outcome dict (never the files).
+   artifact store and return a small `server.protocol.JobOutcome` (never the files).
 """
 
 from __future__ import annotations
@@ -32,8 +32,14 @@ from pathlib import Path
 from typing import Any
 
 from server.artifacts import ArtifactStore
+from server.protocol import (
+    PROGRESS_STATE,
+    JobFailed,
+    JobOutcome,
+    JobSucceeded,
+    ProgressReport,
+)
 from server.settings import Settings
-from server.tasks import PROGRESS_STATE
 
 __all__ = ["choose_gpu", "prepare_tensorflow", "run_job"]
 
@@ -111,24 +117,17 @@ class _Reporter:
         if not force and stage == self._stage and now - self._last < _REPORT_EVERY:
             return
         self._last, self._stage = now, stage
-        self.task.update_state(
-            task_id=self.job_id,
-            state=PROGRESS_STATE,
-            meta={"progress": max(0.0, min(1.0, float(fraction))), "stage": stage,
-                  "attempt": self.attempt, "pid": os.getpid()},
-        )
+        report = ProgressReport(max(0.0, min(1.0, float(fraction))), stage, self.attempt,
+                                os.getpid())
+        self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=report.to_dict())
 
 
 def _previous_attempts(task: Any, job_id: str) -> int:
     meta = task.backend.get_task_meta(job_id)
-    if meta.get("status") == PROGRESS_STATE and isinstance(meta.get("result"), dict):
-        return int(meta["result"].get("attempt", 0))
+    report = ProgressReport.from_dict(meta.get("result"))
+    if meta.get("status") == PROGRESS_STATE and report is not None:
+        return report.attempt
     return 0
-
-
-def _failed(title: str, detail: str, attempt: int, warnings_: list[str] = ()) -> dict[str, Any]:
-    return {"outcome": "failed", "error": {"title": title, "detail": detail},
-            "attempt": attempt, "warnings": list(warnings_)}
 
 
 def _json_safe(value: Any) -> Any:
@@ -159,10 +158,14 @@ def _warning_texts(caught: list[warnings.WarningMessage]) -> list[str]:
 
 
 def run_job(task: Any, settings: Settings, job_id: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Run one job; returns ``{"outcome": "succeeded"|"failed", ...}``."""
+    """Run one job; returns its `JobOutcome` as a dict (Celery's JSON result)."""
+    return _run(task, settings, job_id, options).to_dict()
+
+
+def _run(task: Any, settings: Settings, job_id: str, options: dict[str, Any]) -> JobOutcome:
     attempt = _previous_attempts(task, job_id) + 1
     if attempt > settings.max_attempts:
-        return _failed(
+        return JobFailed(
             "The worker stopped during this job",
             f"The worker process running this job stopped {attempt - 1} times before "
             "it finished (it was killed, most likely for running out of memory: the "
@@ -174,9 +177,9 @@ def run_job(task: Any, settings: Settings, job_id: str, options: dict[str, Any])
     store = ArtifactStore(settings.artifact_location)
     upload = store.get_bytes(job_id, "upload.json")
     if upload is None:
-        return _failed("The upload is gone",
-                       "The job's uploaded config was not found in the artifact store; "
-                       "the job was probably deleted while queued.", attempt)
+        return JobFailed("The upload is gone",
+                         "The job's uploaded config was not found in the artifact store; "
+                         "the job was probably deleted while queued.", attempt)
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -184,12 +187,12 @@ def run_job(task: Any, settings: Settings, job_id: str, options: dict[str, Any])
             return _initialize(settings, store, job_id, json.loads(upload), options, report,
                                attempt, caught)
     except Exception as error:  # every failure becomes a readable job error
-        return _failed(*_describe(error, settings), attempt, _warning_texts(caught))
+        return JobFailed(*_describe(error, settings), attempt, _warning_texts(caught))
     finally:
         _release_memory()
 
 
-def _initialize(settings, store, job_id, config, options, report, attempt, caught) -> dict[str, Any]:
+def _initialize(settings, store, job_id, config, options, report, attempt, caught) -> JobOutcome:
     import keras
 
     from autoinit.keras_adapter.loading import load_model
@@ -200,9 +203,9 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
     _hold_while_exists(settings.hold_file)
     num_params = int(built.count_params())
     if num_params > settings.max_params:  # the upload's estimate can be below the real count
-        return _failed("The model is too large",
-                       f"The built model has {num_params:,} parameters; the limit is "
-                       f"{settings.max_params:,}.", attempt, _warning_texts(caught))
+        return JobFailed("The model is too large",
+                         f"The built model has {num_params:,} parameters; the limit is "
+                         f"{settings.max_params:,}.", attempt, _warning_texts(caught))
     traces, model = compare(
         built,
         baselines=tuple(options.get("baselines", ("default",))),
@@ -228,9 +231,9 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
     store.put_bytes(job_id, "traces.json",
                     json.dumps(_json_safe(traces), allow_nan=False).encode())
     report(1.0, "done", force=True)
-    return {"outcome": "succeeded", "attempt": attempt, "warnings": _warning_texts(caught),
-            "model": {"name": model.name, "num_params": num_params,
-                      "num_layers": len(traces.get("layers", []))}}
+    return JobSucceeded(attempt, _warning_texts(caught),
+                        {"name": model.name, "num_params": num_params,
+                         "num_layers": len(traces.get("layers", []))})
 
 
 def _hold_while_exists(path: Path | None) -> None:

@@ -97,3 +97,35 @@ def test_worker_setup_turns_tf32_off():
         assert tf.config.experimental.tensor_float_32_execution_enabled() is False
     finally:
         tf.config.experimental.enable_tensor_float_32_execution(before)
+
+
+def test_job_outcomes_round_trip_through_celerys_json():
+    import json
+
+    from server.protocol import JobFailed, JobState, JobSucceeded, ProgressReport, outcome_from_dict
+
+    succeeded = JobSucceeded(2, ["UserWarning: x"], {"name": "m", "num_params": 10})
+    failed = JobFailed("The job took too long", "limit of 4 s", 1)
+    for outcome in (succeeded, failed):
+        assert outcome_from_dict(json.loads(json.dumps(outcome.to_dict()))) == outcome
+    assert outcome_from_dict({"outcome": "maybe"}) is None and outcome_from_dict([1]) is None
+    assert outcome_from_dict({"outcome": JobState.FAILED.value}).title == "The job failed"
+    report = ProgressReport(0.5, "probing", 1, 123)
+    assert ProgressReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+    assert ProgressReport.from_dict({"progress": "x"}) is None
+    assert [state.finished for state in JobState] == [False, False, True, True]
+
+
+def test_protocol_is_a_leaf_and_the_worker_does_not_import_the_celery_app():
+    import subprocess
+    import sys
+
+    from service_helpers import REPO
+
+    probe = ("import sys, server.protocol; assert not [m for m in sys.modules if m.startswith("
+             "'server.') and m != 'server.protocol'], sorted(sys.modules); "
+             "import server.worker, server.tracking; print('server.tasks' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
