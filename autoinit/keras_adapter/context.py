@@ -149,7 +149,13 @@ class LayerContext:
         """Draw ``variable`` (callers write only on the layer's first call)."""
         writer = self.session.writer
         if writer is not None:
-            writer.write(self.layer, variable, variance, self.call.name.split("#")[0] + ":" + place, initializer_attr)
+            writer.write(self.layer, variable, variance, self.seed_place(place), initializer_attr)
+
+    def seed_place(self, role: str) -> str:
+        """Where a variable sits, for its seed: this call's topological
+        position and the variable's role (``"kernel"``, ``"query"``...),
+        never layer names, which Keras numbers per process."""
+        return f"{self.call.position}:{role}"
 
     def zero(self, variable: Any, initializer_attr: str = "bias_initializer") -> None:
         if self.session.writer is not None and variable is not None:

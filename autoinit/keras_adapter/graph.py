@@ -30,6 +30,10 @@ class LayerCall:
     call_index: int
     input_shapes: tuple[tuple, ...]
     output_shapes: tuple[tuple, ...]
+    position: int = -1
+    """The call's index in the walk's topological order (nested models'
+    calls included): the same for the same architecture, however its layers
+    are named."""
 
     @property
     def class_name(self) -> str:
@@ -84,6 +88,7 @@ def run_graph(
     *,
     prefix: str = "",
     counters: dict[int, int] | None = None,
+    positions: list[int] | None = None,
 ) -> list[Any]:
     """Feed ``inputs`` (one value per model input) through the graph.
 
@@ -94,6 +99,7 @@ def run_graph(
     """
     graph = functional_of(model)
     counters = defaultdict(int) if counters is None else counters
+    positions = [0] if positions is None else positions  # next call's position, shared with nested walks
     values: dict[int, Any] = {id(x): v for x, v in zip(graph.inputs, inputs)}
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
@@ -107,7 +113,7 @@ def run_graph(
             name = prefix + op.name + (f"#{index + 1}" if index else "")
             flat = [values[id(x)] for x in node.input_tensors]
             if isinstance(op, keras.Model) and is_graph_model(op):
-                outputs = run_graph(op, flat, visit, prefix=name + "/", counters=counters)
+                outputs = run_graph(op, flat, visit, prefix=name + "/", counters=counters, positions=positions)
             else:
                 args, kwargs = node.arguments.fill_in(values)
                 call = LayerCall(
@@ -116,7 +122,9 @@ def run_graph(
                     index,
                     tuple(shape_of(x) for x in node.input_tensors),
                     tuple(shape_of(y) for y in node.outputs),
+                    positions[0],
                 )
+                positions[0] += 1
                 outputs = visit(call, args, kwargs, flat)
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             for tensor, value in zip(node.outputs, outputs):

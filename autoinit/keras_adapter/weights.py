@@ -39,8 +39,10 @@ class WeightWriter:
     Args:
         distribution: one of ``DISTRIBUTIONS``.
         seed: master seed; each variable's seed is derived from it and the
-            variable's place in the model, so the same seed gives
-            bit-identical weights.
+            variable's place in the model (its layer call's topological
+            position and its role, see ``LayerContext.seed_place``), so the
+            same architecture and seed give bit-identical weights however
+            the layers are named.
         constrain: also attach ``CenteredScale`` constraints (keeps weights
             zero-mean at their initial scale during training).
     """

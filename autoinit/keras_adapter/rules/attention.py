@@ -57,7 +57,7 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
         ctx.weight_variance(place, variance)
     if first and ctx.session.writer is not None:
         for place, sub in dense.items():
-            ctx.session.writer.write(sub, sub.kernel, variances[place], f"{ctx.call.name}:{place}", "kernel_initializer")
+            ctx.session.writer.write(sub, sub.kernel, variances[place], ctx.seed_place(place), "kernel_initializer")
             if getattr(sub, "bias", None) is not None:
                 ctx.session.writer.zero(sub, sub.bias, "bias_initializer")
         # The layer's config carries one kernel initializer for all four
@@ -92,5 +92,5 @@ def _condition_output(ctx: LayerContext, output, variance: float, z: SignalMomen
     variance *= factor
     ctx.session.chosen[id(ctx.layer)]["output"] = variance
     ctx.note.weight_variances["output"] = variance
-    ctx.session.writer.write(output, output.kernel, variance, f"{ctx.call.name}:output", "kernel_initializer")
+    ctx.session.writer.write(output, output.kernel, variance, ctx.seed_place("output"), "kernel_initializer")
     return scaled(z, factor).with_example_fraction(z.example_fraction)

@@ -38,8 +38,8 @@ def _recurrent(ctx: LayerContext, rnn, prefix: str) -> list[SignalMoments]:
     variance = ctx.weight_variance(place, dense_weight_variance(x, fan_in, ctx.target))
     writer = ctx.session.writer
     if first and writer is not None:
-        writer.write(cell, cell.kernel, variance, f"{ctx.call.name}:{place}", "kernel_initializer")
-        writer.redraw(cell, cell.recurrent_kernel, cell.recurrent_initializer, f"{ctx.call.name}:{prefix}recurrent")
+        writer.write(cell, cell.kernel, variance, ctx.seed_place(place), "kernel_initializer")
+        writer.redraw(cell, cell.recurrent_kernel, cell.recurrent_initializer, ctx.seed_place(f"{prefix}recurrent"))
     recurrent_activation = getattr(cell, "recurrent_activation", None)
     spec = RecurrentSpec(
         cell=_CELLS[type(cell).__name__],
