@@ -129,7 +129,7 @@ def test_same_seed_gives_identical_records_and_another_seed_does_not():
 
 
 # --------------------------------------------------------------------------- #
-# compiled=True: one traced graph, same records
+# The traced graph (default on TensorFlow) gives the eager interpreter's records
 # --------------------------------------------------------------------------- #
 def dropout_batch_norm_model() -> keras.Model:
     """Dense -> Dropout -> BatchNormalization -> nested model (Dense with fused ReLU)."""
@@ -146,7 +146,7 @@ def test_compiled_probe_gives_the_eager_records_with_dropout_batch_norm_and_nest
     model = dropout_batch_norm_model()
     model.get_layer("bn").moving_variance.assign(np.full((32,), 0.5, "float32"))
     before = [w.copy() for w in model.get_weights()]
-    eager = probe(model, batch_size=64, seed=4)
+    eager = probe(model, batch_size=64, seed=4, compiled=False)
     compiled = probe(model, batch_size=64, seed=4, compiled=True)
     again = probe(model, batch_size=64, seed=4, compiled=True)
     other_seed = probe(model, batch_size=64, seed=5, compiled=True)
@@ -163,7 +163,7 @@ def test_compiled_probe_gives_the_eager_records_with_dropout_batch_norm_and_nest
         np.testing.assert_array_equal(old, new)
 
 
-def test_compiled_probe_retraces_for_a_new_batch_size_and_follows_new_weights():
+def test_compiled_probe_follows_a_new_batch_size_and_new_weights():
     model = plain_mlp(depth=2, width=16)
     first = by_name(probe(model, batch_size=32, compiled=True))
     assert by_name(probe(model, batch_size=48, compiled=True))["act2"]["var"] != first["act2"]["var"]
@@ -186,9 +186,14 @@ def test_compiled_probe_cache_does_not_keep_the_model_alive():
     assert ref() is None
 
 
-def test_compiled_probe_refuses_the_backward_probe():
-    with pytest.raises(AutoInitError, match="forward probe only"):
-        probe(plain_mlp(depth=1, width=8), batch_size=8, compiled=True, backward=True)
+def test_compiled_backward_probe_gives_the_eager_gradients():
+    model = dropout_batch_norm_model()
+    eager = probe(model, batch_size=64, seed=2, backward=True, compiled=False)
+    compiled = probe(model, batch_size=64, seed=2, backward=True, compiled=True)
+    assert [r["name"] for r in compiled] == [r["name"] for r in eager]
+    assert "grad_var" not in compiled[0]
+    for e, c in zip(eager[1:], compiled[1:]):
+        assert c["grad_var"] == pytest.approx(e["grad_var"], rel=1e-5), c["name"]
 
 
 # --------------------------------------------------------------------------- #
@@ -384,3 +389,173 @@ def test_compare_leaves_the_callers_config_untouched_and_can_be_called_again():
     second = compare(config, batch_size=8)
     assert [layer["name"] for layer in first["layers"]] == [layer["name"] for layer in second["layers"]]
     assert first["layers"][-1]["autoinit"] == second["layers"][-1]["autoinit"]
+
+
+# --------------------------------------------------------------------------- #
+# Micro-batches: exact merges, bounded memory, progress
+# --------------------------------------------------------------------------- #
+def fused_mlp(width: int = 64) -> keras.Model:
+    """Dense layers with fused activations, no dropout or batch statistics:
+    each example's outputs do not depend on the others in its micro-batch."""
+    inputs = keras.Input((32,), name="x")
+    y = keras.layers.Dense(width, activation="relu", name="dense1")(inputs)
+    y = keras.layers.Dense(width, activation="tanh", name="dense2")(y)
+    y = keras.layers.Dense(8, name="head")(y)
+    return keras.Model(inputs, y, name="fused_mlp")
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_moments_merged_over_micro_batches_equal_the_single_batch_moments(backward):
+    model = fused_mlp()
+    whole = probe(model, batch_size=64, seed=3, backward=backward, micro_batch=64)
+    split = probe(model, batch_size=64, seed=3, backward=backward, micro_batch=7)  # 10 parts of 6 or 7
+    assert [r["name"] for r in split] == [r["name"] for r in whole]
+    for w, s in zip(whole, split):
+        for key in ("mean", "var") + (("grad_var",) if backward and "grad_var" in w else ()):
+            assert s[key] == pytest.approx(w[key], rel=1e-5, abs=1e-7), (w["name"], key)
+        if "pre_activation" in w:
+            for key in ("mean", "var"):
+                assert s["pre_activation"][key] == pytest.approx(w["pre_activation"][key], rel=1e-5, abs=1e-7)
+
+
+def test_merging_is_chans_pairwise_update_of_count_mean_and_variance():
+    from autoinit.probe.reducers import MomentSums
+
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(5.0, 3.0, size=n) for n in (1, 17, 400, 3)]
+    sums = MomentSums()
+    for part in parts:
+        sums.add([part.size], [[part.mean(), part.var()]])
+    whole = np.concatenate(parts)
+    np.testing.assert_allclose(sums.moments()[0], [whole.mean(), whole.var()], rtol=1e-12)
+
+
+def test_the_micro_batch_is_the_largest_whose_estimated_memory_fits_the_budget():
+    from autoinit.probe import choose_micro_batch, estimate_probe_memory
+
+    model = conv_stack()
+    estimates = [estimate_probe_memory(model, 64, m) for m in (1, 8, 64)]
+    assert estimates[0] < estimates[1] < estimates[2]
+    budget = (estimates[1] + estimate_probe_memory(model, 64, 9)) // 2
+    assert choose_micro_batch(model, 64, budget) == 8
+    assert choose_micro_batch(model, 64, 1) == 1  # never below one example
+    assert choose_micro_batch(model, 64, 1 << 40) == 64
+    # The backward probe keeps what the gradient needs: more per example.
+    assert estimate_probe_memory(model, 64, 8, backward=True) > estimates[1]
+
+
+def test_progress_moves_with_the_micro_batches():
+    seen: list[float] = []
+    probe(fused_mlp(), batch_size=32, micro_batch=8, progress=seen.append)
+    assert seen == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_compare_traces_the_probe_once_for_every_series_and_reports_rising_progress():
+    from autoinit.probe.program import program_for
+
+    stages: list[tuple[float, str]] = []
+    _, model = compare(
+        fused_mlp(),
+        baselines=("default", "he_normal", "lecun_normal"),
+        batch_size=32,
+        memory_budget_bytes=1,  # one example per micro-batch: 32 passes per series
+        return_model=True,
+        progress=lambda fraction, stage: stages.append((fraction, stage)),
+    )
+    functions = program_for(model, compiled=True)._functions
+    assert [f.experimental_get_tracing_count() for f in functions.values()] == [1]
+    fractions = [fraction for fraction, _ in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert len(stages) > 4 * 32  # the bar moves within each series
+
+
+def conv_stack(size: int = 128, channels: int = 96) -> keras.Model:
+    """Cheap layers with large activations (6 MiB per example each): memory
+    that follows the batch shows at once, well above the allocator's noise
+    (some 25 MB retained or not from one run to the next)."""
+    inputs = keras.Input((size, size, 3), name="image")
+    wide = keras.layers.Conv2D(channels, 1, name="expand")(inputs)
+    y = keras.layers.Activation("relu", name="relu")(wide)
+    y = keras.layers.Activation("tanh", name="tanh")(y)
+    y = keras.layers.Add(name="skip")([wide, y])
+    y = keras.layers.Activation("sigmoid", name="sigmoid")(y)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="pool")(y), name="conv_stack")
+
+
+_MEASURE_PROBE = """
+import json, sys
+from pathlib import Path
+import keras
+sys.path.insert(0, {tests!r})
+from test_probe import conv_stack
+from autoinit.probe import probe
+
+def kib(field):
+    line = next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith(field + ":"))
+    return int(line.split()[1])
+
+model = conv_stack()
+probe(model, batch_size=2, micro_batch=2)  # traced once: the graph is not what is measured
+Path("/proc/self/clear_refs").write_text("5")  # reset the peak resident set
+before = kib("VmRSS")
+probe(model, batch_size={batch}, micro_batch={micro})
+print(json.dumps((kib("VmHWM") - before) * 1024))
+"""
+
+
+def _probe_growth(batch: int, micro: int) -> int:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = _MEASURE_PROBE.format(tests=str(Path(__file__).parent), batch=batch, micro=micro)
+    # oneDNN's allocator keeps and fragments freed blocks (some 50-100 MB
+    # here, more after more passes): without it the measure sees what the
+    # probe holds, not what an allocator caches.
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300, env=env)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's peak-RSS reset")
+def test_probe_memory_follows_the_micro_batch_not_the_batch():
+    small = _probe_growth(batch=8, micro=8)
+    large_in_parts = _probe_growth(batch=64, micro=8)
+    at_once = _probe_growth(batch=32, micro=32)
+    # The measure sees the batch when it is run at once (the control)...
+    assert at_once > 2.5 * small, (small, at_once)
+    # ...and not when the same batch runs in micro-batches of 8.
+    assert large_in_parts < 1.5 * small, (small, large_in_parts)
+
+
+# --------------------------------------------------------------------------- #
+# Fused activations: the pre-activation, predicted and measured
+# --------------------------------------------------------------------------- #
+def test_probe_records_the_pre_activation_of_a_fused_layer_only():
+    records = by_name(probe(fused_mlp(), batch_size=256))
+    dense1 = records["dense1"]
+    pre = dense1["pre_activation"]
+    # relu of a zero-mean Gaussian pre-activation: E[relu(z)^2] = Var(z) / 2.
+    assert dense1["mean"] ** 2 + dense1["var"] == pytest.approx(pre["var"] / 2 + pre["mean"] ** 2 / 2, rel=0.15)
+    assert "pre_activation" in records["dense2"]
+    assert "pre_activation" not in records["head"]  # linear: its output is its pre-activation
+    assert "pre_activation" not in records["x"]
+
+
+def test_traces_carry_pre_activation_moments_against_their_target_for_every_series():
+    traces = compare(fused_mlp(width=WIDTH), baselines=("default", "he_normal"), batch_size=256)
+    layers = by_name(traces["layers"])
+    for name in ("dense1", "dense2"):
+        pre = layers[name]["pre_activation"]
+        assert set(pre) == {"target", "predicted", "default", "he_normal", "autoinit"}
+        assert pre["target"] == layers[name]["target"] == 1.0
+        for series in ("predicted", "default", "he_normal", "autoinit"):
+            assert set(pre[series]) == {"mean", "var"}
+        # AutoInit scales the pre-activation (not the activation's output) to the target.
+        second_moment = pre["autoinit"]["mean"] ** 2 + pre["autoinit"]["var"]
+        assert second_moment == pytest.approx(1.0, rel=0.15), name
+        assert pre["autoinit"]["var"] == pytest.approx(pre["predicted"]["var"], rel=0.15), name
+    # The ReLU layer's output reads about 1/2 against the same target: why the view exists.
+    assert layers["dense1"]["autoinit"]["var"] < 0.5
+    assert "pre_activation" not in layers["head"] and "pre_activation" not in layers["x"]
+    assert json.loads(json.dumps(traces)) == traces

@@ -10,13 +10,27 @@ probes for the model's own initialization, named baselines and AutoInit, next
 to AutoInit's analytic prediction: the traces payload the service returns.
 
 Modules: ``inputs`` (the probe batch), ``reducers`` (layer output ->
-moments), ``forward`` and ``backward`` (the passes), ``run`` (``probe``),
-``baselines``, ``compare``, ``traces`` (the payload).
+moments, merged across micro-batches), ``forward`` and ``backward`` (the
+passes over one micro-batch), ``program`` (those passes traced once per
+model), ``memory`` (the estimate a service refuses jobs by, and the
+micro-batch), ``run`` (``probe``), ``baselines``, ``compare``, ``traces``
+(the payload).
 """
 
 from autoinit.probe.baselines import BASELINES, apply_baseline
 from autoinit.probe.compare import Progress, compare
 from autoinit.probe.inputs import gaussian_inputs
+from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET, choose_micro_batch, estimate_probe_memory
 from autoinit.probe.run import probe
 
-__all__ = ["probe", "compare", "BASELINES", "apply_baseline", "gaussian_inputs", "Progress"]
+__all__ = [
+    "probe",
+    "compare",
+    "estimate_probe_memory",
+    "choose_micro_batch",
+    "DEFAULT_MEMORY_BUDGET",
+    "BASELINES",
+    "apply_baseline",
+    "gaussian_inputs",
+    "Progress",
+]

@@ -1,5 +1,9 @@
-"""The backward probe: the variance of the gradient of a random projection
-loss with respect to each layer's output."""
+"""The backward pass: the gradient of ``L = sum(output * R)`` (``R`` fixed,
+standard normal, one draw per example) with respect to each layer's output,
+reduced to its moments inside the same graph as the forward pass.
+
+TensorFlow only (the gradient tape is backend-specific).
+"""
 
 from __future__ import annotations
 
@@ -8,34 +12,52 @@ from typing import Any
 import keras
 import numpy as np
 
-from autoinit.probe.forward import layer_records, run_layers
+from autoinit.probe.forward import PassLayout, forward_pass
+from autoinit.probe.reducers import Reducer
 
-__all__ = ["probe_backward"]
+__all__ = ["backward_pass", "projections"]
 
 
-def probe_backward(model: keras.Model, inputs: list, seed: int) -> list[dict]:
-    import tensorflow as tf  # the gradient tape is backend-specific
+def backward_pass(model: keras.Model, inputs: list, projections: list, layout: PassLayout) -> tuple[Any, Any, Any, Any]:
+    """``(moments, sizes, grad_moments, grad_sizes)`` of one micro-batch (as
+    ``forward_pass``); gradient rows follow ``layout.grad_calls``."""
+    import tensorflow as tf
 
-    zeros: list[Any] = []
-
-    def hook(y: Any) -> Any:
-        if not keras.backend.is_float_dtype(y.dtype):
-            zeros.append(None)
-            return y
-        zero = tf.zeros_like(y)
-        tape.watch(zero)
-        zeros.append(zero)
-        return y + zero
+    firsts: list[Any] = []  # per call: the tap on its first output (the one reduced), or None
 
     with tf.GradientTape(persistent=False) as tape:
-        calls, stats, _, outputs = run_layers(model, inputs, hook)
-        rng = np.random.default_rng(seed + 1)
-        loss = tf.add_n(
-            [tf.reduce_sum(tf.cast(y, "float32") * rng.standard_normal(tuple(y.shape)).astype("float32")) for y in outputs]
-        )
-    watched = [z for z in zeros if z is not None]
-    grads = tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    variances = iter(keras.ops.convert_to_numpy(tf.stack([tf.math.reduce_variance(g) for g in grads])) if grads else [])
-    grad_vars: list[float | None] = [None] * len(inputs)  # no gradient taken for the inputs
-    grad_vars += [None if z is None else float(next(variances)) for z in zeros]
-    return layer_records(model, calls, keras.ops.convert_to_numpy(stats), grad_vars)
+
+        def hook(flat: list) -> list:
+            tapped = []
+            for y in flat:
+                if keras.backend.is_float_dtype(y.dtype):
+                    zero = tf.zeros_like(y)
+                    tape.watch(zero)
+                    tapped.append((y + zero, zero))
+                else:
+                    tapped.append((y, None))
+            firsts.append(tapped[0][1] if tapped else None)
+            return [y for y, _ in tapped]
+
+        moments, sizes, outputs = forward_pass(model, inputs, layout, hook)
+        loss = tf.add_n([tf.reduce_sum(tf.cast(y, "float32") * r) for y, r in zip(outputs, projections)])
+    layout.grad_calls[:] = [i for i, tap in enumerate(firsts) if tap is not None]
+    watched = [firsts[i] for i in layout.grad_calls]
+    grads = tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO) if watched else []
+    reducer = Reducer()
+    for grad in grads:
+        reducer.add(grad)
+    layout.grad_elements[:] = reducer.elements
+    grad_moments, grad_sizes = reducer.result()
+    return moments, sizes, grad_moments, grad_sizes
+
+
+def projections(seed: int, output_shapes: list[tuple], start: int, stop: int) -> list[np.ndarray]:
+    """``R`` for examples ``start..stop`` of each model output: example ``e``'s
+    draw depends on ``(seed, e)`` only, so any split into micro-batches sees
+    the same ``R``."""
+    parts = []
+    for k, shape in enumerate(output_shapes):
+        rows = [np.random.default_rng([seed, k, e]).standard_normal(shape) for e in range(start, stop)]
+        parts.append(np.stack(rows).astype("float32"))
+    return parts

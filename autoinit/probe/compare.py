@@ -12,6 +12,7 @@ from autoinit.autoinit import AutoInit
 from autoinit.errors import AutoInitError
 from autoinit.keras_adapter.loading import load_model
 from autoinit.probe.baselines import BASELINES, apply_baseline
+from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET
 from autoinit.probe.run import probe
 from autoinit.probe.traces import build_traces
 
@@ -36,12 +37,18 @@ def compare(
     return_model: bool = False,
     progress: Progress | None = None,
     center_activations: bool = False,
+    memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
 ):
     """AutoInit's prediction next to measured propagation under several inits.
 
     Probes the model as given (``"default"``: its own initializers), each
     named baseline (``he_normal``, ``glorot_uniform``, ``lecun_normal``
     applied to all kernels) and AutoInit, on the same Gaussian batch.
+
+    Every probe runs the model's one traced graph (weights are variables:
+    each series assigns its weights, nothing is traced again), micro-batch
+    by micro-batch within ``memory_budget_bytes`` (see ``probe``);
+    ``progress(fraction, stage)`` moves with the micro-batches.
 
     With ``center_activations=True`` (AutoInit++, ``autoinit.centering``) the
     model is rewritten first, and every series (default and baselines too) is
@@ -67,19 +74,30 @@ def compare(
 
         model, _ = center_model(model, custom_objects)
     initial = [v.numpy() for v in model.trainable_variables]
-    options = dict(batch_size=batch_size, seed=seed, input_mean=input_mean, input_var=input_var, backward=backward)
+    options = dict(
+        batch_size=batch_size,
+        seed=seed,
+        input_mean=input_mean,
+        input_var=input_var,
+        backward=backward,
+        memory_budget_bytes=memory_budget_bytes,
+    )
     measured: dict[str, list[dict]] = {}
     series = [b for b in baselines if b != "default"]
     steps = 2 + len(series) + (1 if "default" in baselines else 0)
     done = 0
+
+    def probed(stage: str) -> list[dict]:
+        start = 0.1 + 0.8 * done / steps
+        report(start, stage)
+        return probe(model, **options, progress=lambda part: report(start + 0.8 * part / steps, stage))
+
     if "default" in baselines:
-        report(0.1, "probing default initialization")
-        measured["default"] = probe(model, **options)
+        measured["default"] = probed("probing default initialization")
         done += 1
     for name in series:
-        report(0.1 + 0.8 * done / steps, f"probing {name}")
         apply_baseline(model, name, seed)
-        measured[name] = probe(model, **options)
+        measured[name] = probed(f"probing {name}")
         done += 1
     if series:
         for variable, value in zip(model.trainable_variables, initial):
@@ -93,9 +111,9 @@ def compare(
         signal_variance=signal_variance,
         seed=seed,
     )  # the model is already centred when asked: AutoInit++ is AutoInit on it
-    model, estimates = ai.initialize_model(model, return_estimates=True)
-    report(0.1 + 0.8 * (done + 1) / steps, "probing AutoInit")
-    measured["autoinit"] = probe(model, **options)
+    model, estimates = ai.initialize_model(model, return_estimates=True)  # in place: the same graph
+    done += 1
+    measured["autoinit"] = probed("probing AutoInit")
     traces = build_traces(model, estimates, measured, signal_variance, input_mean, input_var)
     traces["center_activations"] = bool(center_activations)
     report(1.0, "done")

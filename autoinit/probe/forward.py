@@ -1,120 +1,124 @@
-"""The forward probe: the graph interpreted in training mode, each layer
-output reduced to ``[mean, var]`` (eagerly, or as one traced graph)."""
+"""One pass of a micro-batch through the graph in training mode, each layer
+output reduced to its moments as soon as it is produced.
+
+The pass is plain backend code (``keras.ops``): the TensorFlow backend traces
+it once per model (``program``), other backends run it eagerly. Inside a
+traced graph nothing holds a layer output after its consumers and its
+reduction have run, so memory follows the live set, not the sum of all
+activations.
+
+A weighted layer with a fused activation (``Dense(64, activation="relu")``)
+is called with its activation split off, so its linear output (the
+pre-activation AutoInit scales to the target) is reduced too, then the
+activation is applied: one call, no second model.
+"""
 
 from __future__ import annotations
 
-import math
-import weakref
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
-import numpy as np
 
-from autoinit.errors import AutoInitError
-from autoinit.keras_adapter.graph import LayerCall, model_inputs, run_graph
-from autoinit.probe.reducers import BatchedReducer, InlineReducer, reducer as new_reducer
+from autoinit.keras_adapter.graph import LayerCall, run_graph
+from autoinit.probe.reducers import Reducer
 
-__all__ = ["run_layers", "layer_records", "probe_forward", "probe_compiled"]
+__all__ = ["PassLayout", "fused_activation", "forward_pass"]
 
 
-def _finite(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
+@functools.lru_cache(maxsize=1)
+def _fused_families() -> tuple[type, ...]:
+    """Layers whose ``call`` ends in ``self.activation(linear output)``."""
+    from keras.src.layers.convolutional.base_conv import BaseConv
+    from keras.src.layers.convolutional.base_conv_transpose import BaseConvTranspose
+    from keras.src.layers.convolutional.base_depthwise_conv import BaseDepthwiseConv
+    from keras.src.layers.convolutional.base_separable_conv import BaseSeparableConv
+
+    return (keras.layers.Dense, keras.layers.EinsumDense, BaseConv, BaseConvTranspose, BaseDepthwiseConv, BaseSeparableConv)
 
 
-def _input_records(model: keras.Model) -> list[dict]:
-    return [
-        {"name": name, "class_name": "InputLayer", "has_weights": False, "output_shape": list(shape)}
-        for name, shape, _ in model_inputs(model)
-    ]
+def fused_activation(layer: Any) -> Callable | None:
+    """The non-linear activation fused into a weighted layer, or None."""
+    if not isinstance(layer, _fused_families()):
+        return None
+    activation = getattr(layer, "activation", None)
+    if activation is None or activation is keras.activations.linear:
+        return None
+    return activation
 
 
-def run_layers(
+@dataclass
+class PassLayout:
+    """What one pass visited (filled when the pass runs or is traced): the
+    layer calls in order, the rows of their outputs' moments (the model
+    inputs' rows come first, in input order), of fused pre-activations, and
+    each row's element count per example (``Reducer.elements``)."""
+
+    calls: list[LayerCall] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    pre_rows: dict[int, int] = field(default_factory=dict)
+    """Call position -> row of its pre-activation moments."""
+    elements: list[int | None] = field(default_factory=list)
+    grad_calls: list[int] = field(default_factory=list)
+    """Backward pass: positions of the calls whose output has a gradient row."""
+    grad_elements: list[int | None] = field(default_factory=list)
+
+    def clear(self) -> None:
+        for part in (self.calls, self.rows, self.elements, self.grad_calls, self.grad_elements):
+            part.clear()
+        self.pre_rows.clear()
+
+
+def _call_layer(call: LayerCall, args: tuple, kwargs: dict) -> tuple[Any, Any]:
+    """``(outputs, pre_activation or None)`` of one layer call in training mode."""
+    kwargs = dict(kwargs)
+    kwargs["training"] = True
+    activation = fused_activation(call.layer)
+    if activation is None:
+        return call.layer(*args, **kwargs), None
+    layer = call.layer
+    layer.activation = keras.activations.linear  # split off for this call only
+    try:
+        pre = layer(*args, **kwargs)
+    finally:
+        layer.activation = activation
+    return activation(pre), pre
+
+
+def forward_pass(
     model: keras.Model,
     inputs: list,
-    hook: Callable[[Any], Any] | None = None,
-    reducer: InlineReducer | BatchedReducer | None = None,
-):
-    """Interpret the graph in training mode; returns ``(calls, stats, taps,
-    outputs)`` with ``stats`` one ``[n, 2]`` tensor of ``[mean, var]`` rows
-    (inputs first, then one per layer call)."""
-    calls: list[LayerCall] = []
-    reducer = reducer or new_reducer()
+    layout: PassLayout,
+    hook: Callable[[list], list] | None = None,
+) -> tuple[Any, Any, list]:
+    """Interpret the graph on one micro-batch in training mode.
+
+    ``hook`` replaces a call's (flat) outputs before anything consumes them
+    (the backward pass taps gradients there). Fills ``layout`` and returns
+    ``(moments, sizes, outputs)``: ``[n, 2]`` ``[mean, var]`` rows, the
+    per-example sizes of rows with open shapes (``Reducer``), and the
+    model's outputs.
+    """
+    layout.clear()
+    reducer = Reducer()
     tensors = [keras.ops.convert_to_tensor(x) for x in inputs]
     for x in tensors:
         reducer.add(x)
-    taps: list[Any] = []
 
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:
-        kwargs = dict(kwargs)
-        kwargs["training"] = True
-        outputs = call.layer(*args, **kwargs)
+        outputs, pre = _call_layer(call, args, kwargs)
         flat_out = keras.tree.flatten(outputs)
         if hook is not None:
-            flat_out = [hook(y) for y in flat_out]
-            taps.append(flat_out[0])
-        calls.append(call)
-        reducer.add(flat_out[0])
+            flat_out = hook(flat_out)
+        if pre is not None:
+            layout.pre_rows[len(layout.calls)] = reducer.add(pre)
+        layout.calls.append(call)
+        layout.rows.append(reducer.add(flat_out[0]))
         return flat_out
 
     outputs = run_graph(model, tensors, visit)
-    return calls, reducer.result(), taps, outputs
-
-
-def layer_records(
-    model: keras.Model, calls: list[LayerCall], stats: np.ndarray, grads: list[float | None] | None
-) -> list[dict]:
-    records = _input_records(model)
-    for call in calls:
-        records.append(
-            {
-                "name": call.name,
-                "class_name": call.class_name,
-                "has_weights": bool(getattr(call.layer, "weights", None)),
-                "output_shape": list(call.output_shapes[0]) if call.output_shapes else [],
-            }
-        )
-    for i, record in enumerate(records):
-        record["mean"] = _finite(stats[i, 0])
-        record["var"] = _finite(stats[i, 1])
-        # No key where no gradient was taken (inputs, integer tensors): a gap,
-        # which the figures tell apart from an overflow (null).
-        if grads is not None and i < len(grads) and grads[i] is not None:
-            record["grad_var"] = _finite(grads[i])
-    return records
-
-
-def probe_forward(model: keras.Model, inputs: list) -> list[dict]:
-    calls, stats, _, _ = run_layers(model, inputs)
-    return layer_records(model, calls, keras.ops.convert_to_numpy(stats), None)
-
-
-# model -> (traced forward probe, the layer calls its latest trace visited).
-# Weak keys, and the traced function holds the model only weakly: the cache
-# never keeps a model alive.
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _compiled_forward(model: keras.Model) -> tuple[Any, list[LayerCall]]:
-    entry = _COMPILED.get(model)
-    if entry is None:
-        import tensorflow as tf
-
-        ref = weakref.ref(model)
-        calls: list[LayerCall] = []
-
-        def forward(inputs: list) -> Any:
-            traced, stats, _, _ = run_layers(ref(), inputs, reducer=InlineReducer())
-            calls[:] = traced  # runs at trace time only
-            return stats
-
-        entry = _COMPILED[model] = (tf.function(forward, autograph=False), calls)
-    return entry
-
-
-def probe_compiled(model: keras.Model, inputs: list) -> list[dict]:
-    if keras.backend.backend() != "tensorflow":
-        raise AutoInitError(f"probe(compiled=True) needs the TensorFlow backend. Received: {keras.backend.backend()!r}")
-    function, calls = _compiled_forward(model)
-    stats = function([keras.ops.convert_to_tensor(x) for x in inputs])
-    return layer_records(model, calls, keras.ops.convert_to_numpy(stats), None)
+    layout.elements[:] = reducer.elements
+    moments, sizes = reducer.result()
+    return moments, sizes, outputs

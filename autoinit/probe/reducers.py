@@ -1,86 +1,120 @@
-"""Reduce a layer's output to its ``[mean, var]`` where it is produced."""
+"""Moments of a layer's output: reduced where the output is produced, merged
+across micro-batches on the host.
+
+In the pass, each tensor becomes ``[mean, var]`` (float32, two passes: the
+mean, then the mean squared deviation from it) and its element count, known
+from its shape per example where that is static. On the host, the rows of
+successive micro-batches merge exactly with Chan et al.'s pairwise update
+(1979): for parts ``a`` and ``b`` with counts ``n_a, n_b``, means ``m_a,
+m_b`` and sums of squared deviations ``M_a, M_b``, with ``d = m_b - m_a`` and
+``n = n_a + n_b``:
+
+    mean = m_a + d n_b / n,    M = M_a + M_b + d^2 n_a n_b / n,    var = M / n.
+"""
 
 from __future__ import annotations
 
-import functools
+import math
 from typing import Any
 
 import keras
+import numpy as np
 
-__all__ = ["reducer", "InlineReducer", "BatchedReducer"]
-
-
-def _two_pass_moments(tensor: Any) -> Any:
-    """``[mean, var]`` of all elements of ``tensor`` (float32, two passes)."""
-    x = keras.ops.cast(tensor, "float32")
-    mean = keras.ops.mean(x)
-    return keras.ops.stack([mean, keras.ops.mean(keras.ops.square(x - mean))])
+__all__ = ["Reducer", "MomentSums"]
 
 
-class InlineReducer:
-    """Reduces each layer output where it is produced: inside a traced graph
-    (where the ops fuse into the graph), or on backends other than TensorFlow."""
+class Reducer:
+    """Collects ``[mean, var]`` rows of the tensors of one pass.
 
-    def __init__(self) -> None:
-        self.rows: list[Any] = []
-
-    def add(self, tensor: Any) -> None:
-        self.rows.append(_two_pass_moments(tensor))
-
-    def result(self) -> Any:
-        return keras.ops.stack(self.rows)
-
-
-# Layer outputs reduced per compiled call. One call per output costs about as
-# much dispatch as the layer itself; 32 per call run side by side in one
-# graph. The traced function (0.3 s) is built on first use, once per process.
-_BATCH = 32
-
-
-@functools.lru_cache(maxsize=1)
-def _batched_moments() -> tuple[Any, Any]:
-    """A concrete TensorFlow function ``(x_1, ..., x_32) -> [[mean, var]] * 32``
-    (any shapes, float32) and the tiny tensor that pads unused slots."""
-    import tensorflow as tf
-
-    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)] * _BATCH, autograph=False)
-    def moments(*xs: Any) -> Any:
-        rows = []
-        for x in xs:
-            mean = tf.reduce_mean(x)
-            rows.append(tf.stack([mean, tf.reduce_mean(tf.math.squared_difference(x, mean))]))
-        return tf.stack(rows)
-
-    return moments.get_concrete_function(), tf.zeros([1])  # a concrete function skips argument binding
-
-
-class BatchedReducer:
-    """Eager probes: collects layer outputs and reduces them ``_BATCH`` at a
-    time. The interpreter keeps every output alive until the pass ends anyway,
-    so holding a few more costs no memory."""
+    On TensorFlow each row costs three graph nodes (mean, squared difference,
+    mean; the reduction axes are shared), which keeps a traced probe close to
+    the model's own graph in size and in optimisation time; other backends
+    use ``keras.ops``. ``elements[i]`` is row ``i``'s count per example, or
+    None where a dimension other than the batch is open (then the count is
+    measured: ``result``'s ``sizes``, in row order among those rows).
+    """
 
     def __init__(self) -> None:
-        self.pending: list[Any] = []
-        self.rows: list[Any] = []
+        self.tensorflow = keras.backend.backend() == "tensorflow"
+        self.means: list[Any] = []
+        self.variances: list[Any] = []
+        self.sizes: list[Any] = []
+        self.elements: list[int | None] = []
+        self._axes: dict[int, Any] = {}
 
-    def add(self, tensor: Any) -> None:
-        if keras.backend.standardize_dtype(tensor.dtype) != "float32":
-            tensor = keras.ops.cast(tensor, "float32")
-        self.pending.append(tensor)
-        if len(self.pending) == _BATCH:
-            self._flush()
+    def add(self, tensor: Any) -> int:
+        """Reduce ``tensor``; returns its row."""
+        shape = tuple(tensor.shape)[1:]
+        if all(d is not None for d in shape):
+            self.elements.append(math.prod(int(d) for d in shape))
+        else:
+            self.elements.append(None)
+            self.sizes.append(keras.ops.size(tensor) // keras.ops.shape(tensor)[0])
+        if self.tensorflow:
+            mean, var = self._tensorflow_moments(tensor)
+        else:
+            x = keras.ops.cast(tensor, "float32")
+            mean = keras.ops.mean(x)
+            var = keras.ops.mean(keras.ops.square(x - mean))
+        self.means.append(mean)
+        self.variances.append(var)
+        return len(self.means) - 1
 
-    def _flush(self) -> None:
-        moments, pad = _batched_moments()
-        n = len(self.pending)
-        self.rows.append(moments(*self.pending, *[pad] * (_BATCH - n))[:n])
-        self.pending = []
+    def _tensorflow_moments(self, tensor: Any) -> tuple[Any, Any]:
+        import tensorflow as tf
 
-    def result(self) -> Any:
-        if self.pending:
-            self._flush()
-        return keras.ops.concatenate(self.rows, axis=0)
+        x = tensor if tensor.dtype == tf.float32 else tf.cast(tensor, tf.float32)
+        rank = len(x.shape)
+        axes = self._axes.get(rank)
+        if axes is None:
+            axes = self._axes[rank] = tf.constant(list(range(rank)), tf.int32)
+        mean = tf.raw_ops.Mean(input=x, axis=axes)
+        return mean, tf.raw_ops.Mean(input=tf.math.squared_difference(x, mean), axis=axes)
+
+    def result(self) -> tuple[Any, Any]:
+        """``([n, 2] [mean, var] rows, per-example sizes of the open-shaped rows)``."""
+        if not self.means:
+            return keras.ops.zeros((0, 2), "float32"), keras.ops.zeros((0,), "int32")
+        moments = keras.ops.stack([keras.ops.stack(self.means), keras.ops.stack(self.variances)], axis=1)
+        sizes = keras.ops.cast(keras.ops.stack(self.sizes), "int32") if self.sizes else keras.ops.zeros((0,), "int32")
+        return moments, sizes
+
+    @staticmethod
+    def counts(elements: list[int | None], sizes: Any, examples: int) -> np.ndarray:
+        """Element counts of every row for a micro-batch of ``examples``."""
+        measured = iter(np.asarray(sizes).tolist())
+        return np.array([examples * (e if e is not None else next(measured)) for e in elements], dtype=np.float64)
 
 
-def reducer() -> InlineReducer | BatchedReducer:
-    return BatchedReducer() if keras.backend.backend() == "tensorflow" else InlineReducer()
+class MomentSums:
+    """Running ``(count, mean, sum of squared deviations)`` per row, in float64."""
+
+    def __init__(self) -> None:
+        self.count: np.ndarray | None = None
+        self.mean: np.ndarray | None = None
+        self.squares: np.ndarray | None = None
+
+    def add(self, counts: Any, moments: Any) -> None:
+        """Merge one micro-batch's ``[n]`` counts and ``[n, 2]`` ``[mean, var]`` rows."""
+        n_b = np.asarray(counts, dtype=np.float64)
+        moments = np.asarray(moments, dtype=np.float64).reshape(-1, 2)
+        m_b, squares_b = moments[:, 0], moments[:, 1] * n_b
+        if self.count is None:
+            self.count, self.mean, self.squares = n_b, m_b, squares_b
+            return
+        n_a, m_a = self.count, self.mean
+        n = n_a + n_b
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            share = np.where(n > 0, n_b / np.where(n > 0, n, 1.0), 0.0)
+            delta = m_b - m_a
+            self.mean = m_a + delta * share
+            self.squares = self.squares + squares_b + delta * delta * n_a * share
+        self.count = n
+
+    def moments(self) -> np.ndarray:
+        """``[n, 2]`` merged ``[mean, var]`` rows (population variance)."""
+        if self.count is None:
+            return np.zeros((0, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = np.where(self.count > 0, self.squares / np.where(self.count > 0, self.count, 1.0), np.nan)
+        return np.stack([self.mean, var], axis=1)

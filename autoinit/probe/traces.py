@@ -6,6 +6,22 @@ from __future__ import annotations
 __all__ = ["build_traces"]
 
 
+def _pre_activation(estimate: dict, by_name: dict[str, dict[str, dict]]) -> dict | None:
+    """A weighted layer's fused pre-activation (``W x + b``, what AutoInit
+    scales to ``target``): predicted and measured per series; None elsewhere."""
+    predicted = estimate.get("pre_activation")
+    if not estimate["has_weights"] or predicted is None:
+        return None
+    measured = {series: records.get(estimate["name"], {}).get("pre_activation") for series, records in by_name.items()}
+    if any(value is None for value in measured.values()):
+        return None  # not a fused activation the probe splits off (e.g. a recurrent cell's)
+    return {
+        "target": estimate["target"],
+        "predicted": {"mean": predicted["mean"], "var": predicted["var"]},
+        **{series: dict(value) for series, value in measured.items()},
+    }
+
+
 def build_traces(model, estimates, measured, signal_variance, input_mean, input_var) -> dict:
     by_name = {name: {r["name"]: r for r in records} for name, records in measured.items()}
     layers = []
@@ -24,6 +40,9 @@ def build_traces(model, estimates, measured, signal_variance, input_mean, input_
         for series, records in by_name.items():
             record = records.get(estimate["name"], {})
             entry[series] = {k: record.get(k) for k in ("mean", "var", "grad_var") if k in record}
+        pre_activation = _pre_activation(estimate, by_name)
+        if pre_activation is not None:
+            entry["pre_activation"] = pre_activation
         layers.append(entry)
     return {
         "model": {

@@ -1,0 +1,94 @@
+"""A model's probe passes as functions of one micro-batch, traced once.
+
+On the TensorFlow backend each pass (forward, backward) is one
+``tf.function`` with the batch dimension left open, cached (weakly) with the
+model: every micro-batch, batch size and weight assignment (the probes of one
+``compare``: default, baselines, AutoInit) reuses the same graph, whose
+weights are variables read when it runs. Other backends run the same code
+eagerly.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import keras
+import numpy as np
+
+from autoinit.errors import AutoInitError
+from autoinit.probe.backward import backward_pass
+from autoinit.probe.forward import PassLayout, forward_pass
+
+__all__ = ["ProbeProgram", "program_for"]
+
+
+def _numpy(values: Any) -> tuple[np.ndarray, ...]:
+    return tuple(keras.ops.convert_to_numpy(v) for v in values)
+
+
+def _signature(arrays: list[np.ndarray]) -> tuple:
+    return tuple((tuple(a.shape[1:]), str(a.dtype)) for a in arrays)
+
+
+class ProbeProgram:
+    """The forward and backward passes of one model; ``layouts`` say what
+    each pass's rows are (filled when the pass first runs or is traced)."""
+
+    def __init__(self, model: keras.Model, compiled: bool) -> None:
+        self._model = weakref.ref(model)
+        self.compiled = compiled
+        self.layouts = {"forward": PassLayout(), "backward": PassLayout()}
+        self._functions: dict[tuple, Any] = {}
+
+    def forward(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(moments, sizes)`` of one micro-batch (``forward_pass``)."""
+        layout = self.layouts["forward"]
+
+        def run(xs: list) -> tuple[Any, Any]:
+            moments, sizes, _ = forward_pass(self._model(), xs, layout)
+            return moments, sizes
+
+        function = self._function("forward", run, [inputs])
+        return _numpy(function(list(inputs)))
+
+    def backward(self, inputs: list[np.ndarray], projections: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """``(moments, sizes, grad_moments, grad_sizes)`` of one micro-batch (``backward_pass``)."""
+        if keras.backend.backend() != "tensorflow":
+            raise AutoInitError(
+                f"The backward probe needs the TensorFlow backend. Received: {keras.backend.backend()!r}"
+            )
+        layout = self.layouts["backward"]
+
+        def run(xs: list, rs: list) -> tuple[Any, ...]:
+            return backward_pass(self._model(), xs, rs, layout)
+
+        function = self._function("backward", run, [inputs, projections])
+        return _numpy(function(list(inputs), list(projections)))
+
+    def _function(self, kind: str, run: Any, arguments: list[list[np.ndarray]]) -> Any:
+        if not self.compiled:
+            return run
+        key = (kind, *(_signature(a) for a in arguments))
+        function = self._functions.get(key)
+        if function is None:
+            import tensorflow as tf
+
+            specs = [[tf.TensorSpec((None, *a.shape[1:]), a.dtype) for a in group] for group in arguments]
+            function = self._functions[key] = tf.function(run, input_signature=specs, autograph=False)
+        return function
+
+
+# model -> {compiled: program}. Weak keys, and a program holds its model only
+# weakly: the cache never keeps a model alive.
+_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def program_for(model: keras.Model, compiled: bool) -> ProbeProgram:
+    """The cached program of ``model`` (compiled needs TensorFlow)."""
+    if compiled and keras.backend.backend() != "tensorflow":
+        raise AutoInitError(f"probe(compiled=True) needs the TensorFlow backend. Received: {keras.backend.backend()!r}")
+    programs = _PROGRAMS.setdefault(model, {})
+    if compiled not in programs:
+        programs[compiled] = ProbeProgram(model, compiled)
+    return programs[compiled]
