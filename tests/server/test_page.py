@@ -129,6 +129,19 @@ def small_cnn_config(tmp_path: Path) -> Path:
     return path
 
 
+def test_the_page_scripts_are_es_modules_served_as_javascript(service):
+    """Browsers refuse a module script served with a non-JavaScript MIME type."""
+    index = httpx.get(f"{service.url}/", timeout=30).text
+    assert '<script src="js/main.js" type="module"></script>' in index
+    modules = sorted((REPO / "frontend" / "js").glob("*.js"))
+    assert len(modules) > 1
+    for module in modules:
+        answer = httpx.get(f"{service.url}/js/{module.name}", timeout=30)
+        assert answer.status_code == 200, module.name
+        assert answer.headers["content-type"].split(";")[0] in (
+            "text/javascript", "application/javascript"), (module.name, answer.headers["content-type"])
+
+
 def test_upload_draws_log_chart_table_and_downloads(page, service, tmp_path):
     page.goto("/")
     page.check('input[name="baselines"][value="he_normal"]')
