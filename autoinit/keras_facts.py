@@ -79,7 +79,7 @@ MODELLED_LAYERS: Mapping[str, frozenset[str]] = {
     ),
     "normalization": _names(
         """BatchNormalization LayerNormalization GroupNormalization
-        UnitNormalization RMSNormalization"""
+        UnitNormalization RMSNormalization SpectralNormalization"""
     ),
     "merging": _names("Add Subtract Multiply Average Maximum Minimum Concatenate"),
     "regularization": _names(
@@ -93,7 +93,11 @@ MODELLED_LAYERS: Mapping[str, frozenset[str]] = {
     ),
     "rnn": _names("SimpleRNN GRU LSTM"),
     "attention": _names("MultiHeadAttention"),
-    "preprocessing": _names("Rescaling"),
+    # As they act in training mode (augmentations included).
+    "preprocessing": _names(
+        """Rescaling Normalization Resizing CenterCrop RandomCrop RandomFlip
+        RandomRotation RandomZoom RandomTranslation RandomContrast RandomBrightness"""
+    ),
     "wrappers": _names("Bidirectional TimeDistributed"),
 }
 
@@ -150,7 +154,17 @@ LEGACY_DTYPE_POLICY_CLASSES = _names("Policy")
 #: Functional op nodes Keras writes into configs (``x + y`` on Keras tensors
 #: gives ``{"module": "keras.src.ops.numpy", "class_name": "Add", ...}``),
 #: ``module -> op class names``. Only ops the adapter models belong here.
-OP_NODES: Mapping[str, frozenset[str]] = {}
+OP_NODES: Mapping[str, frozenset[str]] = {
+    "keras.src.ops.numpy": _names(
+        """Add Subtract Multiply Divide TrueDivide Maximum Minimum
+        Negative Tanh Abs Absolute Square Clip"""
+    ),
+    "keras.src.ops.nn": _names(
+        """Relu Relu6 Sigmoid Silu Gelu Elu Selu Celu LeakyRelu HardSigmoid
+        HardSilu HardTanh HardShrink SoftShrink Softplus Softsign LogSigmoid
+        SparsePlus Squareplus TanhShrink"""
+    ),
+}
 
 #: ``module -> class names`` exactly as Keras 3 writes them. Keras resolves
 #: ``module.class_name`` (and imports ``keras.*`` modules), so only exact

@@ -1,7 +1,8 @@
 """Rules for the functional op nodes Keras writes into configs: ``x + y``,
 ``x * 0.5``, ``keras.ops.multiply(x, y)``, ``keras.ops.relu(x)`` on Keras
 tensors become nodes whose class is a ``keras.src.ops`` operation. They are
-registered under ``"<module>.<class>"`` (e.g. ``"keras.src.ops.numpy.Add"``)
+registered under ``"<module>.<class>"`` (e.g. ``"keras.src.ops.numpy.Add"``;
+``autoinit.keras_facts.OP_NODES`` lists them for the upload allow-list)
 and mapped onto the merging estimators (two tensors), the affine estimator
 (a tensor and a constant) and the activation estimators (one tensor).
 
@@ -33,9 +34,6 @@ UNARY_NN_OPS = (
     "HardSilu", "HardTanh", "HardShrink", "SoftShrink", "Softplus", "Softsign", "LogSigmoid",
     "SparsePlus", "Squareplus", "TanhShrink",
 )  # fmt: skip
-
-OP_NODES: dict[str, tuple[str, ...]] = {NUMPY: BINARY_OPS + UNARY_NUMPY_OPS, NN: UNARY_NN_OPS}
-"""``module -> op class names`` that the adapter models."""
 
 
 def _operands(ctx: LayerContext) -> list[Any]:
