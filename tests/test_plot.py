@@ -453,3 +453,13 @@ def test_importing_the_plot_module_does_not_load_tensorflow_or_keras():
     code = "import sys, autoinit.plot; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_fixed_colour_for_exactly_the_series_compare_can_produce():
+    """One fact, one place: the baselines are named by ``autoinit.probe``; the
+    figure has a colour for each of them and for nothing else."""
+    from autoinit.plot.style import SERIES_COLOURS
+    from autoinit.probe import BASELINES
+
+    assert set(SERIES_COLOURS) == {"predicted", "autoinit", "default", *BASELINES}
+    assert len(set(SERIES_COLOURS.values())) == len(SERIES_COLOURS)

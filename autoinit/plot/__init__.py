@@ -1,0 +1,45 @@
+"""Plotly figures of signal propagation, built from the traces payload alone.
+
+This is the one figure spec shared by the library, the CLI and the web page
+(which renders :func:`figure_json` with ``Plotly.react``). It reads nothing
+but the traces JSON described in ``docs/ARCHITECTURE.md`` and imports Plotly
+only, so the API process can draw figures without loading TensorFlow.
+
+Modules: ``signal`` (the figure), ``marks`` (target line, pass-through
+crosses, overflow triangles), ``style`` (labels, colours, plotly.js config),
+``text`` (hover text), ``payload`` (reading the traces), ``output`` (JSON,
+HTML, images), ``table`` (CSV).
+
+Example:
+    >>> fig = signal_figure(traces)                  # doctest: +SKIP
+    >>> write_html(fig, "signal.html")               # doctest: +SKIP
+    >>> page_spec = figure_json(traces, dark=True)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from autoinit.plot.output import figure_json, write_html, write_image
+from autoinit.plot.payload import METRICS, PASS_THROUGH
+from autoinit.plot.signal import signal_figure
+from autoinit.plot.style import (
+    OVERFLOW_LABEL,
+    PASS_THROUGH_GREY,
+    PASS_THROUGH_LABEL,
+    PLOTLY_CONFIG,
+    REFERENCE_GREY,
+    TARGET_LABEL,
+    WEIGHTED_LABEL,
+    WEIGHTED_RED,
+    series_label,
+)
+from autoinit.plot.table import traces_to_csv
+
+__all__ = [
+    "PLOTLY_CONFIG",
+    "figure_json",
+    "series_label",
+    "signal_figure",
+    "traces_to_csv",
+    "write_html",
+    "write_image",
+]
