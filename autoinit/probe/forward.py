@@ -74,7 +74,8 @@ class PassLayout:
 def _call_layer(call: LayerCall, args: tuple, kwargs: dict) -> tuple[Any, Any]:
     """``(outputs, pre_activation or None)`` of one layer call in training mode."""
     kwargs = dict(kwargs)
-    kwargs["training"] = True
+    if isinstance(call.layer, keras.layers.Layer):  # op nodes (x + y) take no `training`
+        kwargs["training"] = True
     activation = fused_activation(call.layer)
     if activation is None:
         return call.layer(*args, **kwargs), None
