@@ -119,10 +119,12 @@ class JobTracker:
             return False
         if not job.finished:
             try:
-                # A running job's pool process is stopped (its TensorFlow work
-                # with it) and replaced; a queued one is skipped when it comes up.
+                # A running job's pool process is killed (its TensorFlow work with
+                # it) and replaced; a queued one is skipped when it comes up.
+                # SIGKILL, not SIGTERM: after a SIGTERM-terminated job the prefork
+                # pool received later jobs but never ran them.
                 self.celery.control.revoke(job_id, terminate=job.status == JobState.RUNNING,
-                                           signal="SIGTERM")
+                                           signal="SIGKILL")
             except Exception as error:  # best effort: the record goes regardless
                 log.warning("could not revoke %s: %s", job_id, error)
         self.store.delete(job_id)
