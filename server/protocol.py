@@ -43,8 +43,9 @@ HARD_LIMIT_GRACE = 30.0
 
 
 class JobState(str, enum.Enum):
-    """A job's status as the API reports it (``JobResource.status``); compares
-    equal to its value (``JobState.FAILED == "failed"``), like 3.11's StrEnum."""
+    """A job's status: queued, running, then succeeded or failed."""
+
+    # A str mixin (StrEnum needs Python 3.11): JobState.FAILED == "failed".
 
     QUEUED = "queued"
     RUNNING = "running"

@@ -173,3 +173,29 @@ def cnn_model(name: str = "small_cnn"):
     return keras.Model(inputs, outputs, name=name)
 
 
+
+
+@contextmanager
+def serving(app, **uvicorn_options) -> Iterator[str]:
+    """Serve an ASGI app in this process (a uvicorn thread) on a free loopback
+    port; yields its base URL. For tests that change the app itself, e.g.
+    through ``app.dependency_overrides``."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           **uvicorn_options))
+    thread = threading.Thread(target=server.run, name="uvicorn-under-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
