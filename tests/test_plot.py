@@ -463,3 +463,82 @@ def test_a_fixed_colour_for_exactly_the_series_compare_can_produce():
 
     assert set(SERIES_COLOURS) == {"predicted", "autoinit", "default", *BASELINES}
     assert len(set(SERIES_COLOURS.values())) == len(SERIES_COLOURS)
+
+
+# ------------------------------------------------------ pre-activation view ---
+@pytest.fixture
+def fused_traces():
+    """A ReLU MLP as compare() reports it: Dense layers with a fused ReLU carry
+    their pre-activation (W x + b), which AutoInit scales to the target."""
+    def fused(index, name, before_var, after_var):
+        return _layer(
+            index, name, "Dense", [None, 64], weighted=True, scale=0.03, target=1.0,
+            predicted={"mean": 0.4, "var": 0.34}, autoinit={"mean": 0.39, "var": after_var},
+            default={"mean": 0.2, "var": after_var / 4},
+            pre_activation={"target": 1.0, "predicted": {"mean": 0.0, "var": 1.0},
+                            "autoinit": {"mean": 0.01, "var": before_var},
+                            "default": {"mean": 0.0, "var": before_var / 4}},
+        )
+    return {
+        "model": {"name": "relu_mlp", "num_layers": 4, "num_params": 1000},
+        "signal_variance": 1.0,
+        "series": ["predicted", "default", "autoinit"],
+        "layers": [
+            _layer(0, "features", "InputLayer", [None, 32], predicted={"mean": 0.0, "var": 1.0},
+                   autoinit={"mean": 0.0, "var": 1.0}, default={"mean": 0.0, "var": 1.0}),
+            fused(1, "h1", 1.02, 0.35),
+            fused(2, "h2", 0.97, 0.33),
+            _layer(3, "out", "Dense", [None, 4], weighted=True, scale=0.03, target=1.0,
+                   predicted={"mean": 0.0, "var": 1.0}, autoinit={"mean": 0.0, "var": 0.98},
+                   default={"mean": 0.0, "var": 0.2}),
+        ],
+    }
+
+
+def _view_trace(fig, series, metric="var"):
+    (trace,) = [t for t in fig.data if isinstance(t.meta, dict)
+                and t.meta == {"series": series, "metric": metric, "view": "pre_activation"}]
+    return trace
+
+
+def _view_menu(fig):
+    (menu,) = [m for m in fig.layout.updatemenus if m.name == "view"]
+    return {button.name: button for button in menu.buttons}
+
+
+def test_fused_layers_have_a_pre_activation_view_read_against_the_target(fused_traces):
+    fig = signal_figure(fused_traces)
+    before = _view_trace(fig, "autoinit")
+    # Fused layers show W x + b (near the target line at 1), marked with diamonds;
+    # the others show their output, as in the output view.
+    assert list(before.y) == [1.0, 1.02, 0.97, 0.98]
+    assert list(before.marker.symbol) == ["circle", "diamond", "diamond", "circle"]
+    assert list(_series_trace(fig, "autoinit").y) == [1.0, 0.35, 0.33, 0.98]
+    assert list(_view_trace(fig, "predicted").y) == [1.0, 1.0, 1.0, 1.0]
+    assert list(_view_trace(fig, "autoinit", "mean").y) == [0.0, 0.01, 0.01, 0.0]
+    assert "target variance: 1" in before.hovertext[1] and "before its fused activation" in before.hovertext[1]
+    # The output view's hover names the value the target refers to.
+    assert "before the fused activation: var 1.02" in _series_trace(fig, "autoinit").hovertext[1]
+
+
+def test_the_view_menu_switches_between_outputs_and_pre_activations(fused_traces):
+    fig = signal_figure(fused_traces)
+    buttons = _view_menu(fig)
+    assert list(buttons) == ["output", "pre_activation"]
+    index = {id(t): i for i, t in enumerate(fig.data)}
+    output, before = _series_trace(fig, "autoinit"), _view_trace(fig, "autoinit")
+    target = _by_name(fig, TARGET_LABEL)[0]
+    # At first the output view: pre-activation traces hidden, outputs and the target shown.
+    assert before.visible is False and output.visible is not False
+    shown = buttons["pre_activation"].args[0]["visible"]
+    assert shown[index[id(before)]] and not shown[index[id(output)]] and shown[index[id(target)]]
+    shown = buttons["output"].args[0]["visible"]
+    assert not shown[index[id(before)]] and shown[index[id(output)]] and shown[index[id(target)]]
+    assert buttons["pre_activation"].args[1]["yaxis.title.text"] == "variance before fused activations (log)"
+    assert buttons["output"].args[1]["yaxis.title.text"] == "variance (log)"
+
+
+def test_no_view_menu_without_fused_activations(traces):
+    fig = signal_figure(traces)
+    assert not fig.layout.updatemenus
+    assert not any(isinstance(t.meta, dict) and "view" in t.meta for t in fig.data)

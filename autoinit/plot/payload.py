@@ -95,3 +95,24 @@ def plottable(value: float | None, log: bool) -> float | None:
     if value is None or (log and value <= 0):
         return None
     return value
+
+
+def pre_activation_of(layer: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A weighted layer's fused pre-activation block (``W x + b`` before its
+    activation: ``target`` and per-series ``{"mean", "var"}``), or None."""
+    block = layer.get("pre_activation")
+    return block if isinstance(block, Mapping) else None
+
+
+def has_pre_activation(layers: Sequence[Mapping[str, Any]]) -> bool:
+    """Some layer fuses an activation and the traces carry its pre-activation."""
+    return any(pre_activation_of(layer) is not None for layer in layers)
+
+
+def before_activation_stat(layer: Mapping[str, Any], series: str, metric: str) -> tuple[float | None, bool]:
+    """(value, overflowed) before the layer's fused activation; the output's
+    where the layer fuses none (its output is what AutoInit scaled)."""
+    block = pre_activation_of(layer)
+    if block is None:
+        return stat(layer, series, metric)
+    return entry_stat(block.get(series), metric)

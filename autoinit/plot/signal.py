@@ -23,12 +23,15 @@ from autoinit.plot.marks import (
 )
 from autoinit.plot.payload import (
     METRICS,
+    before_activation_stat,
     check_traces,
     chosen_series,
     finite,
     has_metric,
+    has_pre_activation,
     is_weighted,
     plottable,
+    pre_activation_of,
     stat,
     x_of,
 )
@@ -40,7 +43,15 @@ from autoinit.plot.style import (
     series_dash,
     series_label,
 )
-from autoinit.plot.text import hover
+from autoinit.plot.text import hover, pre_activation_hover
+from autoinit.plot.views import (
+    PRE_ACTIVATION,
+    PRE_ACTIVATION_SYMBOL,
+    VIEW_METRICS,
+    add_view_menu,
+    axis_title_key,
+    pre_activation_legend_key,
+)
 
 _ROW_HEIGHTS = {1: [1.0], 2: [0.7, 0.3], 3: [0.55, 0.25, 0.2]}
 # Above this many layers, unweighted layers get no marker (the lines stay readable).
@@ -57,36 +68,51 @@ def _panels(metric: str, show_mean_panel: bool, show_gradients: bool, has_gradie
 
 
 def _series_trace(
-    layers: Sequence[Mapping[str, Any]], series: str, metric: str, log: bool, primary: bool
+    layers: Sequence[Mapping[str, Any]],
+    series: str,
+    metric: str,
+    log: bool,
+    primary: bool,
+    view: str | None = None,
 ) -> go.Scatter:
+    """One series on one panel: the layers' outputs, or (``view=PRE_ACTIVATION``)
+    the values before each fused activation, marked with diamonds, hidden at first."""
+    before = view == PRE_ACTIVATION
     many = len(layers) > _MANY_LAYERS
-    xs, ys, sizes, outline_widths, hovers = [], [], [], [], []
+    xs, ys, sizes, symbols, outline_widths, hovers = [], [], [], [], [], []
     for position, layer in enumerate(layers):
-        value, _ = stat(layer, series, metric)
+        fused = before and pre_activation_of(layer) is not None
+        value, _ = before_activation_stat(layer, series, metric) if before else stat(layer, series, metric)
         xs.append(x_of(layer, position))
         ys.append(plottable(value, log))
         weighted = is_weighted(layer)
         sizes.append((5 if many else 8) if weighted else (0 if many else 4))
+        symbols.append(PRE_ACTIVATION_SYMBOL if fused else "circle")
         outline_widths.append(2 if weighted else 0)
-        hovers.append(hover(layer, position, series))
+        hovers.append(pre_activation_hover(layer, position, series) if fused else hover(layer, position, series))
     measured = series != "predicted"
+    meta = {"series": series, "metric": metric}
+    if before:
+        meta["view"] = PRE_ACTIVATION
     return go.Scatter(
         x=xs,
         y=ys,
         name=series_label(series),
         legendgroup=series,
         showlegend=primary,
+        visible=False if before else None,
         mode="lines+markers" if measured else "lines",
         connectgaps=False,
         line={"color": series_colour(series), "dash": series_dash(series), "width": 2},
         marker={
             "color": series_colour(series),
             "size": sizes,
+            "symbol": symbols,
             "line": {"color": WEIGHTED_RED, "width": outline_widths},
         },
         hovertext=hovers,
         hovertemplate="%{hovertext}<extra></extra>",
-        meta={"series": series, "metric": metric},
+        meta=meta,
     )
 
 
@@ -117,6 +143,11 @@ def signal_figure(
             ``grad_var``.
         dark: use the "plotly_dark" template instead of "plotly".
 
+    When some layer fuses an activation and the traces carry its
+    ``pre_activation``, the variance and mean panels also hold a hidden
+    pre-activation view, and ``layout.updatemenus`` a ``"view"`` menu whose
+    buttons switch to it and back (see :mod:`autoinit.plot.views`).
+
     Returns:
         A ``plotly.graph_objects.Figure``. Null (overflowed) values leave gaps
         and are marked with a triangle at the top of the panel and an
@@ -142,6 +173,8 @@ def signal_figure(
         row_heights=_ROW_HEIGHTS[len(panels)],
     )
 
+    with_views = has_pre_activation(layers)
+    titles: dict[str, dict[str, str]] = {"output": {}, PRE_ACTIVATION: {}}
     for row, panel in enumerate(panels, start=1):
         log = panel != "mean" and log_y
         panel_series = [s for s in drawn if not (panel == "grad_var" and s == "predicted")]
@@ -150,6 +183,9 @@ def signal_figure(
             trace = _series_trace(layers, s, panel, log, primary=row == 1)
             plotted.extend(y for y in trace.y if y is not None)
             fig.add_trace(trace, row=row, col=1)
+        if with_views and panel in VIEW_METRICS:
+            for s in panel_series:
+                fig.add_trace(_series_trace(layers, s, panel, log, row == 1, view=PRE_ACTIVATION), row=row, col=1)
         fallback = signal_variance if panel != "mean" else 0.0
         if row == 1:
             crosses = pass_through_trace(layers, panel_series, panel, log, fallback)
@@ -160,8 +196,12 @@ def signal_figure(
         elif panel == "mean":
             add_zero_line(fig, row)
         mark_overflows(fig, layers, panel_series, panel, log, plotted, fallback, row, first_panel=row == 1)
+        scale = " (log)" if log else ""
+        titles["output"][axis_title_key(row)] = AXIS_TITLES[panel] + scale
+        titles[PRE_ACTIVATION][axis_title_key(row)] = AXIS_TITLES[panel] + (
+            " before fused activations" if panel in VIEW_METRICS else "") + scale
         fig.update_yaxes(
-            title_text=AXIS_TITLES[panel] + (" (log)" if log else ""),
+            title_text=AXIS_TITLES[panel] + scale,
             type="log" if log else "linear",
             exponentformat="power" if log else "B",
             row=row,
@@ -170,6 +210,9 @@ def signal_figure(
 
     if any(is_weighted(layer) for layer in layers):
         fig.add_trace(weighted_legend_key(), row=1, col=1)
+    if with_views:
+        fig.add_trace(pre_activation_legend_key(), row=1, col=1)
+        add_view_menu(fig, titles)
 
     fig.update_xaxes(title_text="layer index (topological order)", row=len(panels), col=1)
     fig.update_xaxes(showspikes=True, spikemode="across", spikethickness=1)
@@ -178,7 +221,7 @@ def signal_figure(
         title={"text": title if title is not None else _default_title(model, len(layers)), "x": 0.0},
         template="plotly_dark" if dark else "plotly",
         height=560 + 160 * (len(panels) - 1),
-        margin={"l": 70, "r": 30, "t": 110, "b": 60},
+        margin={"l": 70, "r": 30, "t": 110, "b": 100 if with_views else 60},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0.0},
         hovermode="closest",
         meta={"config": _config_for(model)},

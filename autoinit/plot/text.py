@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from autoinit.plot.payload import finite, is_weighted, x_of
+from autoinit.plot.payload import finite, is_weighted, pre_activation_of, x_of
 from autoinit.plot.style import series_label
 
 
@@ -49,4 +49,30 @@ def hover(layer: Mapping[str, Any], position: int, series: str | None) -> str:
         lines.append(f"scale (weight variance): {fmt(layer.get('scale'), null='n/a')}")
     if layer.get("target") is not None:
         lines.append(f"target variance: {fmt(layer.get('target'))}")
+    before = (pre_activation_of(layer) or {}).get(series) if series is not None else None
+    if isinstance(before, Mapping):
+        # The target refers to this value, not to the output after the activation.
+        lines.append(f"before the fused activation: var {fmt(before.get('var'))}")
+    return "<br>".join(lines)
+
+
+def pre_activation_hover(layer: Mapping[str, Any], position: int, series: str) -> str:
+    """The hover text of a fused layer in the pre-activation view: the values
+    before the activation, next to the target they are scaled to."""
+    block = pre_activation_of(layer) or {}
+    entry = block.get(series)
+    lines = [
+        f"<b>{layer.get('name', '?')}</b> ({layer.get('class_name', '?')})",
+        f"layer {x_of(layer, position)} · before its fused activation",
+        series_label(series),
+    ]
+    if isinstance(entry, Mapping):
+        lines.append(f"mean: {fmt(entry.get('mean'))} · var: {fmt(entry.get('var'))}")
+    else:
+        lines.append("not measured")
+    if block.get("target") is not None:
+        lines.append(f"target variance: {fmt(block.get('target'))}")
+    output = layer.get(series)
+    if isinstance(output, Mapping):
+        lines.append(f"after the activation: mean {fmt(output.get('mean'))} · var {fmt(output.get('var'))}")
     return "<br>".join(lines)

@@ -33,6 +33,7 @@ function start() {
   $("paste-submit").addEventListener("click", submitPasted);
   $("key-form").addEventListener("submit", useKey);
   $("log-toggle").addEventListener("change", () => renderChart());
+  $("pre-activation-toggle").addEventListener("change", () => renderChart());
   $("table-filter").addEventListener("input", renderTable);
   $("weighted-only").addEventListener("change", renderTable);
   state.darkQuery.addEventListener("change", () => { if (state.traces) renderChart(); });

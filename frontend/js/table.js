@@ -4,6 +4,9 @@ import { $ } from "./dom.js";
 import { formatNumber, formatShape, seriesLabel } from "./format.js";
 import { state } from "./state.js";
 
+// Outside [0.5, 2]: the cell is flagged.
+const offTarget = (v) => v !== null && (v < 0.5 || v > 2);
+
 function columns(traces) {
   const measured = traces.series.filter((s) => s !== "predicted");
   const stat = (series, metric) => (layer) => (layer[series] ? layer[series][metric] : null);
@@ -15,13 +18,22 @@ function columns(traces) {
     const measured = second(layer.autoinit), predicted = second(layer.predicted);
     return measured !== null && predicted ? measured / predicted : null;
   };
+  // A fused layer's pre-activation W x + b is what AutoInit scales to the target
+  // (its output, after the activation, is not): measured variance / target.
+  const beforeRatio = (layer) => {
+    const block = layer.pre_activation;
+    const measured = block && block.autoinit ? block.autoinit.var : null;
+    return measured !== null && measured !== undefined && block.target ? measured / block.target : null;
+  };
+  const fused = traces.layers.some((l) => l.pre_activation);
   // What a reader compares comes first, so it is visible without scrolling at 1280 px.
   const bySeries = ["autoinit", "predicted", ...traces.series.filter((s) => s !== "autoinit" && s !== "predicted")]
     .filter((s) => traces.series.includes(s));
   return [
     { key: "index", label: "#", value: (l) => l.index },
     { key: "name", label: "layer", value: (l) => l.name, text: true },
-    { key: "ratio", label: "measured / predicted", value: ratio, flag: (v) => v !== null && (v < 0.5 || v > 2) },
+    { key: "ratio", label: "measured / predicted", value: ratio, flag: offTarget },
+    ...(fused ? [{ key: "pre_ratio", label: "before activation / target", value: beforeRatio, flag: offTarget }] : []),
     ...bySeries.map((s) => ({ key: `${s}.var`, label: `var ${seriesLabel(s)}`, value: stat(s, "var") })),
     { key: "autoinit.mean", label: "mean AutoInit (measured)", value: stat("autoinit", "mean") },
     ...(traces.layers.some((l) => measured.some((s) => l[s] && l[s].grad_var !== undefined))

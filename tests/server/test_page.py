@@ -395,3 +395,51 @@ def test_a_layer_without_an_estimator_is_flagged_in_the_chart_table_and_warnings
     assert flagged.first.locator("td.estimator").text_content() == "pass-through"
     warnings = page.locator("#job-warnings li")
     assert any("per_step" in warnings.nth(i).text_content() for i in range(warnings.count()))
+
+
+def test_fused_layers_are_read_before_their_activation_against_the_target(page, service, tmp_path):
+    """A Dense with a fused ReLU outputs ~0.34 under AutoInit (ReLU of a unit
+    Gaussian); what AutoInit scales to the target is its pre-activation."""
+    import keras
+
+    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu", name="h1"),
+                              keras.layers.Dense(64, activation="relu", name="h2"),
+                              keras.layers.Dense(4, name="out")], name="fused_mlp")
+    path = tmp_path / "fused_mlp.json"
+    path.write_text(model.to_json())
+    page.goto("/")
+    page.set_input_files("#file-input", str(path))
+    wait_for_result(page)
+    traces = httpx.get(f"{service.url}/jobs/{job_id_of(page)}/traces", timeout=30).json()
+    fused = [layer["index"] for layer in traces["layers"] if "pre_activation" in layer]
+    assert [traces["layers"][i]["name"] for i in fused] == ["h1", "h2"]
+
+    read_autoinit = """() => { const c = document.getElementById('chart');
+        const t = c.data.find(t => t.meta && t.meta.series === 'autoinit' && t.meta.metric === 'var'
+                                   && t.visible !== false);
+        return {view: t.meta.view || 'output', y: t.y, symbols: t.marker.symbol,
+                title: c.layout.yaxis.title.text}; }"""
+    # The output view first: the fused layers sit well below the target line at 1.
+    assert page.is_visible("#view-toggle")
+    output = page.evaluate(read_autoinit)
+    assert output["view"] == "output" and all(output["y"][i] < 0.5 for i in fused)
+
+    page.check("#pre-activation-toggle")
+    page.wait_for_function("""() => document.getElementById('chart').data.some(
+        t => t.meta && t.meta.view === 'pre_activation' && t.visible === true)""")
+    before = page.evaluate(read_autoinit)
+    assert before["view"] == "pre_activation"
+    assert all(0.5 <= before["y"][i] <= 2 for i in fused), before["y"]
+    assert [before["symbols"][i] for i in fused] == ["diamond", "diamond"]
+    assert "before fused activations" in before["title"]
+    # The figure's own view menu is driven by the toolbar, not drawn twice.
+    assert not any(menu.get("name") == "view"
+                   for menu in page.evaluate("document.getElementById('chart').layout.updatemenus || []"))
+
+    # The table: before activation / target for the fused layers only, none flagged.
+    cells = {name: page.locator(f'#layer-table tbody tr[data-name="{name}"] td.pre_ratio').text_content()
+             for name in ("h1", "h2", "out")}
+    assert all(0.5 <= float(cells[name]) <= 2 for name in ("h1", "h2")), cells
+    assert cells["out"] == "—"
+    assert page.locator("#layer-table tbody tr td.pre_ratio.off").count() == 0
+    screenshot(page, "page-pre-activation")
