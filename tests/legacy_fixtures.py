@@ -27,8 +27,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -48,8 +49,9 @@ def codeepneat_model() -> tfk.Model:
     """CoDeepNEAT-style: a Functional module used twice inside another
     module, itself used twice, plus a nested Sequential called twice."""
     cell_in = tfk.Input((8, 8, 4), name="cell_in")
-    x = L.Conv2D(4, 3, padding="same", groups=2, name="cell_conv",
-                 kernel_regularizer=tfk.regularizers.L2(1e-4))(cell_in)
+    x = L.Conv2D(
+        4, 3, padding="same", groups=2, name="cell_conv", kernel_regularizer=tfk.regularizers.L2(1e-4)
+    )(cell_in)
     x = L.BatchNormalization(name="cell_bn", renorm=True)(x)
     x = L.ReLU(name="cell_relu")(x)
     cell = tfk.Model(cell_in, x, name="cell")
@@ -64,8 +66,7 @@ def codeepneat_model() -> tfk.Model:
     block = tfk.Model(block_in, y, name="block")
 
     head = tfk.Sequential(
-        [tfk.Input((4,), name="head_in"), L.Dense(4, name="head_dense"),
-         L.ELU(name="head_elu")],
+        [tfk.Input((4,), name="head_in"), L.Dense(4, name="head_dense"), L.ELU(name="head_elu")],
         name="head",
     )
 
@@ -95,10 +96,8 @@ def text_model() -> tfk.Model:
     x = L.SpatialDropout1D(0.2, name="sdrop")(x)
     x = L.Conv1D(8, 3, padding="same", activation="relu", name="conv")(x)
     x = L.MaxPooling1D(2, name="pool")(x)
-    x = L.Bidirectional(L.GRU(8, return_sequences=True, name="gru"),
-                        name="bigru")(x)
-    x = L.LSTM(8, return_sequences=True, name="lstm",
-               recurrent_initializer="orthogonal")(x)
+    x = L.Bidirectional(L.GRU(8, return_sequences=True, name="gru"), name="bigru")(x)
+    x = L.LSTM(8, return_sequences=True, name="lstm", recurrent_initializer="orthogonal")(x)
     att = L.MultiHeadAttention(2, 4, name="mha")(x, x, key=x)
     x = L.Add(name="residual")([x, att])
     x = L.LayerNormalization(name="ln")(x)
@@ -114,20 +113,32 @@ def gated_model() -> tfk.Model:
     """Two inputs, a shared layer, gates and every merge layer, two outputs."""
     a = tfk.Input((16,), name="a")
     b = tfk.Input((16,), name="b")
-    shared = L.Dense(16, name="shared", kernel_initializer="he_normal",
-                     kernel_constraint=tfk.constraints.MaxNorm(3.0),
-                     bias_regularizer=tfk.regularizers.L1L2(1e-5, 1e-4))
+    shared = L.Dense(
+        16,
+        name="shared",
+        kernel_initializer="he_normal",
+        kernel_constraint=tfk.constraints.MaxNorm(3.0),
+        bias_regularizer=tfk.regularizers.L1L2(1e-5, 1e-4),
+    )
     sa, sb = shared(a), shared(b)
-    gate = L.Dense(16, activation="sigmoid", name="gate",
-                   kernel_initializer=tfk.initializers.RandomNormal(0.0, 0.05))(sa)
-    branch = L.Dense(16, activation="tanh", name="branch",
-                     kernel_initializer=tfk.initializers.VarianceScaling(
-                         2.0, "fan_avg", "uniform"))(sb)
+    gate = L.Dense(
+        16, activation="sigmoid", name="gate", kernel_initializer=tfk.initializers.RandomNormal(0.0, 0.05)
+    )(sa)
+    branch = L.Dense(
+        16,
+        activation="tanh",
+        name="branch",
+        kernel_initializer=tfk.initializers.VarianceScaling(2.0, "fan_avg", "uniform"),
+    )(sb)
     gated = L.Multiply(name="gated")([gate, branch])
     both = L.Concatenate(name="both")([a, b])
-    both = L.Dense(16, name="squeeze", kernel_initializer="lecun_uniform",
-                   bias_initializer=tfk.initializers.Constant(0.1),
-                   kernel_constraint=tfk.constraints.NonNeg())(both)
+    both = L.Dense(
+        16,
+        name="squeeze",
+        kernel_initializer="lecun_uniform",
+        bias_initializer=tfk.initializers.Constant(0.1),
+        kernel_constraint=tfk.constraints.NonNeg(),
+    )(both)
     total = L.Add(name="total")([gated, both, sa])
     diff = L.Subtract(name="diff")([sa, sb])
     mean = L.Average(name="mean")([total, diff])
@@ -181,8 +192,7 @@ def sequential_model() -> tfk.Sequential:
     """A Sequential model whose first layer carries `input_shape`."""
     return tfk.Sequential(
         [
-            L.Conv2D(8, 3, activation="relu", input_shape=(12, 12, 1),
-                     name="conv"),
+            L.Conv2D(8, 3, activation="relu", input_shape=(12, 12, 1), name="conv"),
             L.MaxPooling2D(name="pool"),
             L.Dropout(0.25, name="drop"),
             L.Flatten(name="flat"),
@@ -262,10 +272,13 @@ def generate(out_dir: Path) -> list[Path]:
 
 def initializer_classes(model: tfk.Model, prefix: str = "") -> dict[str, str]:
     """Map "layer/attribute" to the class name of every built initializer."""
-    weights = {"kernel_initializer": "kernel", "bias_initializer": "bias",
-               "embeddings_initializer": "embeddings",
-               "depthwise_initializer": "depthwise_kernel",
-               "pointwise_initializer": "pointwise_kernel"}
+    weights = {
+        "kernel_initializer": "kernel",
+        "bias_initializer": "bias",
+        "embeddings_initializer": "embeddings",
+        "depthwise_initializer": "depthwise_kernel",
+        "pointwise_initializer": "pointwise_kernel",
+    }
     found = {}
     for layer in model.layers:
         owners = [layer]
@@ -292,8 +305,11 @@ def rebuild(config_path: Path) -> dict[str, Any]:
         "num_params": int(model.count_params()),
         "initializers": initializer_classes(model),
         "first_kernel_config": next(
-            (layer.kernel_initializer.get_config() for layer in model.layers
-             if getattr(layer, "kernel_initializer", None) is not None),
+            (
+                layer.kernel_initializer.get_config()
+                for layer in model.layers
+                if getattr(layer, "kernel_initializer", None) is not None
+            ),
             None,
         ),
     }

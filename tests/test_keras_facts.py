@@ -90,10 +90,12 @@ def test_every_layer_sits_in_one_family_named_like_the_estimators() -> None:
 def test_every_fact_names_a_real_keras_class() -> None:
     for name in keras_facts.CONVERTER_KNOWN_LAYERS:
         assert isinstance(getattr(keras.layers, name), type), name
-    for module, kind in (("initializers", keras_facts.INITIALIZER_CLASSES),
-                         ("regularizers", keras_facts.REGULARIZER_CLASSES),
-                         ("constraints", keras_facts.CONSTRAINT_CLASSES),
-                         ("dtype_policies", keras_facts.DTYPE_POLICY_CLASSES)):
+    for module, kind in (
+        ("initializers", keras_facts.INITIALIZER_CLASSES),
+        ("regularizers", keras_facts.REGULARIZER_CLASSES),
+        ("constraints", keras_facts.CONSTRAINT_CLASSES),
+        ("dtype_policies", keras_facts.DTYPE_POLICY_CLASSES),
+    ):
         for name in kind:
             assert isinstance(getattr(getattr(keras, module), name), type), name
 
@@ -134,8 +136,11 @@ def test_no_other_module_spells_out_the_model_classes() -> None:
 
 
 def test_the_registry_is_pure_python() -> None:
-    code = ("import sys, autoinit.keras_facts; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=120, cwd=ROOT)
+    code = (
+        "import sys, autoinit.keras_facts; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, cwd=ROOT
+    )
     assert out.stdout.strip() == "[]"

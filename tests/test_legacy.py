@@ -35,8 +35,12 @@ GENERATOR = TESTS / "legacy_fixtures.py"
 BUILDABLE = ["codeepneat", "text", "gated", "shapes", "sequential"]
 # Classes Keras 3 no longer has, and what the converter makes of them.
 RENAMED_CLASSES = {"ThresholdedReLU": "ReLU"}
-WEIGHTED_ATTRIBUTES = ("kernel_initializer", "depthwise_initializer",
-                       "pointwise_initializer", "embeddings_initializer")
+WEIGHTED_ATTRIBUTES = (
+    "kernel_initializer",
+    "depthwise_initializer",
+    "pointwise_initializer",
+    "embeddings_initializer",
+)
 
 needs_tf_keras = pytest.mark.skipif(
     importlib.util.find_spec("tf_keras") is None,
@@ -54,8 +58,7 @@ def build(config: dict, custom_objects: dict | None = None) -> keras.Model:
 
 def layers_of(config: dict) -> dict[str, dict]:
     """Top-level layer configs of a model config, by name."""
-    return {layer.get("name") or layer["config"]["name"]: layer
-            for layer in config["config"]["layers"]}
+    return {layer.get("name") or layer["config"]["name"]: layer for layer in config["config"]["layers"]}
 
 
 def nested_layers(config: dict, *path: str) -> dict[str, dict]:
@@ -89,7 +92,11 @@ def run_tf_keras(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
     return subprocess.run(
         [sys.executable, str(GENERATOR), *args],
-        env=env, capture_output=True, text=True, timeout=600, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
 
 
@@ -121,7 +128,7 @@ def with_variance_scaling(config: dict, scale: float = 0.5, seed: int = 7) -> di
 
 
 def test_keras3_refuses_a_raw_tf_keras2_config_with_nested_models():
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - Keras raises several types
         build(load("codeepneat")["config"])
 
 
@@ -267,7 +274,9 @@ def test_renamed_and_removed_arguments_are_translated():
     assert "batch_input_shape" not in text["embed"]["config"]
     gru = text["bigru"]["config"]["layer"]["config"]
     assert "time_major" not in gru and "implementation" not in gru
-    assert not {"query_shape", "key_shape", "value_shape", "softmax_robust_masking"} & set(text["mha"]["config"])
+    assert not {"query_shape", "key_shape", "value_shape", "softmax_robust_masking"} & set(
+        text["mha"]["config"]
+    )
     assert "noise_shape" not in text["sdrop"]["config"]
     assert text["drop"]["config"]["noise_shape"] == [None, 1, 8]  # Dropout keeps it
 
@@ -290,15 +299,21 @@ def test_renamed_and_removed_arguments_are_translated():
 def test_dtype_strings_become_dtype_policies():
     layers = layers_of(convert_legacy_config(load("gated")["config"]))
     assert layers["shared"]["config"]["dtype"] == {
-        "module": "keras", "class_name": "DTypePolicy",
-        "config": {"name": "float32"}, "registered_name": None,
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": "float32"},
+        "registered_name": None,
     }
 
 
 def test_mixed_precision_policy_becomes_a_dtype_policy_and_builds():
     config = load("gated")["config"]
-    policy = {"module": "keras.mixed_precision", "class_name": "Policy",
-              "config": {"name": "mixed_float16"}, "registered_name": None}
+    policy = {
+        "module": "keras.mixed_precision",
+        "class_name": "Policy",
+        "config": {"name": "mixed_float16"},
+        "registered_name": None,
+    }
     layers_of(config)["gate"]["config"]["dtype"] = policy
     model = build(convert_legacy_config(config))
     assert model.get_layer("gate").dtype_policy.name == "mixed_float16"
@@ -361,7 +376,10 @@ def test_a_keras_class_name_from_a_foreign_module_is_refused():
 def test_an_unknown_initializer_or_activation_is_refused():
     config = load("gated")["config"]
     layers_of(config)["gate"]["config"]["kernel_initializer"] = {
-        "module": "my.init", "class_name": "Sneaky", "config": {}}
+        "module": "my.init",
+        "class_name": "Sneaky",
+        "config": {},
+    }
     with pytest.raises(UnsafeConfigError, match="'gate': kernel_initializer is 'Sneaky'"):
         convert_legacy_config(config)
     config = load("gated")["config"]
@@ -370,14 +388,22 @@ def test_an_unknown_initializer_or_activation_is_refused():
         convert_legacy_config(config)
 
 
-@pytest.mark.parametrize("module", sorted((TESTS.parent / "autoinit" / "legacy").glob("*.py")),
-                         ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "module", sorted((TESTS.parent / "autoinit" / "legacy").glob("*.py")), ids=lambda path: path.name
+)
 def test_legacy_package_imports_neither_keras_nor_tensorflow(module):
     tree = ast.parse(module.read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert imported <= {"__future__", "collections", "copy", "typing", "autoinit"}
 
 
@@ -388,10 +414,12 @@ def test_to_legacy_config_writes_variance_scaling_into_nested_layers():
     legacy = load("codeepneat")["config"]
     keras3 = with_variance_scaling(convert_legacy_config(legacy), scale=0.5, seed=7)
     result = to_legacy_config(keras3, legacy)
-    expected = {"module": "keras.initializers", "class_name": "VarianceScaling",
-                "config": {"scale": 0.5, "mode": "fan_in",
-                           "distribution": "truncated_normal", "seed": 7},
-                "registered_name": None}
+    expected = {
+        "module": "keras.initializers",
+        "class_name": "VarianceScaling",
+        "config": {"scale": 0.5, "mode": "fan_in", "distribution": "truncated_normal", "seed": 7},
+        "registered_name": None,
+    }
     cell = nested_layers(result, "block", "cell")
     assert cell["cell_conv"]["config"]["kernel_initializer"] == expected
     block = nested_layers(result, "block")
@@ -471,8 +499,7 @@ def test_to_legacy_config_output_rebuilds_in_tf_keras_with_variance_scaling(tmp_
     path.write_text(json.dumps(to_legacy_config(keras3, fixture["config"])))
     rebuilt = json.loads(run_tf_keras("--rebuild", str(path)).stdout.strip().splitlines()[-1])
     assert rebuilt["num_params"] == fixture["expected"]["num_params"]
-    kernels = {key: cls for key, cls in rebuilt["initializers"].items()
-               if key.endswith(WEIGHTED_ATTRIBUTES)}
+    kernels = {key: cls for key, cls in rebuilt["initializers"].items() if key.endswith(WEIGHTED_ATTRIBUTES)}
     assert kernels and set(kernels.values()) == {"VarianceScaling"}
     assert rebuilt["first_kernel_config"]["scale"] == pytest.approx(0.5)
     assert rebuilt["first_kernel_config"]["seed"] == 7
@@ -490,7 +517,10 @@ def test_to_legacy_config_writes_a_backward_layer_only_when_it_differs_from_the_
     written = layers_of(different)["bigru"]["config"]["backward_layer"]["config"]
     assert written["go_backwards"] is True
     assert written["kernel_initializer"]["config"]["seed"] == 11
-    assert layers_of(different)["bigru"]["config"]["layer"]["config"]["kernel_initializer"]["config"]["seed"] == 7
+    assert (
+        layers_of(different)["bigru"]["config"]["layer"]["config"]["kernel_initializer"]["config"]["seed"]
+        == 7
+    )
 
 
 @pytest.mark.parametrize("name", BUILDABLE)

@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from autoinit import keras_facts
-from autoinit.errors import UnsafeConfigError
+from autoinit.errors import ModelConfigError, UnsafeConfigError
 from autoinit.legacy.arguments import apply_argument_rules
 from autoinit.legacy.errors import LegacyConfigError
 from autoinit.legacy.graph import Graph
+from autoinit.upload.structure import check_model_structure
 
 __all__ = ["KNOWN_LAYERS", "convert_legacy_config"]
 
@@ -22,15 +23,12 @@ _KERAS_OBJECTS = {
     "constraints": keras_facts.CONSTRAINT_CLASSES,
 }
 _KERAS_ACTIVATIONS = keras_facts.ACTIVATIONS
-_MODEL_CLASSES = keras_facts.MODEL_CLASSES
 _KERAS_MODULE_PREFIXES = ("keras", "tf_keras", "tensorflow.python.keras", "tensorflow.keras")
 _WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell")
 _TF_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})
 
 
-def convert_legacy_config(
-    config: dict, custom_objects: Mapping[str, Any] | None = None
-) -> dict:
+def convert_legacy_config(config: dict, custom_objects: Mapping[str, Any] | None = None) -> dict:
     """Rewrite a tf.keras 2 model config as a Keras 3 one.
 
     Args:
@@ -48,17 +46,10 @@ def convert_legacy_config(
             `custom_objects` does not name.
         LegacyConfigError: anything else Keras 3 cannot express.
     """
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise LegacyConfigError(
-            "Expected a model config dict with 'class_name' and 'config' keys "
-            f"(a parsed model.to_json()). Received: {type(config).__name__} "
-            f"with keys {sorted(config) if isinstance(config, dict) else None}."
-        )
-    if config.get("class_name") not in _MODEL_CLASSES:
-        raise LegacyConfigError(
-            "Expected a Functional or Sequential model config. "
-            f"Received: class_name={config.get('class_name')!r}."
-        )
+    try:
+        check_model_structure(config)
+    except ModelConfigError as error:
+        raise LegacyConfigError(str(error)) from None
     converter = _Converter(dict(custom_objects or {}))
     return converter.layer(copy.deepcopy(config))
 
@@ -74,13 +65,18 @@ class _Converter:
     def layer(self, layer: dict) -> dict:
         """Convert one layer or model config (without its inbound nodes)."""
         class_name = layer.get("class_name")
-        name = layer.get("name") or (layer.get("config") or {}).get("name")
-        if class_name == "Lambda":
-            raise UnsafeConfigError(
-                f"Lambda layers carry Python code and are refused (layer {name!r})."
+        inner = layer.get("config")
+        name = layer.get("name") or (inner.get("name") if isinstance(inner, dict) else None)
+        if not isinstance(class_name, str) or not isinstance(inner, (dict, type(None))):
+            raise LegacyConfigError(
+                f"Layer {_short(name)}: expected a string class_name and a config "
+                f"object. Received: class_name={_short(class_name)}, "
+                f"config={_short(inner)}."
             )
+        if class_name == "Lambda":
+            raise UnsafeConfigError(f"Lambda layers carry Python code and are refused (layer {name!r}).")
         if class_name in _TF_OP_LAYERS:
-            function = (layer.get("config") or {}).get("function")
+            function = (inner or {}).get("function")
             raise LegacyConfigError(
                 f"Layer {name!r} ({class_name}) wraps the TensorFlow op "
                 f"{function!r}, which Keras 3 cannot load; expected Keras layers "
@@ -97,7 +93,7 @@ class _Converter:
             raise UnsafeConfigError(self._not_keras("Layer", name, class_name, layer.get("module")))
         if not _is_keras_module(layer.get("module")):
             raise UnsafeConfigError(self._not_keras("Layer", name, class_name, layer.get("module")))
-        config = self.arguments(class_name, name, dict(layer.get("config") or {}))
+        config = self.arguments(class_name, name, dict(inner or {}))
         if class_name == "ThresholdedReLU":
             class_name = "ReLU"
             theta = config.pop("theta", 1.0)
@@ -136,9 +132,14 @@ class _Converter:
         if not isinstance(value, dict) or "class_name" not in value:
             raise LegacyConfigError(
                 f"Layer {layer_name!r}: expected {key} to be a config dict with "
-                f"'class_name'. Received: {value!r}."
+                f"'class_name'. Received: {_short(value)}."
             )
         class_name = value["class_name"]
+        if not isinstance(class_name, str) or not isinstance(value.get("config"), (dict, type(None))):
+            raise LegacyConfigError(
+                f"Layer {layer_name!r}: expected {key} to have a string class_name "
+                f"and a config object. Received: {_short(value)}."
+            )
         custom_key = self._custom_key(class_name, value.get("registered_name"))
         if custom_key is not None:
             return {**value, "registered_name": custom_key}
@@ -164,10 +165,10 @@ class _Converter:
             return "linear"
         if isinstance(value, dict):
             return self.layer(value)
-        if value in _KERAS_ACTIVATIONS or value in self.custom_objects:
+        if isinstance(value, str) and (value in _KERAS_ACTIVATIONS or value in self.custom_objects):
             return value
         raise UnsafeConfigError(
-            f"Layer {layer_name!r}: {key}={value!r} is not a Keras activation "
+            f"Layer {layer_name!r}: {key}={_short(value)} is not a Keras activation "
             "(expected one of keras.activations); pass it in custom_objects to allow it."
         )
 
@@ -187,9 +188,7 @@ class _Converter:
         for entry in layers:
             converted = self.layer(entry)
             converted["name"] = entry["name"]
-            converted["inbound_nodes"] = [
-                graph.node(entry, node) for node in entry.get("inbound_nodes", ())
-            ]
+            converted["inbound_nodes"] = [graph.node(entry, node) for node in entry.get("inbound_nodes", ())]
             converted_layers.append(converted)
         return {
             "module": "keras.src.models.functional",
@@ -213,11 +212,13 @@ class _Converter:
         if entries and entries[0].get("class_name") != "InputLayer":
             first = entries[0].get("config") or {}
             if first.get("batch_input_shape") is not None:
-                converted.append(_input_layer(
-                    f"{first.get('name', 'sequential')}_input",
-                    first["batch_input_shape"],
-                    first.get("dtype") if isinstance(first.get("dtype"), str) else "float32",
-                ))
+                converted.append(
+                    _input_layer(
+                        f"{first.get('name', 'sequential')}_input",
+                        first["batch_input_shape"],
+                        first.get("dtype") if isinstance(first.get("dtype"), str) else "float32",
+                    )
+                )
         converted.extend(self.layer(entry) for entry in entries)
         new_config = {
             "name": config.get("name"),
@@ -237,7 +238,7 @@ class _Converter:
 
     def _custom_key(self, class_name: str, registered_name: str | None) -> str | None:
         for key in (registered_name, class_name):
-            if key is not None and key in self.custom_objects:
+            if isinstance(key, str) and key in self.custom_objects:
                 return key
         return None
 
@@ -252,8 +253,10 @@ class _Converter:
 
 def _is_keras_module(module: str | None) -> bool:
     """Old configs carry no module; new ones name a Keras package."""
-    return module is None or any(
-        module == prefix or module.startswith(prefix + ".") for prefix in _KERAS_MODULE_PREFIXES
+    return (
+        module is None
+        or isinstance(module, str)
+        and any(module == prefix or module.startswith(prefix + ".") for prefix in _KERAS_MODULE_PREFIXES)
     )
 
 
@@ -262,7 +265,10 @@ def _dtype_policy(value: Any) -> Any:
     if isinstance(value, str):
         name = value
     elif isinstance(value, dict) and value.get("class_name") in ("Policy", "DTypePolicy"):
-        name = (value.get("config") or {}).get("name", "float32")
+        inner = value.get("config")
+        name = inner.get("name", "float32") if isinstance(inner, dict) else "float32"
+        if not isinstance(name, str):
+            raise LegacyConfigError(f"Expected a dtype policy with a string name. Received: {_short(value)}.")
     else:
         return value
     return {
@@ -271,6 +277,11 @@ def _dtype_policy(value: Any) -> Any:
         "config": {"name": name},
         "registered_name": None,
     }
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _input_layer(name: str, batch_shape: list, dtype: str) -> dict:

@@ -135,6 +135,11 @@ class Graph:
             return [name, node_index, tensor_index]
         if isinstance(refs, dict):
             return {key: self.endpoints(value) for key, value in refs.items()}
+        if not isinstance(refs, list):
+            raise LegacyConfigError(
+                "Expected the model's input_layers/output_layers to hold [layer, node, "
+                f"tensor] references. Received: {str(refs)[:60]}."
+            )
         converted = [self.endpoints(value) for value in refs]
         return converted[0] if len(converted) == 1 else converted
 
@@ -142,7 +147,8 @@ class Graph:
         config = self.by_name[name].get("config") or {}
         dtype = config.get("dtype", "float32")
         if isinstance(dtype, dict):
-            dtype = (dtype.get("config") or {}).get("name", "float32")
+            inner = dtype.get("config")
+            dtype = inner.get("name", "float32") if isinstance(inner, dict) else "float32"
         if isinstance(dtype, str) and dtype.startswith("mixed_"):
             dtype = dtype.split("_", 1)[1]
         return dtype if isinstance(dtype, str) else "float32"
@@ -167,7 +173,7 @@ class Graph:
         else:
             return
         for ref, shape in zip(refs, shapes):
-            self.shapes.setdefault(tuple(ref[:3]), list(shape) if shape is not None else None)
+            self.shapes.setdefault(tuple(ref[:3]), list(shape) if isinstance(shape, list) else None)
 
 
 def _fill_unknown_shapes(args: Any) -> None:

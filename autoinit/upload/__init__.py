@@ -37,9 +37,10 @@ Example:
     12
 
 Modules: ``limits`` (`UploadLimits`), ``allow_list`` (the tables),
-``walker`` (`validate_model_config`), ``params`` (the parameter count),
-``formats`` (`is_hdf5`), ``json_text`` (bounded JSON parsing), ``archive``
-(``.keras`` reading), ``parse`` (`parse_upload`).
+``walker`` (`validate_model_config`), ``structure`` (JSON types, with
+paths), ``arguments`` (count arguments), ``params`` (the parameter bound),
+``formats`` (`is_hdf5`), ``json_text`` (`loads_json`, bounded while
+parsing), ``archive`` (``.keras`` reading), ``parse`` (`parse_upload`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from autoinit.upload.allow_list import (
 )
 from autoinit.upload.archive import read_keras_archive_config
 from autoinit.upload.formats import is_hdf5
+from autoinit.upload.json_text import JsonLimitError, loads_json
 from autoinit.upload.limits import UploadLimits, UploadTooLargeError
 from autoinit.upload.parse import drop_compile_config, parse_upload
 from autoinit.upload.walker import ConfigSummary, validate_model_config
@@ -62,10 +64,12 @@ __all__ = [
     "LEGACY_CLASSES",
     "REFUSED_CLASSES",
     "ConfigSummary",
+    "JsonLimitError",
     "UploadLimits",
     "UploadTooLargeError",
     "drop_compile_config",
     "is_hdf5",
+    "loads_json",
     "parse_upload",
     "read_keras_archive_config",
     "validate_model_config",

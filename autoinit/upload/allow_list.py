@@ -100,14 +100,22 @@ SPECIAL_MARKERS = {
 }
 
 _PATH_KEYS = frozenset(
-    {"vocabulary", "filepath", "file_path", "path", "filename", "file_name",
-     "directory", "dirname", "url", "uri"}
+    {
+        "vocabulary",
+        "filepath",
+        "file_path",
+        "path",
+        "filename",
+        "file_name",
+        "directory",
+        "dirname",
+        "url",
+        "uri",
+    }
 )
-_PATH_KEY_SUFFIXES = ("_path", "_file", "_filepath", "_dir", "_directory",
-                      "_url", "_uri")
+_PATH_KEY_SUFFIXES = ("_path", "_file", "_filepath", "_dir", "_directory", "_url", "_uri")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-WRAPPED_LAYER_KEYS = frozenset({"layer", "backward_layer", "cell", "cells",
-                                 "layers"})
+WRAPPED_LAYER_KEYS = frozenset({"layer", "backward_layer", "cell", "cells", "layers"})
 
 
 def is_identifier(value: str) -> bool:
@@ -115,21 +123,15 @@ def is_identifier(value: str) -> bool:
 
 
 def is_activation_key(key: str | int | None) -> bool:
-    return isinstance(key, str) and (
-        key == "activation" or key.endswith("_activation")
-    )
+    return isinstance(key, str) and (key == "activation" or key.endswith("_activation"))
 
 
 def is_keras_object_key(key: str | int | None) -> bool:
-    return isinstance(key, str) and key.endswith(
-        ("initializer", "regularizer", "constraint")
-    )
+    return isinstance(key, str) and key.endswith(("initializer", "regularizer", "constraint"))
 
 
 def is_path_key(key: str | int | None) -> bool:
-    return isinstance(key, str) and (
-        key in _PATH_KEYS or key.endswith(_PATH_KEY_SUFFIXES)
-    )
+    return isinstance(key, str) and (key in _PATH_KEYS or key.endswith(_PATH_KEY_SUFFIXES))
 
 
 def why_refused(class_name: str) -> str:

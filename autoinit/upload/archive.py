@@ -12,34 +12,34 @@ from typing import Any
 
 from autoinit.errors import ModelConfigError, UnsafeConfigError
 from autoinit.upload.formats import ASK_FOR
-from autoinit.upload.json_text import parse_json_object
+from autoinit.upload.json_text import parse_config_json
 from autoinit.upload.limits import UploadLimits, UploadTooLargeError, check_size
 from autoinit.upload.paths import short
 
 __all__ = ["read_keras_archive_config"]
 
-_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error,
-               struct.error, EOFError, OSError, ValueError,
-               NotImplementedError, RuntimeError)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    struct.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 def _check_member_name(name: str) -> None:
     parts = re.split(r"[/\\]", name)
-    if (
-        name.startswith(("/", "\\"))
-        or re.match(r"[A-Za-z]:", name)
-        or ".." in parts
-        or "\x00" in name
-    ):
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts or "\x00" in name:
         raise UnsafeConfigError(
-            f"The archive holds a file named {name!r}, which points outside "
-            "the archive; refusing it."
+            f"The archive holds a file named {name!r}, which points outside the archive; refusing it."
         )
 
 
-def read_keras_archive_config(
-    data: bytes, limits: UploadLimits = UploadLimits()
-) -> dict[str, Any]:
+def read_keras_archive_config(data: bytes, limits: UploadLimits = UploadLimits()) -> dict[str, Any]:
     """Read ``config.json`` out of a ``.keras`` archive, and nothing else.
 
     A ``.keras`` file is a zip holding ``config.json``, ``metadata.json`` and
@@ -59,8 +59,7 @@ def read_keras_archive_config(
         archive = zipfile.ZipFile(io.BytesIO(data))
     except _ZIP_ERRORS as error:
         raise ModelConfigError(
-            f"The upload is not a readable zip archive ({error}); it may be "
-            f"truncated. {ASK_FOR}"
+            f"The upload is not a readable zip archive ({error}); it may be truncated. {ASK_FOR}"
         ) from None
     with archive:
         infos = archive.infolist()
@@ -74,8 +73,7 @@ def read_keras_archive_config(
         names = [info.filename for info in infos]
         if any(n.rsplit("/", 1)[-1].startswith("saved_model.pb") for n in names):
             raise ModelConfigError(
-                f"The archive holds a TensorFlow SavedModel, which is not "
-                f"accepted. {ASK_FOR}"
+                f"The archive holds a TensorFlow SavedModel, which is not accepted. {ASK_FOR}"
             )
         configs = [info for info in infos if info.filename == "config.json"]
         if len(configs) != 1:
@@ -104,8 +102,8 @@ def _read_config_member(
             f"config.json in the archive is {info.file_size:,} bytes "
             f"uncompressed; the limit is {limit:,} bytes."
         )
-    ratio = info.file_size / info.compress_size if info.compress_size else (
-        math.inf if info.file_size else 1.0
+    ratio = (
+        info.file_size / info.compress_size if info.compress_size else (math.inf if info.file_size else 1.0)
     )
     if ratio > limits.max_compression_ratio:
         raise UnsafeConfigError(
@@ -118,11 +116,8 @@ def _read_config_member(
             raw = member.read(limit + 1)
     except _ZIP_ERRORS as error:
         raise ModelConfigError(
-            f"config.json in the archive cannot be read ({error}); the "
-            "archive is damaged or truncated."
+            f"config.json in the archive cannot be read ({error}); the archive is damaged or truncated."
         ) from None
     if len(raw) > limit:
-        raise UploadTooLargeError(
-            f"config.json in the archive is larger than {limit:,} bytes."
-        )
-    return parse_json_object(raw, "config.json in the archive")
+        raise UploadTooLargeError(f"config.json in the archive is larger than {limit:,} bytes.")
+    return parse_config_json(raw, "config.json in the archive", limits)

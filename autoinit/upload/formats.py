@@ -17,7 +17,7 @@ def is_hdf5(data: bytes) -> bool:
     """HDF5's signature sits at offset 0, 512, 1024, 2048, ... (user block)."""
     offset = 0
     while offset + len(_HDF5_MAGIC) <= len(data):
-        if data[offset: offset + len(_HDF5_MAGIC)] == _HDF5_MAGIC:
+        if data[offset : offset + len(_HDF5_MAGIC)] == _HDF5_MAGIC:
             return True
         offset = 512 if offset == 0 else offset * 2
     return False

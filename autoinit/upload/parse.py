@@ -7,7 +7,7 @@ from typing import Any
 from autoinit.errors import ModelConfigError
 from autoinit.upload.archive import read_keras_archive_config
 from autoinit.upload.formats import ASK_FOR, ZIP_MAGICS, is_hdf5
-from autoinit.upload.json_text import parse_json_object
+from autoinit.upload.json_text import parse_config_json
 from autoinit.upload.limits import UploadLimits, check_size
 
 __all__ = ["drop_compile_config", "parse_upload"]
@@ -35,9 +35,7 @@ def drop_compile_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def parse_upload(
-    data: bytes, filename: str | None, limits: UploadLimits = UploadLimits()
-) -> dict[str, Any]:
+def parse_upload(data: bytes, filename: str | None, limits: UploadLimits = UploadLimits()) -> dict[str, Any]:
     """Turn an uploaded file into a config dict, without trusting it.
 
     Accepted: a JSON model config (``model.to_json()``, Keras 3 or tf.keras 2)
@@ -65,20 +63,15 @@ def parse_upload(
             f"legacy loader on untrusted bytes. {ASK_FOR}"
         )
     if name.endswith((".pb", ".pbtxt")):
-        raise ModelConfigError(
-            f"TensorFlow SavedModels (saved_model.pb) are not accepted. {ASK_FOR}"
-        )
+        raise ModelConfigError(f"TensorFlow SavedModels (saved_model.pb) are not accepted. {ASK_FOR}")
     if data.startswith(ZIP_MAGICS):
         config = read_keras_archive_config(data, limits)
     elif name.endswith(".keras"):
         raise ModelConfigError(
-            f"{filename!r} is named like a .keras archive but is not a zip "
-            f"file. {ASK_FOR}"
+            f"{filename!r} is named like a .keras archive but is not a zip file. {ASK_FOR}"
         )
     elif data.startswith(b"\x1f\x8b"):
-        raise ModelConfigError(
-            f"Gzip/tar archives are not accepted. {ASK_FOR}"
-        )
+        raise ModelConfigError(f"Gzip/tar archives are not accepted. {ASK_FOR}")
     else:
-        config = parse_json_object(data, "The upload")
+        config = parse_config_json(data, "The upload", limits)
     return drop_compile_config(config)

@@ -31,10 +31,12 @@ from autoinit.upload.allow_list import (
     is_path_key,
     why_refused,
 )
+from autoinit.upload.arguments import check_layer_arguments
 from autoinit.upload.limits import UploadLimits
-from autoinit.upload.params import estimate_params
+from autoinit.upload.params import parameter_bound
 from autoinit.upload.paths import Holder, Path, format_path, object_name, short
 from autoinit.upload.paths import where as _where
+from autoinit.upload.structure import check_model_structure
 
 __all__ = ["ConfigSummary", "validate_model_config"]
 
@@ -47,12 +49,10 @@ class ConfigSummary:
         num_layers: layers and models, nested ones included.
         max_depth: deepest JSON nesting seen (the root object is depth 1).
         class_counts: how many layers/models of each ``class_name``.
-        estimated_params: rough parameter count, from numbers in the config
-            alone (``units``, ``filters``, ``kernel_size``, ``input_dim`` ...
-            times the input width recorded in ``build_config``, or 1 where
-            no ``build_config`` is given). It catches obvious bombs such as
-            ``Embedding(10**9, 10**3)``; it is not an upper bound, so the
-            worker must still check ``model.count_params()`` after building.
+        estimated_params: an upper bound on the parameters Keras builds,
+            from the shapes the config states (see
+            `autoinit.upload.params.parameter_bound`): never below
+            ``model.count_params()``.
     """
 
     num_layers: int
@@ -92,27 +92,29 @@ def validate_model_config(
             f"'config'). Received: {type(config).__name__}."
         )
     top_class = config.get("class_name")
-    if top_class not in MODEL_CLASSES:
+    if not isinstance(top_class, str) or top_class not in MODEL_CLASSES:
         raise ModelConfigError(
             "Expected a model config whose class_name is one of "
-            f"{sorted(MODEL_CLASSES)}. Received: class_name={top_class!r}."
+            f"{sorted(MODEL_CLASSES)}. Received: class_name={short(top_class)}."
         )
     walker = _ConfigWalker(limits, extra_allowed or {})
-    walker.visit(config, (), 1, None, None)
+    walker.walk(config)
+    for layer_config, path, layer in walker.layer_configs:
+        check_layer_arguments(layer_config, path, layer)
+    check_model_structure(config, limits.max_depth)
+    estimated_params = parameter_bound(config, limit=limits.max_params)
     return ConfigSummary(
         num_layers=walker.num_layers,
         max_depth=walker.max_depth,
         class_counts=dict(walker.class_counts),
-        estimated_params=walker.estimated_params,
+        estimated_params=estimated_params,
     )
 
 
 class _ConfigWalker:
     """One pass over a config; holds the counts and the allow-list."""
 
-    def __init__(
-        self, limits: UploadLimits, extra: Mapping[str, Set[str]]
-    ) -> None:
+    def __init__(self, limits: UploadLimits, extra: Mapping[str, Set[str]]) -> None:
         self.limits = limits
         self.extra = {m: frozenset(names) for m, names in extra.items()}
         self.allowed = allowed_classes()  # read now: facts tests extend OP_NODES
@@ -120,11 +122,25 @@ class _ConfigWalker:
             self.allowed[module] = self.allowed.get(module, frozenset()) | names
         self.num_layers = 0
         self.max_depth = 0
-        self.estimated_params = 0
         self.class_counts: Counter[str] = Counter()
+        self.layer_configs: list[tuple[Any, Path, Holder]] = []
+
+    def walk(self, config: Mapping[str, Any]) -> None:
+        """Visit every value, depth first, with an explicit stack (no
+        recursion: the config is untrusted and may be nested deeply)."""
+        self._pending: list[tuple[Any, Path, int, str | int | None, Holder]] = [(config, (), 1, None, None)]
+        while self._pending:
+            self.visit(*self._pending.pop())
+
+    def _push(self, items: list[tuple[Any, Path, int, str | int | None, Holder]]) -> None:
+        self._pending.extend(reversed(items))  # popped in document order
 
     def visit(
-        self, value: Any, path: Path, depth: int, key: str | int | None,
+        self,
+        value: Any,
+        path: Path,
+        depth: int,
+        key: str | int | None,
         layer: Holder,
     ) -> None:
         if is_activation_key(key):
@@ -134,8 +150,7 @@ class _ConfigWalker:
             self._visit_dict(value, path, depth, key, layer)
         elif isinstance(value, (list, tuple)):
             self._enter(depth, path, layer)
-            for index, item in enumerate(value):
-                self.visit(item, path + (index,), depth + 1, None, layer)
+            self._push([(item, path + (index,), depth + 1, None, layer) for index, item in enumerate(value)])
         elif isinstance(value, str):
             self._check_string(value, path, key, layer)
         elif value is None or isinstance(value, (bool, int, float)):
@@ -155,18 +170,17 @@ class _ConfigWalker:
         self.max_depth = max(self.max_depth, depth)
 
     def _visit_dict(
-        self, value: Mapping[str, Any], path: Path, depth: int,
-        key: str | int | None, layer: Holder,
+        self,
+        value: Mapping[str, Any],
+        path: Path,
+        depth: int,
+        key: str | int | None,
+        layer: Holder,
     ) -> None:
         for name, item in value.items():
             if not isinstance(name, str):
-                raise ModelConfigError(
-                    f"Expected string keys. Received {name!r} "
-                    f"{_where(path, layer)}."
-                )
-            if name.startswith("__") and not (
-                name == "__passive_serialization__" and item is True
-            ):
+                raise ModelConfigError(f"Expected string keys. Received {name!r} {_where(path, layer)}.")
+            if name.startswith("__") and not (name == "__passive_serialization__" and item is True):
                 raise UnsafeConfigError(
                     f"Key {name!r} looks like a Keras serialization marker "
                     f"and is refused {_where(path + (name,), layer)}."
@@ -174,25 +188,26 @@ class _ConfigWalker:
         if "class_name" in value:
             self._visit_object(value, path, depth, key, layer)
             return
-        for name, item in value.items():
-            self.visit(item, path + (name,), depth + 1, name, layer)
+        self._push([(item, path + (name,), depth + 1, name, layer) for name, item in value.items()])
 
     def _visit_object(
-        self, obj: Mapping[str, Any], path: Path, depth: int,
-        key: str | int | None, layer: Holder,
+        self,
+        obj: Mapping[str, Any],
+        path: Path,
+        depth: int,
+        key: str | int | None,
+        layer: Holder,
     ) -> None:
         class_name = obj["class_name"]
         if not isinstance(class_name, str):
             raise ModelConfigError(
-                "Expected class_name to be a string. Received "
-                f"{class_name!r} {_where(path, layer)}."
+                f"Expected class_name to be a string. Received {class_name!r} {_where(path, layer)}."
             )
         own_name = object_name(obj)
         if class_name in REFUSED_CLASSES:
             label = f"layer {own_name!r}" if own_name else "layer"
             raise UnsafeConfigError(
-                f"{REFUSED_CLASSES[class_name]} and are refused "
-                f"({label} at {format_path(path)})."
+                f"{REFUSED_CLASSES[class_name]} and are refused ({label} at {format_path(path)})."
             )
         if class_name == "function":
             self._check_function(obj, path, key, layer)
@@ -219,6 +234,8 @@ class _ConfigWalker:
         if self._is_layer(class_name, module, key):
             layer = (own_name or "?", class_name)
             self._count_layer(obj, class_name, path, layer)
+            # Checked after the walk, so unsafe content is reported first.
+            self.layer_configs.append((obj.get("config"), path + ("config",), layer))
         compile_config = obj.get("compile_config")
         if compile_config:
             raise UnsafeConfigError(
@@ -229,16 +246,21 @@ class _ConfigWalker:
             )
         self._visit_children(obj, path, depth, layer)
 
-    def _visit_children(
-        self, obj: Mapping[str, Any], path: Path, depth: int, layer: Holder
-    ) -> None:
-        for name, item in obj.items():
-            if name in ("class_name", "module", "registered_name"):
-                continue  # checked by _visit_object
-            self.visit(item, path + (name,), depth + 1, name, layer)
+    def _visit_children(self, obj: Mapping[str, Any], path: Path, depth: int, layer: Holder) -> None:
+        self._push(
+            [
+                (item, path + (name,), depth + 1, name, layer)
+                for name, item in obj.items()
+                # class_name, module, registered_name: checked by _visit_object
+                if name not in ("class_name", "module", "registered_name")
+            ]
+        )
 
     def _check_module(
-        self, obj: Mapping[str, Any], class_name: str, path: Path,
+        self,
+        obj: Mapping[str, Any],
+        class_name: str,
+        path: Path,
         layer: Holder,
     ) -> str | None:
         where = _where(path, layer)
@@ -256,9 +278,7 @@ class _ConfigWalker:
                 f"defined in a script, and custom code is refused {where}."
             )
         if not isinstance(module, str):
-            raise ModelConfigError(
-                f"Expected module to be a string. Received {module!r} {where}."
-            )
+            raise ModelConfigError(f"Expected module to be a string. Received {module!r} {where}.")
         allowed = self.allowed.get(module)
         if allowed is None:
             keras_owned = module == "keras" or module.startswith("keras.")
@@ -268,9 +288,7 @@ class _ConfigWalker:
                 else "is not part of Keras; only Keras' own classes (and "
                 "AutoInit's registered ones) are accepted"
             )
-            raise UnsafeConfigError(
-                f"Module {module!r} (class {class_name!r}) {detail} {where}."
-            )
+            raise UnsafeConfigError(f"Module {module!r} (class {class_name!r}) {detail} {where}.")
         if class_name not in allowed:
             raise UnsafeConfigError(
                 f"Class {class_name!r} from module {module!r} is not on the "
@@ -280,8 +298,12 @@ class _ConfigWalker:
         return module
 
     def _check_registered_name(
-        self, obj: Mapping[str, Any], class_name: str, module: str | None,
-        path: Path, layer: Holder,
+        self,
+        obj: Mapping[str, Any],
+        class_name: str,
+        module: str | None,
+        path: Path,
+        layer: Holder,
     ) -> None:
         registered = obj.get("registered_name")
         if registered is None or registered == class_name:
@@ -295,21 +317,20 @@ class _ConfigWalker:
             f"objects instead of its built-ins; refused {_where(path, layer)}."
         )
 
-    def _is_layer(
-        self, class_name: str, module: str | None, key: str | int | None
-    ) -> bool:
+    def _is_layer(self, class_name: str, module: str | None, key: str | int | None) -> bool:
         if module is None:  # tf.keras 2 entry: judge by name and position
             if class_name in MODEL_CLASSES:
                 return True
-            return class_name in LAYER_CLASSES and (
-                key is None or key in WRAPPED_LAYER_KEYS
-            )
+            return class_name in LAYER_CLASSES and (key is None or key in WRAPPED_LAYER_KEYS)
         if class_name in MODEL_CLASSES:
             return True
         return module == "keras.layers" or keras_facts.is_op_node(module, class_name)
 
     def _count_layer(
-        self, obj: Mapping[str, Any], class_name: str, path: Path,
+        self,
+        obj: Mapping[str, Any],
+        class_name: str,
+        path: Path,
         layer: Holder,
     ) -> None:
         self.num_layers += 1
@@ -318,14 +339,6 @@ class _ConfigWalker:
             raise ModelConfigError(
                 f"The config has more than {self.limits.max_layers} layers "
                 f"(counting nested ones); refusing it {_where(path, layer)}."
-            )
-        self.estimated_params += estimate_params(class_name, obj)
-        if self.estimated_params > self.limits.max_params:
-            raise ModelConfigError(
-                "The config asks for more than about "
-                f"{self.limits.max_params:,} parameters (estimate "
-                f"{self.estimated_params:,} so far); refusing it "
-                f"{_where(path, layer)}."
             )
 
     def _check_activation(self, value: Any, path: Path, layer: Holder) -> None:
@@ -342,12 +355,14 @@ class _ConfigWalker:
         if isinstance(value, Mapping) and value.get("class_name") == "function":
             return  # checked by _check_function when the walk reaches it
         raise UnsafeConfigError(
-            "Expected an activation name such as 'relu'. Received "
-            f"{short(value)} {_where(path, layer)}."
+            f"Expected an activation name such as 'relu'. Received {short(value)} {_where(path, layer)}."
         )
 
     def _check_function(
-        self, obj: Mapping[str, Any], path: Path, key: str | int | None,
+        self,
+        obj: Mapping[str, Any],
+        path: Path,
+        key: str | int | None,
         layer: Holder,
     ) -> None:
         module, name = obj.get("module"), obj.get("config")
@@ -358,9 +373,7 @@ class _ConfigWalker:
                 f"{name!r}); functions are accepted only as Keras activations "
                 f"{where}."
             )
-        if module not in ACTIVATION_FUNCTION_MODULES or (
-            name not in KERAS_ACTIVATIONS
-        ):
+        if module not in ACTIVATION_FUNCTION_MODULES or (name not in KERAS_ACTIVATIONS):
             raise UnsafeConfigError(
                 f"Activation given as a function object from module "
                 f"{module!r} named {name!r}; only keras.activations functions "
@@ -372,9 +385,7 @@ class _ConfigWalker:
                 f"the activation name {name!r}; refused {where}."
             )
 
-    def _check_string(
-        self, value: str, path: Path, key: str | int | None, layer: Holder
-    ) -> None:
+    def _check_string(self, value: str, path: Path, key: str | int | None, layer: Holder) -> None:
         if value.startswith("__"):
             raise UnsafeConfigError(
                 f"String {short(value)} looks like a Keras serialization "
