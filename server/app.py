@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from server.api.routes import jobs, operations, page, results
+from server.api.routes import jobs, operations, options, page, results
 from server.middleware import BodyLimit, RequestMetrics
 from server.problems import install_handlers
 from server.service import Service
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     install_handlers(app)
-    for routes in (jobs, results, operations, page):
+    for routes in (jobs, results, operations, options, page):
         app.include_router(routes.router)
     frontend = settings.resolved_frontend_dir
     if frontend is not None:

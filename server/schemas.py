@@ -1,11 +1,15 @@
-"""Request and response models: the OpenAPI schema is the contract."""
+"""Request and response models: the OpenAPI schema is the contract.
+
+The options model itself is the library's (`autoinit.options`), re-exported here.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from autoinit.options import BASELINE_NAMES, DISTRIBUTIONS, InitializeOptions
 from server.problems import PROBLEM_MEDIA_TYPE
 from server.protocol import JobState
 
@@ -17,50 +21,19 @@ __all__ = [
     "JobError",
     "JobLinks",
     "JobResource",
+    "OptionsInfo",
     "PROBLEM_RESPONSE",
     "Problem",
     "Readiness",
 ]
 
-#: ``"default"`` is the model's own initialization; the others are applied to all kernels.
-BASELINE_NAMES = ("default", "he_normal", "glorot_uniform", "lecun_normal")
-DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "orthogonal")
+class OptionsInfo(BaseModel):
+    """The options ``POST /initialize`` takes: their defaults and JSON schema."""
 
-Baseline = Literal["default", "he_normal", "glorot_uniform", "lecun_normal"]
-Distribution = Literal["truncated_normal", "untruncated_normal", "uniform", "orthogonal"]
+    model_config = ConfigDict(populate_by_name=True)
 
-
-class InitializeOptions(BaseModel):
-    """How to initialize and probe; every field has a default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    input_mean: float = Field(0.0, allow_inf_nan=False, description="Mean of the model's input data.")
-    input_var: float = Field(1.0, gt=0, allow_inf_nan=False, description="Variance of the input data.")
-    signal_variance: float = Field(
-        1.0, gt=0, allow_inf_nan=False, description="Variance AutoInit keeps each layer's output at.")
-    distribution: Distribution = Field("truncated_normal", description="How weights are drawn.")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed for weights and probe inputs.")
-    probe_batch: int = Field(256, ge=1, le=4096, description="Gaussian samples per probe.")
-    baselines: list[Baseline] = Field(
-        default_factory=lambda: ["default"], max_length=4,
-        description="Initializations probed next to AutoInit.")
-    backward: bool = Field(False, description="Also probe gradient variances (slower).")
-    center_activations: bool = Field(
-        False, description="AutoInit++: subtract each activation's Gaussian mean (paper Sec. 7); "
-        "all series are then measured on the centred model.")
-
-    @field_validator("baselines", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("baselines")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
+    defaults: InitializeOptions
+    json_schema: dict = Field(alias="schema", description="JSON schema of the options object.")
 
 
 class JobError(BaseModel):

@@ -16,13 +16,13 @@ import time
 
 from fastapi.concurrency import run_in_threadpool
 
+from autoinit.options import InitializeOptions
 from server.artifacts import ArtifactStore
 from server.intake import ValidatedUpload
 from server.jobs import JobRecord, JobStore
 from server.metrics import ServiceMetrics
 from server.problems import ProblemError
 from server.protocol import JobState
-from server.schemas import InitializeOptions
 from server.settings import Settings
 from server.tasks import enqueue, make_celery
 from server.tracking import JobTracker

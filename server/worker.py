@@ -198,6 +198,9 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
     from autoinit.keras_adapter.loading import load_model
     from autoinit.probe import compare
 
+    from autoinit.options import InitializeOptions
+
+    chosen = InitializeOptions.model_validate(options)  # what the API stored, checked again
     report(0.02, "building model", force=True)
     built = load_model(config)  # safe_mode=True; the upload passed the allow-list already
     _hold_while_exists(settings.hold_file)
@@ -208,15 +211,7 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
                          f"{settings.max_params:,}.", attempt, _warning_texts(caught))
     traces, model = compare(
         built,
-        baselines=tuple(options.get("baselines", ("default",))),
-        seed=int(options.get("seed", 0)),
-        input_mean=float(options.get("input_mean", 0.0)),
-        input_var=float(options.get("input_var", 1.0)),
-        signal_variance=float(options.get("signal_variance", 1.0)),
-        distribution=options.get("distribution", "truncated_normal"),
-        batch_size=int(options.get("probe_batch", 256)),
-        backward=bool(options.get("backward", False)),
-        center_activations=bool(options.get("center_activations", False)),
+        **chosen.compare_arguments(),
         return_model=True,
         progress=lambda fraction, stage: report(0.9 * fraction, stage),
     )

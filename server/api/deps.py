@@ -3,7 +3,9 @@
 * `ServiceDep` - the app's `server.service.Service` (``app.state.service``);
 * `SettingsDep` - its `Settings`;
 * `require_api_key` - the API-key check (header, bearer token or the page's cookie);
-* `JobDep` - the job named by the ``{job_id}`` path parameter, refreshed; 404 if unknown.
+* `JobDep` - the job named by the ``{job_id}`` path parameter, refreshed; 404 if unknown;
+* `QueryOptionsDep` - the options given as query parameters, one per field of
+  `autoinit.options.InitializeOptions` (derived from it, not written out again).
 
 Each is a plain function, so a test can replace it with
 ``app.dependency_overrides[get_service] = ...``.
@@ -12,11 +14,13 @@ Each is a plain function, so a test can replace it with
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+import inspect
+from typing import Annotated, Any, get_origin
 from urllib.parse import unquote
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
+from autoinit.options import InitializeOptions
 from server.jobs import JobRecord
 from server.problems import ProblemError
 from server.service import Service
@@ -25,11 +29,13 @@ from server.settings import Settings
 __all__ = [
     "KEY_COOKIE",
     "JobDep",
+    "QueryOptionsDep",
     "ServiceDep",
     "SettingsDep",
     "get_job",
     "get_service",
     "get_settings",
+    "options_from_query",
     "require_api_key",
 ]
 
@@ -88,3 +94,24 @@ async def get_job(job_id: str, service: ServiceDep) -> JobRecord:
 
 
 JobDep = Annotated[JobRecord, Depends(get_job)]
+
+
+def options_from_query(**given: Any) -> dict[str, Any]:
+    """The `InitializeOptions` fields given in the query string (the others are None)."""
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def _query_parameter(name: str, field: Any) -> inspect.Parameter:
+    annotation, description = field.annotation, field.description or ""
+    if get_origin(annotation) is list:  # a query string carries a list comma-separated
+        annotation, description = str, f"{description} Comma-separated, e.g. default,he_normal."
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                             default=Query(None, description=description),
+                             annotation=annotation | None)
+
+
+options_from_query.__signature__ = inspect.Signature(
+    [_query_parameter(name, field) for name, field in InitializeOptions.model_fields.items()],
+    return_annotation=dict[str, Any])
+
+QueryOptionsDep = Annotated[dict[str, Any], Depends(options_from_query)]

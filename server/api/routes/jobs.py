@@ -9,7 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
-from server.api.deps import JobDep, ServiceDep, require_api_key
+from server.api.deps import JobDep, QueryOptionsDep, ServiceDep, require_api_key
 from server.intake import validate_upload
 from server.jobs import JobRecord
 from server.problems import ProblemError
@@ -38,8 +38,9 @@ def to_resource(job: JobRecord) -> JobResource:
     )
 
 
-def _options(form_options: dict, query: dict[str, Any]) -> InitializeOptions:
-    merged = {**form_options, **{k: v for k, v in query.items() if v is not None}}
+def _options(form_options: dict[str, Any], query: dict[str, Any]) -> InitializeOptions:
+    """Form options overridden by query options, validated by the one options model."""
+    merged = {**form_options, **query}
     try:
         return InitializeOptions(**merged)
     except ValidationError as error:
@@ -63,27 +64,16 @@ async def initialize(
     request: Request,
     response: Response,
     service: ServiceDep,
+    *,
     wait: float | None = Query(None, ge=0, allow_inf_nan=False,
                                description="Hold the request up to this many seconds "
                                "(capped at the server's limit, AUTOINIT_MAX_WAIT)."),
     filename: str | None = Query(None, max_length=255,
                                  description="Name of a raw-body upload (e.g. model.keras)."),
-    input_mean: float | None = Query(None),
-    input_var: float | None = Query(None),
-    signal_variance: float | None = Query(None),
-    distribution: str | None = Query(None),
-    seed: int | None = Query(None),
-    probe_batch: int | None = Query(None),
-    baselines: str | None = Query(None, description="Comma-separated, e.g. default,he_normal."),
-    backward: bool | None = Query(None),
-    center_activations: bool | None = Query(None, description="AutoInit++."),
+    query_options: QueryOptionsDep,
 ) -> JobResource:
     upload = await read_upload(request, filename, service.settings.max_upload_bytes)
-    options = _options(upload.options, {
-        "input_mean": input_mean, "input_var": input_var,
-        "signal_variance": signal_variance, "distribution": distribution, "seed": seed,
-        "probe_batch": probe_batch, "baselines": baselines, "backward": backward,
-        "center_activations": center_activations})
+    options = _options(upload.options, query_options)
     try:
         validated = await run_in_threadpool(validate_upload, upload.data, upload.filename,
                                             service.limits)
