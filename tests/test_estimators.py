@@ -1121,3 +1121,15 @@ def test_two_functions_of_one_gaussian_combine_into_one():
     assert swish.mean == pytest.approx(silu.mean, rel=1e-9) and swish.var == pytest.approx(silu.var, rel=1e-9)
     doubled = estimate_activation(x, combined("add", [ACTIVATIONS["linear"], ACTIVATIONS["linear"]]))
     assert doubled.mean == pytest.approx(0.6) and doubled.var == pytest.approx(6.0)
+
+
+def test_max_pooling_map_windows_that_start_on_padding_are_finite():
+    """3x3, stride 1, ``same``: corner windows begin on padding (the
+    inception branch of evolved nets); corners hold 4 elements, edges 6."""
+    from autoinit.estimators.pooling import estimate_max_pooling_map, max_of_normals_moments
+
+    y = estimate_max_pooling_map(SignalMoments.from_offsets(np.zeros((7, 7, 2)), 1.0), (3, 3), (1, 1), "same")
+    assert np.all(np.isfinite(y.offsets))
+    assert y.offsets[0, 0, 0] == pytest.approx(max_of_normals_moments(4)[0], rel=0.02)
+    assert y.offsets[0, 3, 0] == pytest.approx(max_of_normals_moments(6)[0], rel=0.02)
+    assert y.offsets[3, 3, 0] == pytest.approx(max_of_normals_moments(9)[0], rel=0.03)

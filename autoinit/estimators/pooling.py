@@ -135,6 +135,12 @@ def clark_maximum(means: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray
     """
     mu = np.asarray(means, dtype=np.float64)
     cov = np.asarray(covariance, dtype=np.float64)
+    # Present elements first, so the recursion starts from one (a window
+    # whose first tap falls on padding would otherwise start at -inf).
+    order = np.argsort(~np.isfinite(mu), axis=1, kind="stable")
+    rows = np.arange(mu.shape[0])[:, None]
+    mu = np.take_along_axis(mu, order, axis=1)
+    cov = cov[rows[:, :, None], order[:, :, None], order[:, None, :]]
     present = np.isfinite(mu)
     mean, var, with_rest = mu[:, 0].copy(), cov[:, 0, 0].copy(), cov[:, 0, :].copy()
     for k in range(1, mu.shape[1]):
