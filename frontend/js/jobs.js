@@ -14,7 +14,7 @@ const POLL_MS = 400;
 async function submit(blob, filename) {
   const form = new FormData();
   form.append("model", blob, filename);
-  form.append("options", JSON.stringify(readOptions()));
+  form.append("options", JSON.stringify(await readOptions()));
   stopPolling();
   showJob({ status: "uploading", progress: 0, stage: `uploading ${filename}` }, filename);
   $("results").hidden = true;

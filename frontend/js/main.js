@@ -8,6 +8,7 @@ import { renderChart } from "./chart.js";
 import { $ } from "./dom.js";
 import { installDropTarget } from "./dropzone.js";
 import { loadExamples } from "./examples.js";
+import { loadOptions } from "./form.js";
 import { hideJob, jobFromHash, openJob, submitFile, submitPasted } from "./jobs.js";
 import { state } from "./state.js";
 import { renderTable } from "./table.js";
@@ -42,6 +43,7 @@ function start() {
     if (jobId && jobId !== state.jobId) openJob(jobId);
   });
   installDropTarget();
+  loadOptions();
   loadExamples();
   const jobId = jobFromHash();
   if (jobId) openJob(jobId);

@@ -9,6 +9,7 @@ failed request logged by the page. Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -443,3 +444,58 @@ def test_fused_layers_are_read_before_their_activation_against_the_target(page, 
     assert cells["out"] == "—"
     assert page.locator("#layer-table tbody tr td.pre_ratio.off").count() == 0
     screenshot(page, "page-pre-activation")
+
+
+def _form_state(page) -> dict:
+    return page.evaluate("""() => {
+        const form = document.getElementById('options-form');
+        const value = (name) => form.elements[name].value;
+        return {
+            numbers: Object.fromEntries(['input_mean', 'input_var', 'signal_variance', 'seed', 'probe_batch']
+                .map(n => [n, Number(value(n))])),
+            probe_batch_max: Number(form.elements.probe_batch.max),
+            distribution: value('distribution'),
+            distributions: [...form.elements.distribution.options].map(o => o.value),
+            baselines: [...form.querySelectorAll('input[name=baselines]')].map(b => [b.value, b.checked]),
+            backward: form.elements.backward.checked,
+            center_activations: form.elements.center_activations.checked,
+        };
+    }""")
+
+
+def test_the_options_form_takes_its_defaults_and_choices_from_the_api(page, service, tmp_path):
+    info = httpx.get(f"{service.url}/options", timeout=30).json()
+    defaults, properties = info["defaults"], info["schema"]["properties"]
+    page.goto("/")
+    page.wait_for_function("document.querySelectorAll('input[name=baselines]').length > 0")
+    form = _form_state(page)
+    assert form["numbers"] == {name: defaults[name] for name in form["numbers"]}
+    assert form["probe_batch_max"] == properties["probe_batch"]["maximum"]
+    assert form["distribution"] == defaults["distribution"]
+    assert form["distributions"] == properties["distribution"]["enum"]
+    assert form["baselines"] == [[name, name in defaults["baselines"]]
+                                 for name in properties["baselines"]["items"]["enum"]]
+    assert (form["backward"], form["center_activations"]) == (defaults["backward"], defaults["center_activations"])
+
+    # Other defaults from the server are what the page shows and sends: the
+    # real /options answer, its defaults changed on the way to the page.
+    changed = {**defaults, "seed": 42, "probe_batch": 64, "distribution": properties["distribution"]["enum"][-1],
+               "baselines": properties["baselines"]["items"]["enum"][:2]}
+
+    def changed_defaults(route):
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "defaults": changed})
+
+    page.route(re.compile(r".*/options$"), changed_defaults)
+    page.goto("/", wait_until="networkidle")
+    page.wait_for_function("document.querySelectorAll('input[name=baselines]').length > 0")
+    form = _form_state(page)
+    assert form["numbers"]["seed"] == 42 and form["numbers"]["probe_batch"] == 64
+    assert form["distribution"] == changed["distribution"]
+    assert [name for name, checked in form["baselines"] if checked] == changed["baselines"]
+    page.set_input_files("#file-input", str(small_cnn_config(tmp_path)))
+    wait_for_result(page)
+    job = httpx.get(f"{service.url}/jobs/{job_id_of(page)}", timeout=30).json()
+    assert job["options"]["seed"] == 42 and job["options"]["probe_batch"] == 64
+    assert job["options"]["distribution"] == changed["distribution"]
+    assert job["options"]["baselines"] == changed["baselines"]
