@@ -542,3 +542,13 @@ def test_no_view_menu_without_fused_activations(traces):
     fig = signal_figure(traces)
     assert not fig.layout.updatemenus
     assert not any(isinstance(t.meta, dict) and "view" in t.meta for t in fig.data)
+
+
+def test_csv_carries_the_pre_activation_of_fused_layers_next_to_its_target(fused_traces, traces):
+    rows = list(csv.DictReader(io.StringIO(traces_to_csv(fused_traces))))
+    h1, out = rows[1], rows[3]
+    assert float(h1["pre_activation_target"]) == 1.0 and float(h1["autoinit_pre_activation_var"]) == 1.02
+    assert float(h1["predicted_pre_activation_var"]) == 1.0 and float(h1["autoinit_var"]) == 0.35
+    assert out["pre_activation_target"] == "" and out["autoinit_pre_activation_var"] == ""
+    # Traces without fused activations keep their columns.
+    assert "pre_activation_target" not in traces_to_csv(traces).splitlines()[0]

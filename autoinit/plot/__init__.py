@@ -5,8 +5,9 @@ This is the one figure spec shared by the library, the CLI and the web page
 but the traces JSON described in ``docs/ARCHITECTURE.md`` and imports Plotly
 only, so the API process can draw figures without loading TensorFlow.
 
-Modules: ``signal`` (the figure), ``marks`` (target line, pass-through
-crosses, overflow triangles), ``style`` (labels, colours, plotly.js config),
+Modules: ``signal`` (the figure), ``views`` (a fused layer's output or its
+pre-activation, which the target refers to), ``marks`` (target line,
+pass-through crosses, overflow triangles), ``style`` (labels, colours, plotly.js config),
 ``text`` (hover text), ``payload`` (reading the traces), ``output`` (JSON,
 HTML, images), ``table`` (CSV).
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from autoinit.plot.payload import check_traces, has_metric, is_weighted, x_of
+from autoinit.plot.payload import check_traces, has_metric, has_pre_activation, is_weighted, pre_activation_of, x_of
 
 _LAYER_COLUMNS = (
     "index", "name", "class_name", "has_weights", "output_shape", "estimator", "scale", "target",
@@ -28,7 +28,10 @@ def _csv_number(value: Any) -> str:
 def traces_to_csv(traces: Mapping[str, Any]) -> str:
     """One row per layer: the layer's facts, then ``<series>_mean``,
     ``<series>_var`` (and ``<series>_grad_var`` where the series has it) for
-    each series. Null values are empty cells; ``output_shape`` is JSON.
+    each series. Where layers fuse an activation, then ``pre_activation_target``
+    and ``<series>_pre_activation_mean``/``_var``: the values before the
+    activation, which are what ``target`` refers to (empty on other layers).
+    Null values are empty cells; ``output_shape`` is JSON.
     """
     check_traces(traces)
     layers = list(traces["layers"])
@@ -38,9 +41,17 @@ def traces_to_csv(traces: Mapping[str, Any]) -> str:
         if has_metric(layers, [s], "grad_var"):
             columns.append((s, "grad_var"))
 
+    before = has_pre_activation(layers)
+    before_columns = [(s, stat) for s in traces["series"] for stat in ("mean", "var")] if before else []
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*_LAYER_COLUMNS, *(f"{s}_{stat}" for s, stat in columns)])
+    writer.writerow([
+        *_LAYER_COLUMNS,
+        *(f"{s}_{stat}" for s, stat in columns),
+        *(["pre_activation_target"] if before else []),
+        *(f"{s}_pre_activation_{stat}" for s, stat in before_columns),
+    ])
     for position, layer in enumerate(layers):
         row = [
             x_of(layer, position),
@@ -55,5 +66,11 @@ def traces_to_csv(traces: Mapping[str, Any]) -> str:
         for s, stat in columns:
             entry = layer.get(s)
             row.append(_csv_number(entry.get(stat)) if isinstance(entry, Mapping) else "")
+        if before:
+            block = pre_activation_of(layer) or {}
+            row.append(_csv_number(block.get("target")))
+            for s, stat in before_columns:
+                entry = block.get(s)
+                row.append(_csv_number(entry.get(stat)) if isinstance(entry, Mapping) else "")
         writer.writerow(row)
     return buffer.getvalue()
