@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from server.api.routes import jobs, operations, options, page, results
-from server.middleware import BodyLimit, RequestMetrics
+from server.middleware import BodyDeadline, BodyLimit, CrashGuard, RequestMetrics
 from server.problems import install_handlers
 from server.service import Service
 from server.settings import Settings
@@ -55,7 +55,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.mount("/", StaticFiles(directory=frontend, html=True), name="frontend")
     else:
         app.add_api_route("/", page.docs_redirect, include_in_schema=False)
-    # The last added is the outermost: CORS headers reach even early 413s.
+    # The last added is the outermost: CORS headers reach even early 413s, and the
+    # metrics count the 500s CrashGuard answers (innermost, next to the routes).
+    app.add_middleware(CrashGuard)
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD)
     app.add_middleware(RequestMetrics, metrics=service.metrics)
     if settings.cors_origin_list:

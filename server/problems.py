@@ -19,6 +19,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.text import without_lone_surrogates
+
 __all__ = ["PROBLEM_MEDIA_TYPE", "ProblemError", "problem_response", "install_handlers"]
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -43,7 +45,8 @@ def problem_response(status: int, title: str, detail: str, *, instance: str | No
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return JSONResponse(body, status_code=status, headers=headers,
+    # A detail may quote the request (a lone surrogate in it): never fail to encode it.
+    return JSONResponse(without_lone_surrogates(body), status_code=status, headers=headers,
                         media_type=PROBLEM_MEDIA_TYPE)
 
 

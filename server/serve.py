@@ -194,13 +194,15 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.connections import guarded_protocol
 
     app = create_app(settings)
     procs = _start_workers(count, gpus, args.log_level)
     try:
         _exit_on_sigterm()
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    timeout_graceful_shutdown=5)
+                    timeout_graceful_shutdown=5, http=guarded_protocol(settings.header_timeout),
+                    timeout_keep_alive=settings.keep_alive_timeout)
     finally:
         _stop_workers(procs)
     return 0

@@ -80,12 +80,13 @@ class Service:
                filename: str | None) -> JobRecord:
         """Store and queue a validated upload; 503 when the queue is unavailable."""
         stored_options = options.model_dump(mode="json")
+        config = json.dumps(upload.config).encode()  # before the record: it can fail no more
         job = self.store.create(options=stored_options, model=upload.summary, filename=filename)
-        self.artifacts.put_bytes(job.id, "upload.json", json.dumps(upload.config).encode())
         try:
+            self.artifacts.put_bytes(job.id, "upload.json", config)
             enqueue(self.celery, job.id, stored_options)
-        except Exception as error:
-            log.exception("could not queue job %s", job.id)
+        except Exception as error:  # the record says why; the caller gets 503
+            log.exception("could not store or queue job %s", job.id)
             self.store.update(job.id, status=JobState.FAILED, stage=JobState.FAILED.value,
                               error_title="The queue is unavailable",
                               error_detail=f"{type(error).__name__}: {error}",

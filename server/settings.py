@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         2, ge=1, description="Runs of a job whose worker died (OOM, kill) before it fails."
     )
     max_wait: float = Field(600.0, ge=0, description="Longest ?wait= a request may hold.")
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a request's line and headers may take to arrive, "
+        "counted from their first byte or from when the connection opened; then 408 and the "
+        "connection is closed (applied by `autoinit serve`).")
+    body_timeout: float = Field(
+        120.0, gt=0, description="Seconds a request body may take to arrive after its headers; "
+        "then 408 and the connection is closed.")
+    keep_alive_timeout: float = Field(
+        5.0, gt=0, description="Seconds an idle keep-alive connection stays open between "
+        "requests (uvicorn's timeout_keep_alive; applied by `autoinit serve`).")
     max_tasks_per_child: int = Field(
         50, ge=1, description="Jobs a TensorFlow worker process runs before it is replaced."
     )

@@ -8,7 +8,6 @@ bodies in the OpenAPI schema.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +15,19 @@ from fastapi import Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from autoinit.errors import ModelConfigError
+from autoinit.upload import loads_json
 from server.problems import ProblemError
 
-__all__ = ["FORM_OVERHEAD", "UPLOAD_REQUEST_BODY", "RawUpload", "read_upload"]
+__all__ = ["FORM_OVERHEAD", "MAX_OPTIONS_CHARS", "UPLOAD_REQUEST_BODY", "RawUpload",
+           "parse_options_field", "read_upload"]
 
 #: Bytes a multipart body may hold beyond the model: boundaries and the options field.
 FORM_OVERHEAD = 1 << 20
+#: Longest ``options`` field: a flat object of nine options needs far less.
+MAX_OPTIONS_CHARS = 16_384
+#: Deepest ``options`` field: the object, a list (``baselines``), one spare level.
+_OPTIONS_DEPTH = 3
 
 #: The request bodies ``POST /initialize`` accepts, for the OpenAPI schema.
 UPLOAD_REQUEST_BODY = {
@@ -86,18 +92,28 @@ async def read_upload(request: Request, filename: str | None, max_bytes: int) ->
     if raw_options is None or raw_options == "":
         return RawUpload(data, filename)
     if isinstance(raw_options, UploadFile):
-        raw_options = (await raw_options.read()).decode("utf-8", errors="replace")
+        raw_options = await raw_options.read(MAX_OPTIONS_CHARS * 4 + 1)
     return RawUpload(data, filename, parse_options_field(raw_options))
 
 
-def parse_options_field(text: str) -> dict[str, Any]:
-    """The ``options`` form field as a dict; 422 unless it is a JSON object."""
-    try:
-        options = json.loads(text)
-    except json.JSONDecodeError as error:
+def parse_options_field(text: str | bytes) -> dict[str, Any]:
+    """The ``options`` form field as a dict; 422 unless it is a JSON object.
+
+    Parsed within bounds (length, nesting), refusing duplicate keys, integers
+    of thousands of digits, ``NaN`` and invalid Unicode, so no value of the
+    field costs more than one scan of at most `MAX_OPTIONS_CHARS` characters.
+    """
+    if len(text) > MAX_OPTIONS_CHARS:
         raise ProblemError(422, "Invalid options",
-                           f"The 'options' field must be a JSON object; it is not valid JSON "
-                           f"({error.msg} at line {error.lineno}, column {error.colno}).") from None
+                           f"The 'options' field is {len(text):,} characters long; at most "
+                           f"{MAX_OPTIONS_CHARS:,} are accepted.")
+    try:
+        options = loads_json(text, max_depth=_OPTIONS_DEPTH, max_nodes=MAX_OPTIONS_CHARS,
+                             source="The 'options' field")
+    except ModelConfigError as error:
+        raise ProblemError(422, "Invalid options",
+                           f"{error} It must be a JSON object of options (GET /options lists "
+                           "them).") from None
     if not isinstance(options, dict):
         raise ProblemError(422, "Invalid options",
                            f"The 'options' field must be a JSON object. Received: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,6 +16,7 @@ from server.jobs import JobRecord
 from server.problems import ProblemError
 from server.protocol import JobState
 from server.schemas import PROBLEM_RESPONSE, InitializeOptions, JobError, JobLinks, JobResource
+from server.text import without_lone_surrogates
 from server.uploads import UPLOAD_REQUEST_BODY, read_upload
 
 __all__ = ["router", "to_resource"]
@@ -24,7 +26,11 @@ router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)],
 
 
 def to_resource(job: JobRecord) -> JobResource:
-    """The API's view of a stored job, with links to its results."""
+    """The API's view of a stored job, with links to its results.
+
+    Its texts are made encodable first, so that no record can make ``GET /jobs/{id}`` fail.
+    """
+    job = JobRecord(**without_lone_surrogates(dataclasses.asdict(job)))
     base = f"/jobs/{job.id}"
     error = JobError(title=job.error_title, detail=job.error_detail or "") if job.error_title else None
     return JobResource(
