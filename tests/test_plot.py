@@ -43,7 +43,9 @@ SERIES_LABELS = {
 }
 
 
-def _layer(index, name, class_name, shape, *, weighted=False, estimator="builtin", scale=None, target=None, **stats):
+def _layer(
+    index, name, class_name, shape, *, weighted=False, estimator="builtin", scale=None, target=None, **stats
+):
     layer = {
         "index": index,
         "name": name,
@@ -68,42 +70,70 @@ def traces():
         "series": ["predicted", "default", "autoinit", "he_normal"],
         "layers": [
             _layer(
-                0, "conv2d", "Conv2D", [None, 32, 32, 16], weighted=True, scale=0.0123, target=2.0,
+                0,
+                "conv2d",
+                "Conv2D",
+                [None, 32, 32, 16],
+                weighted=True,
+                scale=0.0123,
+                target=2.0,
                 predicted={"mean": 0.0, "var": 0.5712345},
                 default={"mean": 0.01, "var": 0.21, "grad_var": 1.3e-4},
                 autoinit={"mean": 0.0, "var": 0.57, "grad_var": 2.1e-3},
                 he_normal={"mean": 0.02, "var": 1.9, "grad_var": 4.0e-3},
             ),
             _layer(
-                1, "re_lu", "ReLU", [None, 32, 32, 16],
+                1,
+                "re_lu",
+                "ReLU",
+                [None, 32, 32, 16],
                 predicted={"mean": 0.3, "var": 0.2},
                 default={"mean": 0.18, "var": 0.07, "grad_var": 6.0e-5},
                 autoinit={"mean": 0.3, "var": 0.21, "grad_var": 1.0e-3},
                 he_normal={"mean": 0.55, "var": 0.65, "grad_var": 2.0e-3},
             ),
             _layer(
-                2, "my_block/odd_op", "MysteryOp", [None, 32, 32, 16], estimator="pass-through",
+                2,
+                "my_block/odd_op",
+                "MysteryOp",
+                [None, 32, 32, 16],
+                estimator="pass-through",
                 predicted={"mean": 0.3, "var": 0.2},
                 default={"mean": 0.18, "var": 0.07, "grad_var": 6.0e-5},
                 autoinit={"mean": 0.3, "var": 0.2, "grad_var": 1.0e-3},
                 he_normal={"mean": 0.55, "var": 0.65, "grad_var": 2.0e-3},
             ),
             _layer(
-                3, "dense", "Dense", [None, 64], weighted=True, scale=1.23456e-5, target=2.0,
+                3,
+                "dense",
+                "Dense",
+                [None, 64],
+                weighted=True,
+                scale=1.23456e-5,
+                target=2.0,
                 predicted={"mean": 0.0, "var": 2.0},
                 default={"mean": None, "var": None, "grad_var": None},
                 autoinit={"mean": 0.0, "var": 1.98, "grad_var": 9.0e-4},
                 he_normal={"mean": 0.1, "var": 40.0, "grad_var": 3.0e-3},
             ),
             _layer(
-                4, "dropout", "Dropout", [None, 64],
+                4,
+                "dropout",
+                "Dropout",
+                [None, 64],
                 predicted={"mean": 0.0, "var": 2.0},
                 default={"mean": None, "var": None, "grad_var": None},
                 autoinit={"mean": 0.0, "var": 0.0, "grad_var": 9.0e-4},
                 he_normal={"mean": 0.1, "var": 40.0, "grad_var": 3.0e-3},
             ),
             _layer(
-                5, "dense_1", "Dense", [None, 10], weighted=True, scale=0.5, target=2.0,
+                5,
+                "dense_1",
+                "Dense",
+                [None, 10],
+                weighted=True,
+                scale=0.5,
+                target=2.0,
                 predicted={"mean": 0.0, "var": 2.0},
                 default={"mean": None, "var": None, "grad_var": None},
                 autoinit={"mean": -0.01, "var": 2.1, "grad_var": 8.0e-4},
@@ -118,14 +148,18 @@ def _by_name(fig, name):
 
 
 def _series_trace(fig, series, metric="var"):
-    (trace,) = [t for t in fig.data if isinstance(t.meta, dict) and t.meta == {"series": series, "metric": metric}]
+    (trace,) = [
+        t for t in fig.data if isinstance(t.meta, dict) and t.meta == {"series": series, "metric": metric}
+    ]
     return trace
 
 
 # ----------------------------------------------------------------- series ---
 def test_one_legend_entry_per_series_with_human_names_in_payload_order(traces):
     fig = signal_figure(traces)
-    legend_series = [t.name for t in fig.data if t.showlegend is not False and t.name in SERIES_LABELS.values()]
+    legend_series = [
+        t.name for t in fig.data if t.showlegend is not False and t.name in SERIES_LABELS.values()
+    ]
     assert legend_series == [SERIES_LABELS[s] for s in traces["series"]]
 
 
@@ -314,7 +348,11 @@ def test_deep_model_with_hundreds_of_layers_draws_lines_and_keeps_weighted_marke
         var = 1.5**i if 1.5**i < 3e38 else None
         layers.append(
             _layer(
-                i, f"layer_{i}", "Conv2D" if weighted else "Add", [None, 8, 8, 64], weighted=weighted,
+                i,
+                f"layer_{i}",
+                "Conv2D" if weighted else "Add",
+                [None, 8, 8, 64],
+                weighted=weighted,
                 scale=0.01 if weighted else None,
                 predicted={"mean": 0.0, "var": 1.0},
                 default={"mean": 0.0, "var": var},
@@ -336,7 +374,9 @@ def test_gradient_panel_appears_only_when_asked_and_measured(traces):
     assert fig.layout[grad_axis.replace("y", "yaxis")].type == "log"
     assert all(t.showlegend is False for t in grads)  # toggled with their series
     assert _series_trace(fig, "he_normal", "grad_var").y[0] == pytest.approx(4.0e-3)
-    assert not any(isinstance(t.meta, dict) and t.meta.get("metric") == "grad_var" for t in signal_figure(traces).data)
+    assert not any(
+        isinstance(t.meta, dict) and t.meta.get("metric") == "grad_var" for t in signal_figure(traces).data
+    )
 
 
 def test_gradients_requested_without_grad_var_adds_no_panel(traces):
@@ -380,7 +420,10 @@ def test_malformed_payload_is_rejected_saying_what_was_expected():
 def test_figure_json_round_trips_with_data_layout_and_png_export_config(traces):
     spec = json.loads(figure_json(traces, show_gradients=True))
     assert spec["data"] and spec["layout"]
-    assert {d["name"] for d in spec["data"]} >= set(SERIES_LABELS.values()) | {TARGET_LABEL, PASS_THROUGH_LABEL}
+    assert {d["name"] for d in spec["data"]} >= set(SERIES_LABELS.values()) | {
+        TARGET_LABEL,
+        PASS_THROUGH_LABEL,
+    }
     config = spec["layout"]["meta"]["config"]
     assert config["toImageButtonOptions"]["format"] == "png"
     assert "tiny_cnn" in config["toImageButtonOptions"]["filename"]
@@ -425,11 +468,25 @@ def test_csv_has_one_row_per_layer_and_stat_columns_per_series(traces):
     text = traces_to_csv(traces)
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == [
-        "index", "name", "class_name", "has_weights", "output_shape", "estimator", "scale", "target",
-        "predicted_mean", "predicted_var",
-        "default_mean", "default_var", "default_grad_var",
-        "autoinit_mean", "autoinit_var", "autoinit_grad_var",
-        "he_normal_mean", "he_normal_var", "he_normal_grad_var",
+        "index",
+        "name",
+        "class_name",
+        "has_weights",
+        "output_shape",
+        "estimator",
+        "scale",
+        "target",
+        "predicted_mean",
+        "predicted_var",
+        "default_mean",
+        "default_var",
+        "default_grad_var",
+        "autoinit_mean",
+        "autoinit_var",
+        "autoinit_grad_var",
+        "he_normal_mean",
+        "he_normal_var",
+        "he_normal_grad_var",
     ]
     assert len(rows) == 1 + len(traces["layers"])
 
@@ -451,7 +508,9 @@ def test_csv_values_keep_full_precision_and_nulls_are_empty(traces):
 # ------------------------------------------------------------ dependencies ---
 def test_importing_the_plot_module_does_not_load_tensorflow_or_keras():
     code = "import sys, autoinit.plot; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -470,34 +529,66 @@ def test_a_fixed_colour_for_exactly_the_series_compare_can_produce():
 def fused_traces():
     """A ReLU MLP as compare() reports it: Dense layers with a fused ReLU carry
     their pre-activation (W x + b), which AutoInit scales to the target."""
+
     def fused(index, name, before_var, after_var):
         return _layer(
-            index, name, "Dense", [None, 64], weighted=True, scale=0.03, target=1.0,
-            predicted={"mean": 0.4, "var": 0.34}, autoinit={"mean": 0.39, "var": after_var},
+            index,
+            name,
+            "Dense",
+            [None, 64],
+            weighted=True,
+            scale=0.03,
+            target=1.0,
+            predicted={"mean": 0.4, "var": 0.34},
+            autoinit={"mean": 0.39, "var": after_var},
             default={"mean": 0.2, "var": after_var / 4},
-            pre_activation={"target": 1.0, "predicted": {"mean": 0.0, "var": 1.0},
-                            "autoinit": {"mean": 0.01, "var": before_var},
-                            "default": {"mean": 0.0, "var": before_var / 4}},
+            pre_activation={
+                "target": 1.0,
+                "predicted": {"mean": 0.0, "var": 1.0},
+                "autoinit": {"mean": 0.01, "var": before_var},
+                "default": {"mean": 0.0, "var": before_var / 4},
+            },
         )
+
     return {
         "model": {"name": "relu_mlp", "num_layers": 4, "num_params": 1000},
         "signal_variance": 1.0,
         "series": ["predicted", "default", "autoinit"],
         "layers": [
-            _layer(0, "features", "InputLayer", [None, 32], predicted={"mean": 0.0, "var": 1.0},
-                   autoinit={"mean": 0.0, "var": 1.0}, default={"mean": 0.0, "var": 1.0}),
+            _layer(
+                0,
+                "features",
+                "InputLayer",
+                [None, 32],
+                predicted={"mean": 0.0, "var": 1.0},
+                autoinit={"mean": 0.0, "var": 1.0},
+                default={"mean": 0.0, "var": 1.0},
+            ),
             fused(1, "h1", 1.02, 0.35),
             fused(2, "h2", 0.97, 0.33),
-            _layer(3, "out", "Dense", [None, 4], weighted=True, scale=0.03, target=1.0,
-                   predicted={"mean": 0.0, "var": 1.0}, autoinit={"mean": 0.0, "var": 0.98},
-                   default={"mean": 0.0, "var": 0.2}),
+            _layer(
+                3,
+                "out",
+                "Dense",
+                [None, 4],
+                weighted=True,
+                scale=0.03,
+                target=1.0,
+                predicted={"mean": 0.0, "var": 1.0},
+                autoinit={"mean": 0.0, "var": 0.98},
+                default={"mean": 0.0, "var": 0.2},
+            ),
         ],
     }
 
 
 def _view_trace(fig, series, metric="var"):
-    (trace,) = [t for t in fig.data if isinstance(t.meta, dict)
-                and t.meta == {"series": series, "metric": metric, "view": "pre_activation"}]
+    (trace,) = [
+        t
+        for t in fig.data
+        if isinstance(t.meta, dict)
+        and t.meta == {"series": series, "metric": metric, "view": "pre_activation"}
+    ]
     return trace
 
 
@@ -516,7 +607,9 @@ def test_fused_layers_have_a_pre_activation_view_read_against_the_target(fused_t
     assert list(_series_trace(fig, "autoinit").y) == [1.0, 0.35, 0.33, 0.98]
     assert list(_view_trace(fig, "predicted").y) == [1.0, 1.0, 1.0, 1.0]
     assert list(_view_trace(fig, "autoinit", "mean").y) == [0.0, 0.01, 0.01, 0.0]
-    assert "target variance: 1" in before.hovertext[1] and "before its fused activation" in before.hovertext[1]
+    assert (
+        "target variance: 1" in before.hovertext[1] and "before its fused activation" in before.hovertext[1]
+    )
     # The output view's hover names the value the target refers to.
     assert "before the fused activation: var 1.02" in _series_trace(fig, "autoinit").hovertext[1]
 

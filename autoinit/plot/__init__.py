@@ -36,7 +36,16 @@ from autoinit.plot.style import (
 from autoinit.plot.table import traces_to_csv
 
 __all__ = [
+    "METRICS",
+    "OVERFLOW_LABEL",
+    "PASS_THROUGH",
+    "PASS_THROUGH_GREY",
+    "PASS_THROUGH_LABEL",
     "PLOTLY_CONFIG",
+    "REFERENCE_GREY",
+    "TARGET_LABEL",
+    "WEIGHTED_LABEL",
+    "WEIGHTED_RED",
     "figure_json",
     "series_label",
     "signal_figure",

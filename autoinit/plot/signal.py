@@ -45,6 +45,7 @@ from autoinit.plot.style import (
 )
 from autoinit.plot.text import hover, pre_activation_hover
 from autoinit.plot.views import (
+    OUTPUT,
     PRE_ACTIVATION,
     PRE_ACTIVATION_SYMBOL,
     VIEW_METRICS,
@@ -89,7 +90,9 @@ def _series_trace(
         sizes.append((5 if many else 8) if weighted else (0 if many else 4))
         symbols.append(PRE_ACTIVATION_SYMBOL if fused else "circle")
         outline_widths.append(2 if weighted else 0)
-        hovers.append(pre_activation_hover(layer, position, series) if fused else hover(layer, position, series))
+        hovers.append(
+            pre_activation_hover(layer, position, series) if fused else hover(layer, position, series)
+        )
     measured = series != "predicted"
     meta = {"series": series, "metric": metric}
     if before:
@@ -174,7 +177,7 @@ def signal_figure(
     )
 
     with_views = has_pre_activation(layers)
-    titles: dict[str, dict[str, str]] = {"output": {}, PRE_ACTIVATION: {}}
+    titles: dict[str, dict[str, str]] = {OUTPUT: {}, PRE_ACTIVATION: {}}
     for row, panel in enumerate(panels, start=1):
         log = panel != "mean" and log_y
         panel_series = [s for s in drawn if not (panel == "grad_var" and s == "predicted")]
@@ -185,7 +188,9 @@ def signal_figure(
             fig.add_trace(trace, row=row, col=1)
         if with_views and panel in VIEW_METRICS:
             for s in panel_series:
-                fig.add_trace(_series_trace(layers, s, panel, log, row == 1, view=PRE_ACTIVATION), row=row, col=1)
+                fig.add_trace(
+                    _series_trace(layers, s, panel, log, row == 1, view=PRE_ACTIVATION), row=row, col=1
+                )
         fallback = signal_variance if panel != "mean" else 0.0
         if row == 1:
             crosses = pass_through_trace(layers, panel_series, panel, log, fallback)
@@ -197,9 +202,10 @@ def signal_figure(
             add_zero_line(fig, row)
         mark_overflows(fig, layers, panel_series, panel, log, plotted, fallback, row, first_panel=row == 1)
         scale = " (log)" if log else ""
-        titles["output"][axis_title_key(row)] = AXIS_TITLES[panel] + scale
-        titles[PRE_ACTIVATION][axis_title_key(row)] = AXIS_TITLES[panel] + (
-            " before fused activations" if panel in VIEW_METRICS else "") + scale
+        titles[OUTPUT][axis_title_key(row)] = AXIS_TITLES[panel] + scale
+        titles[PRE_ACTIVATION][axis_title_key(row)] = (
+            AXIS_TITLES[panel] + (" before fused activations" if panel in VIEW_METRICS else "") + scale
+        )
         fig.update_yaxes(
             title_text=AXIS_TITLES[panel] + scale,
             type="log" if log else "linear",

@@ -8,10 +8,24 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from autoinit.plot.payload import check_traces, has_metric, has_pre_activation, is_weighted, pre_activation_of, x_of
+from autoinit.plot.payload import (
+    check_traces,
+    has_metric,
+    has_pre_activation,
+    is_weighted,
+    pre_activation_of,
+    x_of,
+)
 
 _LAYER_COLUMNS = (
-    "index", "name", "class_name", "has_weights", "output_shape", "estimator", "scale", "target",
+    "index",
+    "name",
+    "class_name",
+    "has_weights",
+    "output_shape",
+    "estimator",
+    "scale",
+    "target",
 )
 
 
@@ -46,12 +60,14 @@ def traces_to_csv(traces: Mapping[str, Any]) -> str:
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([
-        *_LAYER_COLUMNS,
-        *(f"{s}_{stat}" for s, stat in columns),
-        *(["pre_activation_target"] if before else []),
-        *(f"{s}_pre_activation_{stat}" for s, stat in before_columns),
-    ])
+    writer.writerow(
+        [
+            *_LAYER_COLUMNS,
+            *(f"{s}_{stat}" for s, stat in columns),
+            *(["pre_activation_target"] if before else []),
+            *(f"{s}_pre_activation_{stat}" for s, stat in before_columns),
+        ]
+    )
     for position, layer in enumerate(layers):
         row = [
             x_of(layer, position),

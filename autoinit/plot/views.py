@@ -60,26 +60,32 @@ def add_view_menu(fig: go.Figure, axis_titles: Mapping[str, Mapping[str, str]]) 
     buttons = []
     for view in (OUTPUT, PRE_ACTIVATION):
         visible = [shown is None or shown == view for shown in views]
-        buttons.append({
-            "name": view,
-            "label": VIEW_LABELS[view],
-            "method": "update",
-            "args": [{"visible": visible}, dict(axis_titles[view])],
-        })
-    fig.update_layout(updatemenus=[{
-        "name": "view",
-        "type": "buttons",
-        "direction": "right",
-        "active": 0,
-        "showactive": True,
-        "x": 1.0,
-        "xanchor": "right",
-        "y": -0.1,
-        "yanchor": "top",
-        "pad": {"t": 0, "r": 0},
-        "font": {"size": 11},
-        "buttons": buttons,
-    }])
+        buttons.append(
+            {
+                "name": view,
+                "label": VIEW_LABELS[view],
+                "method": "update",
+                "args": [{"visible": visible}, dict(axis_titles[view])],
+            }
+        )
+    fig.update_layout(
+        updatemenus=[
+            {
+                "name": "view",
+                "type": "buttons",
+                "direction": "right",
+                "active": 0,
+                "showactive": True,
+                "x": 1.0,
+                "xanchor": "right",
+                "y": -0.1,
+                "yanchor": "top",
+                "pad": {"t": 0, "r": 0},
+                "font": {"size": 11},
+                "buttons": buttons,
+            }
+        ]
+    )
 
 
 def axis_title_key(row: int) -> str:

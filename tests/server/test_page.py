@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
-
 from service_helpers import REPO, ServiceProcess
 
 pytestmark = pytest.mark.browser
@@ -28,15 +27,17 @@ JOB_TIMEOUT_MS = 240_000
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
 if not Path(CHROMIUM).is_file():
-    pytest.skip("Debian's chromium is not installed (scripts/test installs it as root)",
-                allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium is not installed (scripts/test installs it as root)", allow_module_level=True
+    )
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator["sync_api.Browser"]:
+def browser() -> Iterator[sync_api.Browser]:
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=["--no-sandbox", "--disable-gpu"])
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
         yield chromium
         chromium.close()
 
@@ -44,14 +45,15 @@ def browser() -> Iterator["sync_api.Browser"]:
 class PageErrors:
     """JavaScript errors, console errors and failed requests seen by a page."""
 
-    def __init__(self, page: "sync_api.Page") -> None:
+    def __init__(self, page: sync_api.Page) -> None:
         self.messages: list[str] = []
         self.allowed: list[str] = []
         page.on("pageerror", lambda error: self.messages.append(f"pageerror: {error}"))
-        page.on("console", lambda msg: msg.type == "error" and self.messages.append(
-            f"console: {msg.text}"))
-        page.on("requestfailed", lambda request: self.messages.append(
-            f"request failed: {request.url} {request.failure}"))
+        page.on("console", lambda msg: msg.type == "error" and self.messages.append(f"console: {msg.text}"))
+        page.on(
+            "requestfailed",
+            lambda request: self.messages.append(f"request failed: {request.url} {request.failure}"),
+        )
 
     def allow(self, fragment: str) -> None:
         """Expected console noise, e.g. the 422 of a deliberately broken upload."""
@@ -61,7 +63,7 @@ class PageErrors:
         return [m for m in self.messages if not any(a in m for a in self.allowed)]
 
 
-def close_and_check(context: "sync_api.BrowserContext", errors: PageErrors) -> None:
+def close_and_check(context: sync_api.BrowserContext, errors: PageErrors) -> None:
     """Close a browser context, then fail on anything its page logged while open.
 
     The log is read before closing: closing aborts whatever is still in flight,
@@ -73,9 +75,10 @@ def close_and_check(context: "sync_api.BrowserContext", errors: PageErrors) -> N
 
 
 @pytest.fixture()
-def page(browser, service, request) -> Iterator["sync_api.Page"]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                  accept_downloads=True, base_url=service.url)
+def page(browser, service, request) -> Iterator[sync_api.Page]:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, accept_downloads=True, base_url=service.url
+    )
     page = context.new_page()
     errors = PageErrors(page)
     page.errors = errors  # type: ignore[attr-defined]
@@ -94,9 +97,11 @@ def screenshot(page, name: str) -> Path:
 def wait_for_result(page) -> dict:
     """Wait until the job is done and the chart is drawn; return the chart's data/layout."""
     page.wait_for_selector('#job-status[data-status="succeeded"]', timeout=JOB_TIMEOUT_MS)
-    page.wait_for_function("() => { const c = document.getElementById('chart');"
-                           " return c && c.data && c.data.length > 0 && c.layout; }",
-                           timeout=60_000)
+    page.wait_for_function(
+        "() => { const c = document.getElementById('chart');"
+        " return c && c.data && c.data.length > 0 && c.layout; }",
+        timeout=60_000,
+    )
     return page.evaluate("""() => {
         const c = document.getElementById('chart');
         return {names: c.data.map(t => t.name), yaxis: c.layout.yaxis.type,
@@ -107,7 +112,7 @@ def wait_for_result(page) -> dict:
 def job_id_of(page) -> str:
     hash_ = page.evaluate("location.hash")
     assert hash_.startswith("#job=")
-    return hash_[len("#job="):]
+    return hash_[len("#job=") :]
 
 
 def legacy_config(name: str, tmp_path: Path) -> Path:
@@ -140,7 +145,9 @@ def test_the_page_scripts_are_es_modules_served_as_javascript(service):
         answer = httpx.get(f"{service.url}/js/{module.name}", timeout=30)
         assert answer.status_code == 200, module.name
         assert answer.headers["content-type"].split(";")[0] in (
-            "text/javascript", "application/javascript"), (module.name, answer.headers["content-type"])
+            "text/javascript",
+            "application/javascript",
+        ), (module.name, answer.headers["content-type"])
 
 
 def test_upload_draws_log_chart_table_and_downloads(page, service, tmp_path):
@@ -149,8 +156,13 @@ def test_upload_draws_log_chart_table_and_downloads(page, service, tmp_path):
     page.set_input_files("#file-input", str(small_cnn_config(tmp_path)))
     chart = wait_for_result(page)
 
-    assert {"default (measured)", "AutoInit (measured)", "AutoInit (predicted)",
-            "he_normal (measured)", "target variance"} <= set(chart["names"])
+    assert {
+        "default (measured)",
+        "AutoInit (measured)",
+        "AutoInit (predicted)",
+        "he_normal (measured)",
+        "target variance",
+    } <= set(chart["names"])
     assert chart["yaxis"] == "log"
     job_id = job_id_of(page)
     traces = httpx.get(f"{service.url}/jobs/{job_id}/traces", timeout=30).json()
@@ -167,22 +179,27 @@ def test_upload_draws_log_chart_table_and_downloads(page, service, tmp_path):
     assert all(0.5 <= float(ratios.nth(i).text_content()) <= 2 for i in range(3))
     assert rows.first.get_attribute("data-name") == traces["layers"][0]["name"]
     page.fill("#table-filter", "conv_")
-    assert [rows.nth(i).get_attribute("data-name") for i in range(rows.count())] == [
-        "conv_a", "conv_b"]
+    assert [rows.nth(i).get_attribute("data-name") for i in range(rows.count())] == ["conv_a", "conv_b"]
     page.fill("#table-filter", "")
     page.get_by_role("button", name="var AutoInit (measured)").click()
     page.get_by_role("button", name="var AutoInit (measured)").click()  # descending
     header = page.locator("th", has=page.get_by_role("button", name="var AutoInit (measured)"))
     assert header.get_attribute("aria-sort") == "descending"
-    by_var = sorted((layer for layer in traces["layers"] if layer["autoinit"]["var"] is not None),
-                    key=lambda layer: -layer["autoinit"]["var"])
+    by_var = sorted(
+        (layer for layer in traces["layers"] if layer["autoinit"]["var"] is not None),
+        key=lambda layer: -layer["autoinit"]["var"],
+    )
     assert rows.first.get_attribute("data-name") == by_var[0]["name"]
 
     # Downloads are real links that serve the files.
     links = page.locator("#downloads a")
     hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
-    assert hrefs == [f"jobs/{job_id}/model", f"jobs/{job_id}/config", f"jobs/{job_id}/traces",
-                     f"jobs/{job_id}/traces.csv"]
+    assert hrefs == [
+        f"jobs/{job_id}/model",
+        f"jobs/{job_id}/config",
+        f"jobs/{job_id}/traces",
+        f"jobs/{job_id}/traces.csv",
+    ]
     with page.expect_download() as download:
         links.nth(0).click()
     saved = tmp_path / "model.keras"
@@ -230,8 +247,7 @@ def test_a_broken_file_and_a_lambda_model_show_the_servers_error(page, tmp_path)
     assert page.is_hidden("#results")
 
     page.set_input_files("#file-input", str(legacy_config("lambda", tmp_path)))
-    page.wait_for_function(
-        "document.getElementById('job-error').textContent.includes('Lambda')")
+    page.wait_for_function("document.getElementById('job-error').textContent.includes('Lambda')")
     assert "code" in error.text_content().lower()
     screenshot(page, "page-error")
 
@@ -242,7 +258,9 @@ def test_a_dropped_legacy_config_is_converted_and_the_permalink_reopens_it(page,
     transfer = page.evaluate_handle(
         """(text) => { const dt = new DataTransfer();
             dt.items.add(new File([text], 'gated.json', {type: 'application/json'}));
-            return dt; }""", text)
+            return dt; }""",
+        text,
+    )
     page.dispatch_event("main", "dragenter", {"dataTransfer": transfer})
     assert page.is_visible("#drop-overlay")
     page.dispatch_event("main", "drop", {"dataTransfer": transfer})
@@ -268,18 +286,25 @@ def test_a_dropped_legacy_config_is_converted_and_the_permalink_reopens_it(page,
 def test_pasted_json_with_options_and_dark_mode(browser, service, tmp_path):
     import keras
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                  color_scheme="dark", base_url=service.url)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, color_scheme="dark", base_url=service.url
+    )
     page = context.new_page()
     errors = PageErrors(page)
     try:
         page.goto("/")
         background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-        red, green, blue = (int(v) for v in background[background.index("(") + 1:-1].split(",")[:3])
+        red, green, blue = (int(v) for v in background[background.index("(") + 1 : -1].split(",")[:3])
         assert red + green + blue < 150, background
 
-        model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="selu"),
-                                  keras.layers.Dense(16, activation="selu")], name="pasted_mlp")
+        model = keras.Sequential(
+            [
+                keras.Input((12,)),
+                keras.layers.Dense(16, activation="selu"),
+                keras.layers.Dense(16, activation="selu"),
+            ],
+            name="pasted_mlp",
+        )
         page.click("#paste-box summary")
         page.fill("#paste-input", model.to_json())
         page.fill('input[name="signal_variance"]', "4")
@@ -306,8 +331,14 @@ def test_pasted_json_with_options_and_dark_mode(browser, service, tmp_path):
 def test_a_keras_archive_upload_is_initialized(page, tmp_path):
     import keras
 
-    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(12, activation="gelu", name="hidden"),
-                              keras.layers.Dense(3, name="out")], name="archived")
+    model = keras.Sequential(
+        [
+            keras.Input((10,)),
+            keras.layers.Dense(12, activation="gelu", name="hidden"),
+            keras.layers.Dense(3, name="out"),
+        ],
+        name="archived",
+    )
     path = tmp_path / "archived.keras"
     model.save(path)
     page.goto("/")
@@ -322,9 +353,15 @@ def test_a_keras_archive_upload_is_initialized(page, tmp_path):
 def test_autoinit_plus_plus_centres_the_activations(page, service, tmp_path):
     import keras
 
-    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu", name="h1"),
-                              keras.layers.Dense(64, activation="relu", name="h2"),
-                              keras.layers.Dense(4, name="out")], name="relu_mlp")
+    model = keras.Sequential(
+        [
+            keras.Input((32,)),
+            keras.layers.Dense(64, activation="relu", name="h1"),
+            keras.layers.Dense(64, activation="relu", name="h2"),
+            keras.layers.Dense(4, name="out"),
+        ],
+        name="relu_mlp",
+    )
     path = tmp_path / "relu_mlp.json"
     path.write_text(model.to_json())
     page.goto("/")
@@ -346,8 +383,12 @@ def test_autoinit_plus_plus_centres_the_activations(page, service, tmp_path):
 @pytest.fixture(scope="module")
 def keyed_api(tmp_path_factory):
     """An API that needs a key, with no worker: jobs stay queued."""
-    api = ServiceProcess(tmp_path_factory.mktemp("page-keys") / "data", "--workers", "0",
-                         env={"AUTOINIT_API_KEYS": "s3cret;key=1"})
+    api = ServiceProcess(
+        tmp_path_factory.mktemp("page-keys") / "data",
+        "--workers",
+        "0",
+        env={"AUTOINIT_API_KEYS": "s3cret;key=1"},
+    )
     api.wait_healthy()
     yield api
     api.stop()
@@ -403,9 +444,15 @@ def test_fused_layers_are_read_before_their_activation_against_the_target(page, 
     Gaussian); what AutoInit scales to the target is its pre-activation."""
     import keras
 
-    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu", name="h1"),
-                              keras.layers.Dense(64, activation="relu", name="h2"),
-                              keras.layers.Dense(4, name="out")], name="fused_mlp")
+    model = keras.Sequential(
+        [
+            keras.Input((32,)),
+            keras.layers.Dense(64, activation="relu", name="h1"),
+            keras.layers.Dense(64, activation="relu", name="h2"),
+            keras.layers.Dense(4, name="out"),
+        ],
+        name="fused_mlp",
+    )
     path = tmp_path / "fused_mlp.json"
     path.write_text(model.to_json())
     page.goto("/")
@@ -434,12 +481,16 @@ def test_fused_layers_are_read_before_their_activation_against_the_target(page, 
     assert [before["symbols"][i] for i in fused] == ["diamond", "diamond"]
     assert "before fused activations" in before["title"]
     # The figure's own view menu is driven by the toolbar, not drawn twice.
-    assert not any(menu.get("name") == "view"
-                   for menu in page.evaluate("document.getElementById('chart').layout.updatemenus || []"))
+    assert not any(
+        menu.get("name") == "view"
+        for menu in page.evaluate("document.getElementById('chart').layout.updatemenus || []")
+    )
 
     # The table: before activation / target for the fused layers only, none flagged.
-    cells = {name: page.locator(f'#layer-table tbody tr[data-name="{name}"] td.pre_ratio').text_content()
-             for name in ("h1", "h2", "out")}
+    cells = {
+        name: page.locator(f'#layer-table tbody tr[data-name="{name}"] td.pre_ratio').text_content()
+        for name in ("h1", "h2", "out")
+    }
     assert all(0.5 <= float(cells[name]) <= 2 for name in ("h1", "h2")), cells
     assert cells["out"] == "—"
     assert page.locator("#layer-table tbody tr td.pre_ratio.off").count() == 0
@@ -473,14 +524,23 @@ def test_the_options_form_takes_its_defaults_and_choices_from_the_api(page, serv
     assert form["probe_batch_max"] == properties["probe_batch"]["maximum"]
     assert form["distribution"] == defaults["distribution"]
     assert form["distributions"] == properties["distribution"]["enum"]
-    assert form["baselines"] == [[name, name in defaults["baselines"]]
-                                 for name in properties["baselines"]["items"]["enum"]]
-    assert (form["backward"], form["center_activations"]) == (defaults["backward"], defaults["center_activations"])
+    assert form["baselines"] == [
+        [name, name in defaults["baselines"]] for name in properties["baselines"]["items"]["enum"]
+    ]
+    assert (form["backward"], form["center_activations"]) == (
+        defaults["backward"],
+        defaults["center_activations"],
+    )
 
     # Other defaults from the server are what the page shows and sends: the
     # real /options answer, its defaults changed on the way to the page.
-    changed = {**defaults, "seed": 42, "probe_batch": 64, "distribution": properties["distribution"]["enum"][-1],
-               "baselines": properties["baselines"]["items"]["enum"][:2]}
+    changed = {
+        **defaults,
+        "seed": 42,
+        "probe_batch": 64,
+        "distribution": properties["distribution"]["enum"][-1],
+        "baselines": properties["baselines"]["items"]["enum"][:2],
+    }
 
     def changed_defaults(route):
         answer = route.fetch()
