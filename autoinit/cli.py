@@ -53,18 +53,59 @@ class CliError(Exception):
 # --------------------------------------------------------------------------- #
 # Argument parsing
 # --------------------------------------------------------------------------- #
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, received {text!r}")
-    return value
+#: Option -> its CLI flag where the flag is not ``--<option-with-dashes>``.
+_FLAG_NAMES = {"baselines": "--baseline"}
+#: Older spellings still accepted.
+_FLAG_ALIASES = {"probe_batch": ("--batch-size",)}
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, received {text!r}")
-    return value
+def _flag(option: str) -> str:
+    return _FLAG_NAMES.get(option, "--" + option.replace("_", "-"))
+
+
+def _add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of `autoinit.options.InitializeOptions`: the names,
+    defaults and help come from the one options model; its bounds are checked
+    when the options are built (`_options`)."""
+    import typing
+
+    from autoinit.options import InitializeOptions
+
+    for option, field in InitializeOptions.model_fields.items():
+        flags = [_flag(option), *_FLAG_ALIASES.get(option, ())]
+        annotation = field.annotation
+        default = field.get_default(call_default_factory=True)
+        text = f"{field.description} (default: {default})"
+        if annotation is bool:
+            text = field.description
+            parser.add_argument(*flags, dest=option, action="store_true", help=text)
+        elif typing.get_origin(annotation) is list:  # checked by the model: one-line errors
+            (item,) = typing.get_args(annotation)
+            parser.add_argument(*flags, dest=option, action="extend", nargs="+", metavar="NAME",
+                                help=f"{text}; any of {', '.join(typing.get_args(item))}")
+        elif typing.get_origin(annotation) is typing.Literal:
+            parser.add_argument(*flags, dest=option, metavar="NAME",
+                                help=f"{text}; one of {', '.join(typing.get_args(annotation))}")
+        else:
+            parser.add_argument(*flags, dest=option, type=annotation,
+                                metavar=option.split("_")[-1][0].upper(), help=text)
+
+
+def _options(args: argparse.Namespace):
+    """The parsed flags as `InitializeOptions` (its bounds, its messages)."""
+    from pydantic import ValidationError
+
+    from autoinit.options import InitializeOptions
+
+    # Unset flags are None (store_true ones False): the model's defaults apply.
+    given = {name: getattr(args, name) for name in InitializeOptions.model_fields
+             if getattr(args, name, None) is not None and getattr(args, name) is not False}
+    try:
+        return InitializeOptions(**given)
+    except ValidationError as error:
+        first = error.errors()[0]
+        option = str(first["loc"][0]) if first["loc"] else "?"
+        raise CliError(f"{_flag(option)}: {first['msg']}. Received: {first.get('input')!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,37 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--config-out", metavar="CFG.json", help="also write the initialized config (seeded initializers)")
     init.add_argument("--traces", metavar="T.json", help="also probe the model and write the traces JSON")
     init.add_argument("--html", metavar="PLOT.html", help="also probe the model and write the signal figure (offline HTML)")
-    init.add_argument("--seed", type=int, default=0, help="seed for weights, probe input and dropout (default 0)")
-    init.add_argument("--input-mean", type=float, default=0.0, metavar="M", help="mean of the model's input data (default 0)")
-    init.add_argument("--input-var", type=_positive, default=1.0, metavar="V", help="variance of the input data (default 1)")
-    init.add_argument(
-        "--signal-variance", type=_positive, default=1.0, metavar="S", help="output variance to keep at weighted layers (default 1)"
-    )
-    init.add_argument(
-        "--distribution",
-        default="truncated_normal",
-        metavar="D",
-        help="weight distribution: truncated_normal (default), untruncated_normal, uniform, orthogonal",
-    )
-    init.add_argument(
-        "--baseline",
-        dest="baselines",
-        action="extend",
-        nargs="+",
-        metavar="NAME",
-        help="measured series for --traces/--html: default (the model's own init), he_normal, "
-        "glorot_uniform, lecun_normal (default: default)",
-    )
-    init.add_argument("--batch-size", type=_positive_int, default=256, metavar="B", help="probe batch size (default 256)")
-    init.add_argument(
-        "--backward", action="store_true", help="with --traces/--html, also measure gradient variances (grad_var)"
-    )
-    init.add_argument(
-        "--center-activations",
-        action="store_true",
-        help="AutoInit++ (paper, Section 7): subtract each activation's Gaussian mean E[f(z)], z ~ N(0, 1), "
-        "by inserting Rescaling layers after activations, then run AutoInit",
-    )
+    _add_option_flags(init)
     init.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
     zoo = commands.add_parser("zoo", help="the paper's models", description="List or export the paper's models.")
@@ -231,19 +242,6 @@ def _check_output(path: str | None, suffix: str, flag: str) -> None:
         raise CliError(f"{flag}: the folder {str(parent)!r} does not exist. Received: {path!r}")
 
 
-def _check_choices(args: argparse.Namespace) -> list[str]:
-    from autoinit.keras_adapter.weights import DISTRIBUTIONS
-    from autoinit.probe import BASELINES
-
-    if args.distribution not in DISTRIBUTIONS:
-        raise CliError(f"--distribution should be one of {', '.join(DISTRIBUTIONS)}. Received: {args.distribution!r}")
-    baselines = list(dict.fromkeys(args.baselines or ["default"]))
-    unknown = [b for b in baselines if b != "default" and b not in BASELINES]
-    if unknown:
-        raise CliError(f"--baseline should be 'default' or one of {', '.join(BASELINES)}. Received: {unknown}")
-    return baselines
-
-
 def _write_text(path: str, text: str, what: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
@@ -259,8 +257,10 @@ def run_init(args: argparse.Namespace) -> int:
     _check_output(args.traces, ".json", "--traces")
     _check_output(args.html, ".html", "--html")
     report(0.0, f"reading {args.model}")
+    options = _options(args)
+    if options.train_steps and not (args.traces or args.html):
+        raise CliError("--train-steps writes its curves into the traces: add --traces or --html.")
     config = read_model_config(args.model)
-    baselines = _check_choices(args)
 
     import keras
 
@@ -269,31 +269,20 @@ def run_init(args: argparse.Namespace) -> int:
 
     traces = None
     if args.traces or args.html:
-        traces, model = compare(
-            config,
-            baselines=baselines,
-            seed=args.seed,
-            input_mean=args.input_mean,
-            input_var=args.input_var,
-            signal_variance=args.signal_variance,
-            distribution=args.distribution,
-            batch_size=args.batch_size,
-            backward=args.backward,
-            return_model=True,
-            progress=report,
-            center_activations=args.center_activations,
-        )
+        traces, model = compare(config, **options.compare_arguments(), return_model=True, progress=report)
         rows = traces["layers"]
+        if options.train_steps:
+            from autoinit.training import train_probe
+
+            traces["training"] = train_probe(
+                config, steps=options.train_steps, seed=options.seed, baselines=options.baselines,
+                input_mean=options.input_mean, input_var=options.input_var,
+                signal_variance=options.signal_variance, distribution=options.distribution,
+                center_activations=options.center_activations,
+                progress=lambda fraction, stage: report(fraction, stage))
     else:
         report(0.05, "building model and running AutoInit")
-        autoinit = AutoInit(
-            weight_init_config={"distribution": args.distribution},
-            input_data_mean=args.input_mean,
-            input_data_var=args.input_var,
-            signal_variance=args.signal_variance,
-            seed=args.seed,
-            center_activations=args.center_activations,
-        )
+        autoinit = AutoInit(**options.autoinit_arguments())
         model, rows = autoinit.initialize_model(config, return_estimates=True)
 
     report(1.0, f"saving {args.output}")
@@ -309,7 +298,7 @@ def run_init(args: argparse.Namespace) -> int:
     if traces is not None and args.html:
         from autoinit import plot
 
-        fig = plot.signal_figure(traces, show_gradients=args.backward)
+        fig = plot.signal_figure(traces, show_gradients=options.backward)
         try:
             plot.write_html(fig, args.html)
         except OSError as error:

@@ -6,8 +6,9 @@ and the page's defaults (``GET /options``) all derive from it.
 
 The names are the service's (``input_mean``, ``probe_batch``, ...);
 `AUTOINIT_ARGUMENT_NAMES` maps them to the seed-001 `autoinit.AutoInit`
-keyword arguments, and `InitializeOptions.compare_arguments` gives the
-keyword arguments of `autoinit.probe.compare`.
+keyword arguments (`InitializeOptions.autoinit_arguments` applies it), and
+`InitializeOptions.compare_arguments` gives the keyword arguments of
+`autoinit.probe.compare`. The CLI's flags are derived from the fields too.
 
 Example:
     >>> options = InitializeOptions(seed=3, baselines="default,he_normal")
@@ -29,6 +30,7 @@ __all__ = [
     "DISTRIBUTIONS",
     "MAX_PROBE_BATCH",
     "MAX_SEED",
+    "MAX_TRAIN_STEPS",
     "InitializeOptions",
 ]
 
@@ -40,6 +42,8 @@ DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "orthogona
 MAX_SEED = 2**32 - 1
 #: Most Gaussian samples per probe (memory grows with it).
 MAX_PROBE_BATCH = 4096
+#: Most training steps per initialization (``train_steps``); a service may set a lower bound.
+MAX_TRAIN_STEPS = 1000
 
 Baseline = Literal["default", "he_normal", "glorot_uniform", "lecun_normal"]
 Distribution = Literal["truncated_normal", "untruncated_normal", "uniform", "orthogonal"]
@@ -69,17 +73,29 @@ class InitializeOptions(BaseModel):
     input_mean: float = Field(0.0, allow_inf_nan=False, description="Mean of the model's input data.")
     input_var: float = Field(1.0, gt=0, allow_inf_nan=False, description="Variance of the input data.")
     signal_variance: float = Field(
-        1.0, gt=0, allow_inf_nan=False, description="Variance AutoInit keeps each layer's output at.")
+        1.0, gt=0, allow_inf_nan=False, description="Variance AutoInit keeps each layer's output at."
+    )
     distribution: Distribution = Field("truncated_normal", description="How weights are drawn.")
     seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed for weights and probe inputs.")
     probe_batch: int = Field(256, ge=1, le=MAX_PROBE_BATCH, description="Gaussian samples per probe.")
     baselines: list[Baseline] = Field(
-        default_factory=lambda: ["default"], max_length=len(BASELINE_NAMES),
-        description="Initializations probed next to AutoInit.")
+        default_factory=lambda: ["default"],
+        max_length=len(BASELINE_NAMES),
+        description="Initializations probed next to AutoInit.",
+    )
     backward: bool = Field(False, description="Also probe gradient variances (slower).")
     center_activations: bool = Field(
-        False, description="AutoInit++: subtract each activation's Gaussian mean (paper Sec. 7); "
-        "all series are then measured on the centred model.")
+        False,
+        description="AutoInit++: subtract each activation's Gaussian mean (paper Sec. 7); "
+        "all series are then measured on the centred model.",
+    )
+    train_steps: int = Field(
+        0,
+        ge=0,
+        le=MAX_TRAIN_STEPS,
+        description="Also train a copy per initialization for this "
+        "many SGD steps on a synthetic teacher task (0: off); see autoinit.training.",
+    )
 
     @field_validator("baselines", mode="before")
     @classmethod
@@ -93,12 +109,28 @@ class InitializeOptions(BaseModel):
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
 
+    def autoinit_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of `autoinit.AutoInit`, through `AUTOINIT_ARGUMENT_NAMES`."""
+        arguments: dict[str, Any] = {}
+        for option, argument in AUTOINIT_ARGUMENT_NAMES.items():
+            outer, _, inner = argument.partition("[")
+            value = getattr(self, option)
+            if inner:
+                arguments.setdefault(outer, {})[inner.strip("[]'\"")] = value
+            else:
+                arguments[outer] = value
+        return arguments
+
     def compare_arguments(self) -> dict[str, Any]:
         """Keyword arguments of `autoinit.probe.compare` (``probe_batch`` is its ``batch_size``)."""
         return {
-            "baselines": tuple(self.baselines), "seed": self.seed,
-            "input_mean": self.input_mean, "input_var": self.input_var,
-            "signal_variance": self.signal_variance, "distribution": self.distribution,
-            "batch_size": self.probe_batch, "backward": self.backward,
+            "baselines": tuple(self.baselines),
+            "seed": self.seed,
+            "input_mean": self.input_mean,
+            "input_var": self.input_var,
+            "signal_variance": self.signal_variance,
+            "distribution": self.distribution,
+            "batch_size": self.probe_batch,
+            "backward": self.backward,
             "center_activations": self.center_activations,
         }

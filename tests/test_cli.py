@@ -178,6 +178,14 @@ def unbuildable_config() -> str:
     return json.dumps(config)
 
 
+def kernel_larger_than_its_input() -> str:
+    # Passes the upload checks; Keras refuses to build a 5x5 valid convolution on a 3x3 map.
+    config = json.loads(keras.Sequential([keras.Input((3, 3, 1)), keras.layers.Conv2D(2, 3)]).to_json())
+    config["config"]["layers"][1]["config"]["kernel_size"] = [5, 5]
+    config["config"]["layers"][1].pop("build_config", None)
+    return json.dumps(config)
+
+
 def reshape_needs_a_multiple_of_five() -> str:
     # Valid config; the probe's stand-in length (32) for the unknown axis cannot be reshaped.
     inputs = keras.Input((None,))
@@ -191,13 +199,14 @@ def reshape_needs_a_multiple_of_five() -> str:
         (None, [], "no such file"),
         ('{"class_name": "Functional", ', [], "not valid JSON"),
         (lambda_config, [], "Lambda"),
-        (unbuildable_config, [], "Could not build"),
+        (unbuildable_config, [], "Expected 'units' to be a positive integer"),
+        (kernel_larger_than_its_input, [], "Could not build"),
         ("[1, 2, 3]", [], "JSON object"),
         (lambda: small_model().to_json(), ["--distribution", "cauchy"], "--distribution"),
         (lambda: small_model().to_json(), ["--baseline", "kaiming"], "--baseline"),
         (reshape_needs_a_multiple_of_five, ["--traces", "TRACES"], "could not be initialized: ValueError"),
     ],
-    ids=["missing-file", "invalid-json", "lambda", "unbuildable", "not-a-model", "unknown-distribution",
+    ids=["missing-file", "invalid-json", "lambda", "unbuildable", "keras-refuses", "not-a-model", "unknown-distribution",
          "unknown-baseline", "fails-while-probing"],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_cause(content, extra, cause, tmp_path, capsys):
@@ -221,7 +230,7 @@ def test_output_must_be_a_keras_file(files, tmp_path, capsys):
 def test_a_zero_input_variance_is_a_usage_error(files, tmp_path, capsys):
     argv = ["init", str(files["json"]), "-o", str(tmp_path / "m.keras"), "--input-var", "0"]
     status, _, err = run_quiet(argv, capsys)
-    assert status == 2 and "--input-var: expected a number > 0" in err
+    assert status == 2 and "--input-var: Input should be greater than 0" in err
     assert not (tmp_path / "m.keras").exists()
 
 
@@ -303,3 +312,30 @@ def test_serve_delegates_its_flags_to_the_service_or_says_it_is_missing():
     else:
         assert result.returncode == 0
         assert "usage" in result.stdout.lower()
+
+
+def test_every_option_of_the_options_model_has_its_flag():
+    from autoinit.cli import build_parser
+    from autoinit.options import InitializeOptions
+
+    init = build_parser()._subparsers._group_actions[0].choices["init"]
+    destinations = {action.dest for action in init._actions}
+    assert set(InitializeOptions.model_fields) <= destinations
+
+
+def test_train_steps_write_the_training_curves_into_the_traces(files, tmp_path, capsys):
+    traces = tmp_path / "traces.json"
+    argv = ["init", str(files["json"]), "-o", str(tmp_path / "m.keras"), "--traces", str(traces),
+            "--train-steps", "3", "--probe-batch", "32", "--baseline", "default", "he_normal", "-q"]
+    status, _, err = run_quiet(argv, capsys)
+    assert status == 0, err
+    training = json.loads(traces.read_text())["training"]
+    assert training["steps"] == 3 and training["synthetic"] is True
+    assert list(training["series"]) == ["default", "he_normal", "autoinit"]
+    assert all(len(s["loss"]) == 3 for s in training["series"].values())
+
+
+def test_train_steps_without_traces_is_a_usage_error(files, tmp_path, capsys):
+    argv = ["init", str(files["json"]), "-o", str(tmp_path / "m.keras"), "--train-steps", "3", "-q"]
+    status, _, err = run_quiet(argv, capsys)
+    assert status == 2 and "--train-steps" in err and "--traces" in err

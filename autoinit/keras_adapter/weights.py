@@ -16,10 +16,9 @@ import keras
 import numpy as np
 
 from autoinit.errors import AutoInitError
+from autoinit.options import DISTRIBUTIONS
 
 __all__ = ["DISTRIBUTIONS", "WeightWriter", "keras_fan_in"]
-
-DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "orthogonal")
 
 
 def keras_fan_in(shape: tuple[int, ...]) -> float:

@@ -6,10 +6,12 @@ import keras
 import numpy as np
 
 from autoinit.errors import AutoInitError
+from autoinit.options import BASELINE_NAMES
 
 __all__ = ["BASELINES", "apply_baseline"]
 
-BASELINES = ("he_normal", "glorot_uniform", "lecun_normal")
+#: The named baselines: every option name but ``"default"`` (the model's own init).
+BASELINES = tuple(name for name in BASELINE_NAMES if name != "default")
 
 
 def apply_baseline(model: keras.Model, name: str, seed: int = 0) -> None:
