@@ -16,6 +16,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from autoinit.plot.style import REFERENCE_GREY
+
 #: The view named in a trace's ``meta["view"]``; traces without it are output
 #: values (or marks that hold in both views).
 OUTPUT = "output"
@@ -34,7 +36,13 @@ def pre_activation_legend_key() -> go.Scatter:
         y=[None],
         name=PRE_ACTIVATION_LABEL,
         mode="markers",
-        marker={"symbol": PRE_ACTIVATION_SYMBOL, "size": 9, "color": "rgba(0,0,0,0)", "line": {"width": 2}},
+        # Grey outline: readable on the light and the dark template alike.
+        marker={
+            "symbol": PRE_ACTIVATION_SYMBOL,
+            "size": 9,
+            "color": "rgba(0,0,0,0)",
+            "line": {"color": REFERENCE_GREY, "width": 2},
+        },
         hoverinfo="skip",
         visible=False,
         meta={"view": PRE_ACTIVATION},
