@@ -430,6 +430,21 @@ def test_merging_is_chans_pairwise_update_of_count_mean_and_variance():
     np.testing.assert_allclose(sums.moments()[0], [whole.mean(), whole.var()], rtol=1e-12)
 
 
+def test_one_pass_variance_keeps_three_digits_when_the_mean_is_thirty_standard_deviations():
+    import tensorflow as tf
+
+    from autoinit.probe.reducers import Reducer
+
+    x = (30.0 + np.random.default_rng(1).standard_normal((64, 32, 32, 16))).astype("float32")
+    reducer = Reducer()
+    reducer.add(tf.constant(x))
+    rows, sizes = reducer.result()
+    mean, var = Reducer.moments(rows.numpy(), Reducer.counts(reducer.elements, sizes, 64))[0]
+    exact = x.astype(np.float64)
+    assert mean == pytest.approx(exact.mean(), rel=1e-6)
+    assert var == pytest.approx(exact.var(), rel=1e-3)
+
+
 def test_the_micro_batch_is_the_largest_whose_estimated_memory_fits_the_budget():
     from autoinit.probe import choose_micro_batch, estimate_probe_memory
 

@@ -19,7 +19,7 @@ __all__ = ["backward_pass", "projections"]
 
 
 def backward_pass(model: keras.Model, inputs: list, projections: list, layout: PassLayout) -> tuple[Any, Any, Any, Any]:
-    """``(moments, sizes, grad_moments, grad_sizes)`` of one micro-batch (as
+    """``(rows, sizes, grad_rows, grad_sizes)`` of one micro-batch (as
     ``forward_pass``); gradient rows follow ``layout.grad_calls``."""
     import tensorflow as tf
 
@@ -39,7 +39,7 @@ def backward_pass(model: keras.Model, inputs: list, projections: list, layout: P
             firsts.append(tapped[0][1] if tapped else None)
             return [y for y, _ in tapped]
 
-        moments, sizes, outputs = forward_pass(model, inputs, layout, hook)
+        rows, sizes, outputs = forward_pass(model, inputs, layout, hook)
         loss = tf.add_n([tf.reduce_sum(tf.cast(y, "float32") * r) for y, r in zip(outputs, projections)])
     layout.grad_calls[:] = [i for i, tap in enumerate(firsts) if tap is not None]
     watched = [firsts[i] for i in layout.grad_calls]
@@ -48,8 +48,8 @@ def backward_pass(model: keras.Model, inputs: list, projections: list, layout: P
     for grad in grads:
         reducer.add(grad)
     layout.grad_elements[:] = reducer.elements
-    grad_moments, grad_sizes = reducer.result()
-    return moments, sizes, grad_moments, grad_sizes
+    grad_rows, grad_sizes = reducer.result()
+    return rows, sizes, grad_rows, grad_sizes
 
 
 def projections(seed: int, output_shapes: list[tuple], start: int, stop: int) -> list[np.ndarray]:

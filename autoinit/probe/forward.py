@@ -98,7 +98,7 @@ def forward_pass(
 
     ``hook`` replaces a call's (flat) outputs before anything consumes them
     (the backward pass taps gradients there). Fills ``layout`` and returns
-    ``(moments, sizes, outputs)``: ``[n, 2]`` ``[mean, var]`` rows, the
+    ``(rows, sizes, outputs)``: ``[n, 2]`` rows (``Reducer.result``), the
     per-example sizes of rows with open shapes (``Reducer``), and the
     model's outputs.
     """
@@ -121,5 +121,5 @@ def forward_pass(
 
     outputs = run_graph(model, tensors, visit)
     layout.elements[:] = reducer.elements
-    moments, sizes = reducer.result()
-    return moments, sizes, outputs
+    rows, sizes = reducer.result()
+    return rows, sizes, outputs

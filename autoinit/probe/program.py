@@ -42,18 +42,18 @@ class ProbeProgram:
         self._functions: dict[tuple, Any] = {}
 
     def forward(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """``(moments, sizes)`` of one micro-batch (``forward_pass``)."""
+        """``(rows, sizes)`` of one micro-batch (``forward_pass``)."""
         layout = self.layouts["forward"]
 
         def run(xs: list) -> tuple[Any, Any]:
-            moments, sizes, _ = forward_pass(self._model(), xs, layout)
-            return moments, sizes
+            rows, sizes, _ = forward_pass(self._model(), xs, layout)
+            return rows, sizes
 
         function = self._function("forward", run, [inputs])
         return _numpy(function(list(inputs)))
 
     def backward(self, inputs: list[np.ndarray], projections: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-        """``(moments, sizes, grad_moments, grad_sizes)`` of one micro-batch (``backward_pass``)."""
+        """``(rows, sizes, grad_rows, grad_sizes)`` of one micro-batch (``backward_pass``)."""
         if keras.backend.backend() != "tensorflow":
             raise AutoInitError(
                 f"The backward probe needs the TensorFlow backend. Received: {keras.backend.backend()!r}"

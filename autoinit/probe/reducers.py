@@ -1,13 +1,17 @@
 """Moments of a layer's output: reduced where the output is produced, merged
 across micro-batches on the host.
 
-In the pass, each tensor becomes ``[mean, var]`` (float32, two passes: the
-mean, then the mean squared deviation from it) and its element count, known
-from its shape per example where that is static. On the host, the rows of
-successive micro-batches merge exactly with Chan et al.'s pairwise update
-(1979): for parts ``a`` and ``b`` with counts ``n_a, n_b``, means ``m_a,
-m_b`` and sums of squared deviations ``M_a, M_b``, with ``d = m_b - m_a`` and
-``n = n_a + n_b``:
+In the pass, each tensor becomes two float32 scalars, its mean and the root
+of its sum of squares (one reduction each, no temporary tensor: two graph
+nodes per layer, which keeps a traced probe close to the model's own graph in
+size, optimisation time and memory), and its element count, known from its
+shape per example where that is static. On the host, in float64, the
+variance is ``sum(x^2) / n - mean^2``: its relative error is about float32's
+rounding of the sums times ``1 + mean^2 / var``, below 1e-3 unless a layer's
+mean dwarfs its spread a thousandfold. The rows of successive micro-batches
+then merge exactly with Chan et al.'s pairwise update (1979): for parts ``a``
+and ``b`` with counts ``n_a, n_b``, means ``m_a, m_b`` and sums of squared
+deviations ``M_a, M_b``, with ``d = m_b - m_a`` and ``n = n_a + n_b``:
 
     mean = m_a + d n_b / n,    M = M_a + M_b + d^2 n_a n_b / n,    var = M / n.
 """
@@ -24,20 +28,19 @@ __all__ = ["Reducer", "MomentSums"]
 
 
 class Reducer:
-    """Collects ``[mean, var]`` rows of the tensors of one pass.
+    """Collects ``[mean, root sum of squares]`` rows of the tensors of one pass.
 
-    On TensorFlow each row costs three graph nodes (mean, squared difference,
-    mean; the reduction axes are shared), which keeps a traced probe close to
-    the model's own graph in size and in optimisation time; other backends
-    use ``keras.ops``. ``elements[i]`` is row ``i``'s count per example, or
-    None where a dimension other than the batch is open (then the count is
-    measured: ``result``'s ``sizes``, in row order among those rows).
+    On TensorFlow each row costs two graph nodes (the reduction axes are
+    shared); other backends use ``keras.ops``. ``elements[i]`` is row ``i``'s
+    count per example, or None where a dimension other than the batch is open
+    (then the count is measured: ``result``'s ``sizes``, in row order among
+    those rows). ``moments`` turns rows and counts into ``[mean, var]``.
     """
 
     def __init__(self) -> None:
         self.tensorflow = keras.backend.backend() == "tensorflow"
         self.means: list[Any] = []
-        self.variances: list[Any] = []
+        self.norms: list[Any] = []
         self.sizes: list[Any] = []
         self.elements: list[int | None] = []
         self._axes: dict[int, Any] = {}
@@ -51,16 +54,15 @@ class Reducer:
             self.elements.append(None)
             self.sizes.append(keras.ops.size(tensor) // keras.ops.shape(tensor)[0])
         if self.tensorflow:
-            mean, var = self._tensorflow_moments(tensor)
+            mean, norm = self._tensorflow_sums(tensor)
         else:
             x = keras.ops.cast(tensor, "float32")
-            mean = keras.ops.mean(x)
-            var = keras.ops.mean(keras.ops.square(x - mean))
+            mean, norm = keras.ops.mean(x), keras.ops.sqrt(keras.ops.sum(keras.ops.square(x)))
         self.means.append(mean)
-        self.variances.append(var)
+        self.norms.append(norm)
         return len(self.means) - 1
 
-    def _tensorflow_moments(self, tensor: Any) -> tuple[Any, Any]:
+    def _tensorflow_sums(self, tensor: Any) -> tuple[Any, Any]:
         import tensorflow as tf
 
         x = tensor if tensor.dtype == tf.float32 else tf.cast(tensor, tf.float32)
@@ -68,22 +70,32 @@ class Reducer:
         axes = self._axes.get(rank)
         if axes is None:
             axes = self._axes[rank] = tf.constant(list(range(rank)), tf.int32)
-        mean = tf.raw_ops.Mean(input=x, axis=axes)
-        return mean, tf.raw_ops.Mean(input=tf.math.squared_difference(x, mean), axis=axes)
+        return tf.raw_ops.Mean(input=x, axis=axes), tf.raw_ops.EuclideanNorm(input=x, axis=axes)
 
     def result(self) -> tuple[Any, Any]:
-        """``([n, 2] [mean, var] rows, per-example sizes of the open-shaped rows)``."""
+        """``([n, 2] [mean, root sum of squares] rows, per-example sizes of the open-shaped rows)``."""
         if not self.means:
             return keras.ops.zeros((0, 2), "float32"), keras.ops.zeros((0,), "int32")
-        moments = keras.ops.stack([keras.ops.stack(self.means), keras.ops.stack(self.variances)], axis=1)
+        rows = keras.ops.stack([keras.ops.stack(self.means), keras.ops.stack(self.norms)], axis=1)
         sizes = keras.ops.cast(keras.ops.stack(self.sizes), "int32") if self.sizes else keras.ops.zeros((0,), "int32")
-        return moments, sizes
+        return rows, sizes
 
     @staticmethod
     def counts(elements: list[int | None], sizes: Any, examples: int) -> np.ndarray:
         """Element counts of every row for a micro-batch of ``examples``."""
         measured = iter(np.asarray(sizes).tolist())
         return np.array([examples * (e if e is not None else next(measured)) for e in elements], dtype=np.float64)
+
+    @staticmethod
+    def moments(rows: Any, counts: np.ndarray) -> np.ndarray:
+        """``[n, 2]`` ``[mean, var]`` (float64) from ``result``'s rows and ``counts``."""
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, 2)
+        mean, norm = rows[:, 0], rows[:, 1]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            second = norm * norm / np.where(counts > 0, counts, np.nan)
+            var = np.maximum(second - mean * mean, 0.0)
+            var = np.where(np.isfinite(second), var, second)  # an overflowed sum stays inf (reported as null)
+        return np.stack([mean, var], axis=1)
 
 
 class MomentSums:

@@ -106,17 +106,21 @@ def probe(
             layout = program.layouts["backward" if backward else "forward"]
             if backward:
                 rs = projections(seed + 1, output_shapes, start, stop)
-                moments, sizes, grad_moments, grad_sizes = program.backward(part, rs)
-                grads.add(Reducer.counts(layout.grad_elements, grad_sizes, stop - start), grad_moments)
+                rows, sizes, grad_rows, grad_sizes = program.backward(part, rs)
+                _merge(grads, grad_rows, Reducer.counts(layout.grad_elements, grad_sizes, stop - start))
             else:
-                moments, sizes = program.forward(part)
-            values.add(Reducer.counts(layout.elements, sizes, stop - start), moments)
+                rows, sizes = program.forward(part)
+            _merge(values, rows, Reducer.counts(layout.elements, sizes, stop - start))
             if progress is not None:
                 progress(done / len(parts))
     finally:
         guard.restore()
     layout = program.layouts["backward" if backward else "forward"]
     return _records(model, layout, values.moments(), grads.moments() if backward else None)
+
+
+def _merge(sums: MomentSums, rows: np.ndarray, counts: np.ndarray) -> None:
+    sums.add(counts, Reducer.moments(rows, counts))
 
 
 def _example_output_shapes(model: keras.Model, inputs: list[np.ndarray]) -> list[tuple]:
