@@ -15,8 +15,7 @@ def is_node_leaf(value: Any) -> bool:
         isinstance(value, list)
         and len(value) in (3, 4)
         and isinstance(value[0], str)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
+        and all(isinstance(index, int) and not isinstance(index, bool) for index in value[1:3])
         and (len(value) == 3 or isinstance(value[3], dict))
     )
 
@@ -61,7 +60,7 @@ class Graph:
             raise LegacyConfigError(
                 f"Layer {layer.get('name')!r} ({layer.get('class_name')}): expected "
                 "each inbound node to be a non-empty list of [layer, node, tensor, "
-                f"kwargs] entries. Received: {node!r}."
+                f"kwargs] entries. Received: {str(node)[:60]}."
             )
         kwargs: dict = {}
         leaves: list = []
@@ -180,8 +179,9 @@ def _fill_unknown_shapes(args: Any) -> None:
     """Placeholders whose shape was not learned get shape [None]: Keras 3
     needs some shape to revive them and replaces them before any use."""
     if isinstance(args, dict) and args.get("class_name") == "__keras_tensor__":
-        if args["config"]["shape"] is None:
-            args["config"]["shape"] = [None]
+        config = args.get("config")
+        if isinstance(config, dict) and config.get("shape") is None:
+            config["shape"] = [None]
     elif isinstance(args, dict):
         for item in args.values():
             _fill_unknown_shapes(item)
