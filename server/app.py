@@ -9,8 +9,8 @@ with ``autoinit serve`` (which also starts workers) or
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -62,8 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD)
     app.add_middleware(RequestMetrics, metrics=service.metrics)
     if settings.cors_origin_list:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list,
-                           allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Authorization", "X-API-Key", "Content-Type"],
-                           expose_headers=["Location"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            expose_headers=["Location"],
+        )
     return app

@@ -32,8 +32,7 @@ __all__ = ["GuardedH11Protocol", "guarded_protocol"]
 
 
 def _problem_body(status: int, title: str, detail: str) -> bytes:
-    return json.dumps({"type": "about:blank", "title": title, "status": status,
-                       "detail": detail}).encode()
+    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -83,24 +82,38 @@ class GuardedH11Protocol(H11Protocol):
             return
         if self._head_started:
             body = _problem_body(
-                408, "Request timeout",
+                408,
+                "Request timeout",
                 f"The request line and headers did not arrive within {self.header_timeout:g} s "
-                "(AUTOINIT_HEADER_TIMEOUT); the connection is closed.")
+                "(AUTOINIT_HEADER_TIMEOUT); the connection is closed.",
+            )
             self.transport.write(
-                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: " + PROBLEM_MEDIA_TYPE.encode()
-                + b"\r\ncontent-length: " + str(len(body)).encode()
-                + b"\r\nconnection: close\r\n\r\n" + body)
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: "
+                + PROBLEM_MEDIA_TYPE.encode()
+                + b"\r\ncontent-length: "
+                + str(len(body)).encode()
+                + b"\r\nconnection: close\r\n\r\n"
+                + body
+            )
         self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         body = _problem_body(
-            400, "Bad Request",
+            400,
+            "Bad Request",
             "The request is not valid HTTP/1.1 (for example a Content-Length that is not a "
-            "whole number of bytes, or a malformed header line); the connection is closed.")
-        headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                   (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
-        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
-                      h11.Data(data=body), h11.EndOfMessage()):
+            "whole number of bytes, or a malformed header line); the connection is closed.",
+        )
+        headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
             self.transport.write(self.conn.send(event))
         self.transport.close()
 

@@ -28,6 +28,7 @@ __all__ = ["ValidatedUpload", "validate_upload"]
 
 log = logging.getLogger("autoinit.server")
 
+
 @dataclass(frozen=True)
 class ValidatedUpload:
     config: dict[str, Any]
@@ -47,9 +48,11 @@ def validate_upload(data: bytes, filename: str | None, limits: UploadLimits) -> 
     input) is a 422 too, never a 500, and no job exists yet either way.
     """
     if filename is not None and has_lone_surrogate(filename):
-        raise ProblemError(422, "Invalid file name",
-                           f"The file name {filename!r} is not valid Unicode (an unpaired "
-                           "surrogate).")
+        raise ProblemError(
+            422,
+            "Invalid file name",
+            f"The file name {filename!r} is not valid Unicode (an unpaired surrogate).",
+        )
     try:
         config = parse_upload(data, filename, limits)
         legacy = is_legacy_config(config)
@@ -67,15 +70,18 @@ def validate_upload(data: bytes, filename: str | None, limits: UploadLimits) -> 
     except Exception as error:  # hostile input met a bug: still a 4xx, never a 500
         log.warning("upload refused after an unexpected %s", type(error).__name__, exc_info=True)
         raise ProblemError(
-            422, "Invalid model config",
+            422,
+            "Invalid model config",
             f"The config could not be read as a Keras model config ({type(error).__name__}: "
             f"{str(error)[:300]}). Expected the JSON of model.to_json() or a .keras archive.",
         ) from None
     where = lone_surrogate_path(config)
     if where is not None:
-        raise ProblemError(422, "Invalid model config",
-                           f"The config holds invalid Unicode (an unpaired surrogate, "
-                           f"\\ud800-\\udfff) at {where}.")
+        raise ProblemError(
+            422,
+            "Invalid model config",
+            f"The config holds invalid Unicode (an unpaired surrogate, \\ud800-\\udfff) at {where}.",
+        )
     name = config.get("config", {}).get("name") if isinstance(config.get("config"), dict) else None
     return ValidatedUpload(
         config=config,

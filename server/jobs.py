@@ -53,8 +53,18 @@ CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at);
 """
 _JSON_FIELDS = ("warnings", "options", "model")
 _FIELDS = (
-    "status", "progress", "stage", "error_title", "error_detail", "warnings",
-    "options", "model", "filename", "attempts", "started_at", "finished_at",
+    "status",
+    "progress",
+    "stage",
+    "error_title",
+    "error_detail",
+    "warnings",
+    "options",
+    "model",
+    "filename",
+    "attempts",
+    "started_at",
+    "finished_at",
 )
 
 
@@ -110,16 +120,28 @@ class JobStore:
     ) -> JobRecord:
         now = time.time()
         job = JobRecord(
-            id=uuid.uuid4().hex, status=JobState.QUEUED.value, options=options,
-            model=model or {}, filename=filename, created_at=now,
+            id=uuid.uuid4().hex,
+            status=JobState.QUEUED.value,
+            options=options,
+            model=model or {},
+            filename=filename,
+            created_at=now,
             expires_at=now + self.ttl,
         )
         with self._lock, self._db:
             self._db.execute(
                 "INSERT INTO jobs (id, status, stage, options, model, filename, "
                 "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.id, job.status, job.stage, json.dumps(options),
-                 json.dumps(job.model), filename, now, job.expires_at),
+                (
+                    job.id,
+                    job.status,
+                    job.stage,
+                    json.dumps(options),
+                    json.dumps(job.model),
+                    filename,
+                    now,
+                    job.expires_at,
+                ),
             )
         return job
 
@@ -148,8 +170,8 @@ class JobStore:
     def active_ids(self) -> list[str]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT id FROM jobs WHERE status IN ({', '.join('?' * len(ACTIVE))}) "
-                "ORDER BY created_at", tuple(sorted(ACTIVE))
+                f"SELECT id FROM jobs WHERE status IN ({', '.join('?' * len(ACTIVE))}) ORDER BY created_at",
+                tuple(sorted(ACTIVE)),
             ).fetchall()
         return [row["id"] for row in rows]
 
@@ -168,9 +190,7 @@ class JobStore:
     def count_by_status(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
         with self._lock:
-            rows = self._db.execute(
-                "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"
-            ).fetchall()
+            rows = self._db.execute("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status").fetchall()
         counts.update({row["status"]: row["n"] for row in rows})
         return counts
 

@@ -35,9 +35,11 @@ class BodyLimit:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             response = problem_response(
-                413, "Upload too large",
+                413,
+                "Upload too large",
                 f"The request body is {int(length):,} bytes; the limit is {self.max_bytes:,} "
-                "bytes (AUTOINIT_MAX_UPLOAD_BYTES).")
+                "bytes (AUTOINIT_MAX_UPLOAD_BYTES).",
+            )
             return await response(scope, receive, send)
         seen = 0
 
@@ -46,8 +48,9 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise ProblemError(413, "Upload too large",
-                                   f"The request body is larger than {self.max_bytes:,} bytes.")
+                raise ProblemError(
+                    413, "Upload too large", f"The request body is larger than {self.max_bytes:,} bytes."
+                )
             return message
 
         await self.app(scope, limited_receive, send)
@@ -74,8 +77,7 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or "other"
-            self.metrics.observe_request(scope["method"], route, status,
-                                         time.perf_counter() - start)
+            self.metrics.observe_request(scope["method"], route, status, time.perf_counter() - start)
 
 
 class BodyDeadline:
@@ -103,10 +105,13 @@ class BodyDeadline:
             try:
                 message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
             except asyncio.TimeoutError:
-                raise ProblemError(408, "Request timeout",
-                                   f"The request body did not arrive within {self.seconds:g} s "
-                                   "(AUTOINIT_BODY_TIMEOUT); the connection is closed.",
-                                   headers={"Connection": "close"}) from None
+                raise ProblemError(
+                    408,
+                    "Request timeout",
+                    f"The request body did not arrive within {self.seconds:g} s "
+                    "(AUTOINIT_BODY_TIMEOUT); the connection is closed.",
+                    headers={"Connection": "close"},
+                ) from None
             body_done = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
@@ -141,7 +146,7 @@ class CrashGuard:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            response = problem_response(500, "Internal server error",
-                                        f"{type(error).__name__}: {error}",
-                                        instance=scope.get("path"))
+            response = problem_response(
+                500, "Internal server error", f"{type(error).__name__}: {error}", instance=scope.get("path")
+            )
             await response(scope, receive, send)

@@ -30,24 +30,32 @@ log = logging.getLogger("autoinit.server")
 class ProblemError(Exception):
     """An error answered as problem+json with HTTP ``status``."""
 
-    def __init__(self, status: int, title: str, detail: str, *,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+    def __init__(
+        self, status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
         self.headers = headers
         self.extra = extra
 
 
-def problem_response(status: int, title: str, detail: str, *, instance: str | None = None,
-                     headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     body.update(extra)
     # A detail may quote the request (a lone surrogate in it): never fail to encode it.
-    return JSONResponse(without_lone_surrogates(body), status_code=status, headers=headers,
-                        media_type=PROBLEM_MEDIA_TYPE)
+    return JSONResponse(
+        without_lone_surrogates(body), status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE
+    )
 
 
 def _location(loc: tuple) -> str:
@@ -60,19 +68,23 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, error: ProblemError) -> JSONResponse:
-        return problem_response(error.status, error.title, error.detail,
-                                instance=request.url.path, headers=error.headers,
-                                **error.extra)
+        return problem_response(
+            error.status,
+            error.title,
+            error.detail,
+            instance=request.url.path,
+            headers=error.headers,
+            **error.extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         errors = error.errors()
         detail = "; ".join(
-            f"{_location(tuple(e.get('loc', ())))}: {e.get('msg')} "
-            f"(received {e.get('input')!r})" for e in errors[:10]
+            f"{_location(tuple(e.get('loc', ())))}: {e.get('msg')} (received {e.get('input')!r})"
+            for e in errors[:10]
         )
-        return problem_response(422, "Invalid request parameters", detail,
-                                instance=request.url.path)
+        return problem_response(422, "Invalid request parameters", detail, instance=request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
@@ -83,12 +95,17 @@ def install_handlers(app: FastAPI) -> None:
         detail = error.detail if isinstance(error.detail, str) else title
         if error.status_code == 404 and detail == "Not Found":
             detail = f"There is nothing at {request.url.path}. See /docs for the API."
-        return problem_response(error.status_code, title, detail, instance=request.url.path,
-                                headers=getattr(error, "headers", None))
+        return problem_response(
+            error.status_code,
+            title,
+            detail,
+            instance=request.url.path,
+            headers=getattr(error, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "Internal server error",
-                                f"{type(error).__name__}: {error}",
-                                instance=request.url.path)
+        return problem_response(
+            500, "Internal server error", f"{type(error).__name__}: {error}", instance=request.url.path
+        )

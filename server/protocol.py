@@ -73,8 +73,7 @@ class ProgressReport:
     pid: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"progress": self.progress, "stage": self.stage, "attempt": self.attempt,
-                "pid": self.pid}
+        return {"progress": self.progress, "stage": self.stage, "attempt": self.attempt, "pid": self.pid}
 
     @classmethod
     def from_dict(cls, data: Any) -> ProgressReport | None:
@@ -82,9 +81,12 @@ class ProgressReport:
         if not isinstance(data, dict):
             return None
         try:
-            return cls(progress=min(1.0, max(0.0, float(data.get("progress", 0.0)))),
-                       stage=str(data.get("stage", JobState.RUNNING.value)),
-                       attempt=int(data.get("attempt", 1)), pid=data.get("pid"))
+            return cls(
+                progress=min(1.0, max(0.0, float(data.get("progress", 0.0)))),
+                stage=str(data.get("stage", JobState.RUNNING.value)),
+                attempt=int(data.get("attempt", 1)),
+                pid=data.get("pid"),
+            )
         except (TypeError, ValueError):
             return None
 
@@ -99,8 +101,12 @@ class JobSucceeded:
     state: ClassVar[JobState] = JobState.SUCCEEDED
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.state.value, "attempt": self.attempt,
-                "warnings": list(self.warnings), "model": dict(self.model)}
+        return {
+            "outcome": self.state.value,
+            "attempt": self.attempt,
+            "warnings": list(self.warnings),
+            "model": dict(self.model),
+        }
 
 
 @dataclass(frozen=True)
@@ -114,8 +120,12 @@ class JobFailed:
     state: ClassVar[JobState] = JobState.FAILED
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.state.value, "error": {"title": self.title, "detail": self.detail},
-                "attempt": self.attempt, "warnings": list(self.warnings)}
+        return {
+            "outcome": self.state.value,
+            "error": {"title": self.title, "detail": self.detail},
+            "attempt": self.attempt,
+            "warnings": list(self.warnings),
+        }
 
 
 JobOutcome = JobSucceeded | JobFailed
@@ -123,8 +133,7 @@ JobOutcome = JobSucceeded | JobFailed
 
 def outcome_from_dict(data: Any, default_attempt: int = 1) -> JobOutcome | None:
     """The outcome a worker returned, or None when ``data`` is not one."""
-    if not isinstance(data, dict) or data.get("outcome") not in (JobState.SUCCEEDED,
-                                                                  JobState.FAILED):
+    if not isinstance(data, dict) or data.get("outcome") not in (JobState.SUCCEEDED, JobState.FAILED):
         return None
     try:
         attempt = int(data.get("attempt", default_attempt))
@@ -135,5 +144,6 @@ def outcome_from_dict(data: Any, default_attempt: int = 1) -> JobOutcome | None:
         model = data.get("model")
         return JobSucceeded(attempt, warnings, dict(model) if isinstance(model, dict) else {})
     error = data.get("error") if isinstance(data.get("error"), dict) else {}
-    return JobFailed(str(error.get("title", "The job failed")), str(error.get("detail", "")),
-                     attempt, warnings)
+    return JobFailed(
+        str(error.get("title", "The job failed")), str(error.get("detail", "")), attempt, warnings
+    )

@@ -27,6 +27,7 @@ __all__ = [
     "Readiness",
 ]
 
+
 class OptionsInfo(BaseModel):
     """The options ``POST /initialize`` takes: their defaults and JSON schema."""
 

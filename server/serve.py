@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import uuid
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["serve_main", "worker_main", "detect_gpus", "run_celery_worker"]
 
@@ -40,30 +40,47 @@ def detect_gpus() -> list[str]:
     if shutil.which("nvidia-smi") is None:
         return []
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20, check=True).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", help="Job database, embedded queue and artifacts "
-                        "(AUTOINIT_DATA_DIR; default ./autoinit-data).")
-    parser.add_argument("--broker", help="Celery broker URL, e.g. redis://host:6379/0 "
-                        "(AUTOINIT_BROKER_URL). Omit for the embedded queue in --data-dir.")
-    parser.add_argument("--artifact-url", help="Shared artifact directory or fsspec URL "
-                        "(AUTOINIT_ARTIFACT_URL; default <data-dir>/artifacts).")
-    parser.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--data-dir",
+        help="Job database, embedded queue and artifacts (AUTOINIT_DATA_DIR; default ./autoinit-data).",
+    )
+    parser.add_argument(
+        "--broker",
+        help="Celery broker URL, e.g. redis://host:6379/0 "
+        "(AUTOINIT_BROKER_URL). Omit for the embedded queue in --data-dir.",
+    )
+    parser.add_argument(
+        "--artifact-url",
+        help="Shared artifact directory or fsspec URL (AUTOINIT_ARTIFACT_URL; default <data-dir>/artifacts).",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
 def _settings_from(args: argparse.Namespace):
     from server.settings import Settings
 
-    overrides = {key: value for key, value in (
-        ("data_dir", args.data_dir), ("broker_url", args.broker),
-        ("artifact_url", args.artifact_url)) if value}
+    overrides = {
+        key: value
+        for key, value in (
+            ("data_dir", args.data_dir),
+            ("broker_url", args.broker),
+            ("artifact_url", args.artifact_url),
+        )
+        if value
+    }
     settings = Settings(**overrides)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Workers spawned later read the same values from the environment.
@@ -75,8 +92,7 @@ def _settings_from(args: argparse.Namespace):
     return settings
 
 
-def run_celery_worker(settings, nodename: str, concurrency: int = 1,
-                      loglevel: str = "info") -> None:
+def run_celery_worker(settings, nodename: str, concurrency: int = 1, loglevel: str = "info") -> None:
     """Run a Celery worker in this process; its pool children import TensorFlow."""
     from celery import signals
 
@@ -86,15 +102,23 @@ def run_celery_worker(settings, nodename: str, concurrency: int = 1,
 
     signals.worker_process_init.connect(prepare_tensorflow, weak=False)
     app = make_celery(settings)
-    app.worker_main([
-        "worker", f"--hostname={nodename}", f"--concurrency={concurrency}", "--pool=prefork",
-        f"--loglevel={loglevel.upper()}", f"--queues={QUEUE}", "--without-gossip",
-        "--without-mingle",
-    ])
+    app.worker_main(
+        [
+            "worker",
+            f"--hostname={nodename}",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            f"--loglevel={loglevel.upper()}",
+            f"--queues={QUEUE}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
 
 
 def _exit_with_parent(parent_pid: int) -> None:
     """Stop this worker when the serve process is gone (no orphans)."""
+
     def watch() -> None:
         while True:
             time.sleep(2)
@@ -124,8 +148,9 @@ def _start_workers(count: int, gpus: list[str], loglevel: str) -> list:
         env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)] if gpus else "-1"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
         name = f"autoinit-{index}-{os.getpid()}@{host}"
-        proc = context.Process(target=_spawned_worker, args=(env, name, loglevel, os.getpid()),
-                               name=f"autoinit-worker-{index}")
+        proc = context.Process(
+            target=_spawned_worker, args=(env, name, loglevel, os.getpid()), name=f"autoinit-worker-{index}"
+        )
         proc.start()
         procs.append(proc)
     return procs
@@ -149,9 +174,13 @@ def serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autoinit serve", description=serve_main.__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=None,
-                        help="Worker processes to start here (default: one per GPU, or 1). "
-                        "0 with --broker: only the API; run `autoinit worker` elsewhere.")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="Worker processes to start here (default: one per GPU, or 1). "
+        "0 with --broker: only the API; run `autoinit worker` elsewhere.",
+    )
     _common_args(parser)
     return parser
 
@@ -159,8 +188,7 @@ def serve_parser() -> argparse.ArgumentParser:
 def worker_parser() -> argparse.ArgumentParser:
     """The flags of ``autoinit worker``."""
     parser = argparse.ArgumentParser(prog="autoinit worker", description=worker_main.__doc__)
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="Pool processes (keep 1 per GPU).")
+    parser.add_argument("--concurrency", type=int, default=1, help="Pool processes (keep 1 per GPU).")
     parser.add_argument("--gpu", help="GPU id this worker uses (sets CUDA_VISIBLE_DEVICES).")
     parser.add_argument("--name", help="Worker name (default autoinit-<random>@<host>).")
     _common_args(parser)
@@ -181,16 +209,18 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     """``autoinit serve``: the HTTP API plus its worker processes."""
     parser = serve_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = _settings_from(args)
     gpus = detect_gpus()
     count = args.workers if args.workers is not None else max(1, len(gpus))
     if count < 0:
         parser.error(f"--workers must be 0 or more. Received: {count}.")
     if count == 0 and settings.embedded:
-        log.warning("--workers 0 without --broker: jobs wait until `autoinit worker "
-                    "--data-dir %s` runs on this machine.", settings.data_dir)
+        log.warning(
+            "--workers 0 without --broker: jobs wait until `autoinit worker "
+            "--data-dir %s` runs on this machine.",
+            settings.data_dir,
+        )
     import uvicorn
 
     from server.app import create_app
@@ -200,9 +230,15 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     procs = _start_workers(count, gpus, args.log_level)
     try:
         _exit_on_sigterm()
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                    timeout_graceful_shutdown=5, http=guarded_protocol(settings.header_timeout),
-                    timeout_keep_alive=settings.keep_alive_timeout)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            timeout_graceful_shutdown=5,
+            http=guarded_protocol(settings.header_timeout),
+            timeout_keep_alive=settings.keep_alive_timeout,
+        )
     finally:
         _stop_workers(procs)
     return 0
@@ -211,8 +247,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
 def worker_main(argv: Sequence[str] | None = None) -> int:
     """``autoinit worker``: one Celery worker (run one per GPU)."""
     args = worker_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = args.gpu
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

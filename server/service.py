@@ -76,8 +76,7 @@ class Service:
 
     # --- the work routes call --------------------------------------------------
 
-    def submit(self, upload: ValidatedUpload, options: InitializeOptions,
-               filename: str | None) -> JobRecord:
+    def submit(self, upload: ValidatedUpload, options: InitializeOptions, filename: str | None) -> JobRecord:
         """Store and queue a validated upload; 503 when the queue is unavailable."""
         stored_options = options.model_dump(mode="json")
         config = json.dumps(upload.config).encode()  # before the record: it can fail no more
@@ -87,13 +86,19 @@ class Service:
             enqueue(self.celery, job.id, stored_options)
         except Exception as error:  # the record says why; the caller gets 503
             log.exception("could not store or queue job %s", job.id)
-            self.store.update(job.id, status=JobState.FAILED, stage=JobState.FAILED.value,
-                              error_title="The queue is unavailable",
-                              error_detail=f"{type(error).__name__}: {error}",
-                              finished_at=time.time())
-            raise ProblemError(503, "The queue is unavailable",
-                               f"The job could not be queued ({type(error).__name__}: {error}). "
-                               "Try again later.") from None
+            self.store.update(
+                job.id,
+                status=JobState.FAILED,
+                stage=JobState.FAILED.value,
+                error_title="The queue is unavailable",
+                error_detail=f"{type(error).__name__}: {error}",
+                finished_at=time.time(),
+            )
+            raise ProblemError(
+                503,
+                "The queue is unavailable",
+                f"The job could not be queued ({type(error).__name__}: {error}). Try again later.",
+            ) from None
         return job
 
     async def refreshed(self, job_id: str) -> JobRecord | None:

@@ -42,34 +42,37 @@ class Settings(BaseSettings):
         description="Directory (or fsspec URL, e.g. s3://bucket/prefix) for models, "
         "configs and traces. Unset: data_dir/artifacts. API and workers must share it.",
     )
-    api_keys: str = Field(
-        "", description="Comma-separated API keys; empty means no authentication."
-    )
+    api_keys: str = Field("", description="Comma-separated API keys; empty means no authentication.")
     cors_origins: str = Field("", description="Comma-separated allowed CORS origins.")
     max_upload_bytes: int = Field(50_000_000, gt=0, description="Larger uploads get 413.")
     max_layers: int = Field(5000, gt=0, description="Layers per model, nested ones included.")
     max_params: int = Field(200_000_000, gt=0, description="Parameters per model.")
     max_depth: int = Field(64, gt=0, description="JSON nesting depth of a config.")
-    job_time_limit: float = Field(
-        900.0, gt=0, description="Seconds one job may run before it is stopped."
-    )
-    job_ttl: float = Field(
-        7 * 24 * 3600.0, gt=0, description="Seconds a job and its artifacts are kept."
-    )
+    job_time_limit: float = Field(900.0, gt=0, description="Seconds one job may run before it is stopped.")
+    job_ttl: float = Field(7 * 24 * 3600.0, gt=0, description="Seconds a job and its artifacts are kept.")
     max_attempts: int = Field(
         2, ge=1, description="Runs of a job whose worker died (OOM, kill) before it fails."
     )
     max_wait: float = Field(600.0, ge=0, description="Longest ?wait= a request may hold.")
     header_timeout: float = Field(
-        10.0, gt=0, description="Seconds a request's line and headers may take to arrive, "
+        10.0,
+        gt=0,
+        description="Seconds a request's line and headers may take to arrive, "
         "counted from their first byte or from when the connection opened; then 408 and the "
-        "connection is closed (applied by `autoinit serve`).")
+        "connection is closed (applied by `autoinit serve`).",
+    )
     body_timeout: float = Field(
-        120.0, gt=0, description="Seconds a request body may take to arrive after its headers; "
-        "then 408 and the connection is closed.")
+        120.0,
+        gt=0,
+        description="Seconds a request body may take to arrive after its headers; "
+        "then 408 and the connection is closed.",
+    )
     keep_alive_timeout: float = Field(
-        5.0, gt=0, description="Seconds an idle keep-alive connection stays open between "
-        "requests (uvicorn's timeout_keep_alive; applied by `autoinit serve`).")
+        5.0,
+        gt=0,
+        description="Seconds an idle keep-alive connection stays open between "
+        "requests (uvicorn's timeout_keep_alive; applied by `autoinit serve`).",
+    )
     max_tasks_per_child: int = Field(
         50, ge=1, description="Jobs a TensorFlow worker process runs before it is replaced."
     )

@@ -57,8 +57,7 @@ def without_lone_surrogates(value: Any) -> Any:
     if isinstance(value, str):
         return _clean(value)
     if isinstance(value, dict):
-        return {_clean(k) if isinstance(k, str) else k: without_lone_surrogates(v)
-                for k, v in value.items()}
+        return {_clean(k) if isinstance(k, str) else k: without_lone_surrogates(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [without_lone_surrogates(v) for v in value]
     return value

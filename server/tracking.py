@@ -37,8 +37,14 @@ log = logging.getLogger("autoinit.server")
 class JobTracker:
     """Refreshes job records from the result backend; purges expired jobs."""
 
-    def __init__(self, settings: Settings, store: JobStore, artifacts: ArtifactStore,
-                 celery: Celery, metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        artifacts: ArtifactStore,
+        celery: Celery,
+        metrics: ServiceMetrics,
+    ) -> None:
         self.settings, self.store, self.artifacts = settings, store, artifacts
         self.celery, self.metrics = celery, metrics
 
@@ -57,9 +63,12 @@ class JobTracker:
             return job
         changes = self._changes(job, meta.get("status"), meta.get("result"))
         if not changes and job.status == JobState.RUNNING and self._lost(job):
-            changes = self._failure(job, "The job was lost",
-                                    "No worker finished this job within its time limits; "
-                                    "its worker stopped without reporting. Submit it again.")
+            changes = self._failure(
+                job,
+                "The job was lost",
+                "No worker finished this job within its time limits; "
+                "its worker stopped without reporting. Submit it again.",
+            )
         if changes:
             self.store.update(job_id, **changes)
             status = changes.get("status")
@@ -82,22 +91,36 @@ class JobTracker:
             report = ProgressReport.from_dict(result)
             if report is None:
                 return {}
-            changes: dict[str, Any] = {"status": JobState.RUNNING, "progress": report.progress,
-                                       "stage": report.stage, "attempts": report.attempt}
+            changes: dict[str, Any] = {
+                "status": JobState.RUNNING,
+                "progress": report.progress,
+                "stage": report.stage,
+                "attempts": report.attempt,
+            }
             if job.started_at is None:
                 changes["started_at"] = time.time()
             return changes
         if state == "SUCCESS":
             outcome = outcome_from_dict(result, default_attempt=job.attempts or 1)
             if isinstance(outcome, JobSucceeded):
-                return {"status": JobState.SUCCEEDED, "progress": 1.0, "stage": "done",
-                        "warnings": outcome.warnings, "attempts": outcome.attempt,
-                        "model": {**job.model, **outcome.model}, "finished_at": time.time()}
+                return {
+                    "status": JobState.SUCCEEDED,
+                    "progress": 1.0,
+                    "stage": "done",
+                    "warnings": outcome.warnings,
+                    "attempts": outcome.attempt,
+                    "model": {**job.model, **outcome.model},
+                    "finished_at": time.time(),
+                }
             if isinstance(outcome, JobFailed):
-                return {**self._failure(job, outcome.title, outcome.detail),
-                        "warnings": outcome.warnings, "attempts": outcome.attempt}
-            return self._failure(job, "The job failed",
-                                 f"The worker returned an unknown outcome: {str(result)[:200]}")
+                return {
+                    **self._failure(job, outcome.title, outcome.detail),
+                    "warnings": outcome.warnings,
+                    "attempts": outcome.attempt,
+                }
+            return self._failure(
+                job, "The job failed", f"The worker returned an unknown outcome: {str(result)[:200]}"
+            )
         if state == "FAILURE":
             return self._failure(job, *_describe_celery_failure(result, self.settings))
         if state == "REVOKED":
@@ -105,8 +128,13 @@ class JobTracker:
         return {}
 
     def _failure(self, job: JobRecord, title: str, detail: str) -> dict[str, Any]:
-        return {"status": JobState.FAILED, "stage": JobState.FAILED.value, "error_title": title,
-                "error_detail": detail, "finished_at": time.time()}
+        return {
+            "status": JobState.FAILED,
+            "stage": JobState.FAILED.value,
+            "error_title": title,
+            "error_detail": detail,
+            "finished_at": time.time(),
+        }
 
     def refresh_active(self) -> None:
         for job_id in self.store.active_ids():
@@ -123,8 +151,7 @@ class JobTracker:
                 # it) and replaced; a queued one is skipped when it comes up.
                 # SIGKILL, not SIGTERM: after a SIGTERM-terminated job the prefork
                 # pool received later jobs but never ran them.
-                self.celery.control.revoke(job_id, terminate=job.status == JobState.RUNNING,
-                                           signal="SIGKILL")
+                self.celery.control.revoke(job_id, terminate=job.status == JobState.RUNNING, signal="SIGKILL")
             except Exception as error:  # best effort: the record goes regardless
                 log.warning("could not revoke %s: %s", job_id, error)
         self.store.delete(job_id)
@@ -147,11 +174,15 @@ class JobTracker:
 def _describe_celery_failure(result: Any, settings: Settings) -> tuple[str, str]:
     name = type(result).__name__
     if name == "TimeLimitExceeded":
-        return ("The job took too long",
-                f"The job ran past the hard limit of "
-                f"{settings.job_time_limit + HARD_LIMIT_GRACE:g} s and its worker process "
-                "was stopped.")
+        return (
+            "The job took too long",
+            f"The job ran past the hard limit of "
+            f"{settings.job_time_limit + HARD_LIMIT_GRACE:g} s and its worker process "
+            "was stopped.",
+        )
     if name == "WorkerLostError":
-        return ("The worker stopped during this job",
-                f"The worker process running this job exited unexpectedly ({result}).")
+        return (
+            "The worker stopped during this job",
+            f"The worker process running this job exited unexpectedly ({result}).",
+        )
     return "The job failed", f"{name}: {result}"

@@ -19,8 +19,14 @@ from autoinit.errors import ModelConfigError
 from autoinit.upload import loads_json
 from server.problems import ProblemError
 
-__all__ = ["FORM_OVERHEAD", "MAX_OPTIONS_CHARS", "UPLOAD_REQUEST_BODY", "RawUpload",
-           "parse_options_field", "read_upload"]
+__all__ = [
+    "FORM_OVERHEAD",
+    "MAX_OPTIONS_CHARS",
+    "UPLOAD_REQUEST_BODY",
+    "RawUpload",
+    "parse_options_field",
+    "read_upload",
+]
 
 #: Bytes a multipart body may hold beyond the model: boundaries and the options field.
 FORM_OVERHEAD = 1 << 20
@@ -38,17 +44,24 @@ UPLOAD_REQUEST_BODY = {
                 "type": "object",
                 "required": ["model"],
                 "properties": {
-                    "model": {"type": "string", "format": "binary",
-                              "description": "JSON config, .keras archive or tf.keras 2 JSON."},
-                    "options": {"type": "string",
-                                "description": "JSON object of options (see query parameters)."},
+                    "model": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "JSON config, .keras archive or tf.keras 2 JSON.",
+                    },
+                    "options": {
+                        "type": "string",
+                        "description": "JSON object of options (see query parameters).",
+                    },
                 },
             }
         },
-        "application/json": {"schema": {"type": "object",
-                                        "description": "A model config (model.to_json())."}},
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary",
-                                                "description": "A .keras archive or JSON."}},
+        "application/json": {
+            "schema": {"type": "object", "description": "A model config (model.to_json())."}
+        },
+        "application/octet-stream": {
+            "schema": {"type": "string", "format": "binary", "description": "A .keras archive or JSON."}
+        },
     },
 }
 
@@ -76,14 +89,18 @@ async def read_upload(request: Request, filename: str | None, max_bytes: int) ->
         form = await request.form(max_files=2, max_fields=10, max_part_size=max_bytes + 1)
     except StarletteHTTPException as error:
         if "exceeded maximum size" in str(error.detail):
-            raise ProblemError(413, "Upload too large",
-                               f"The 'model' field is larger than {max_bytes:,} bytes.") from None
+            raise ProblemError(
+                413, "Upload too large", f"The 'model' field is larger than {max_bytes:,} bytes."
+            ) from None
         raise
     model = form.get("model")
     if model is None:
-        raise ProblemError(422, "Missing model",
-                           "Expected a multipart field named 'model' holding the model file "
-                           f"(JSON config or .keras archive). Received fields: {sorted(form.keys())}.")
+        raise ProblemError(
+            422,
+            "Missing model",
+            "Expected a multipart field named 'model' holding the model file "
+            f"(JSON config or .keras archive). Received fields: {sorted(form.keys())}.",
+        )
     if isinstance(model, UploadFile):
         data, filename = await model.read(), model.filename or filename
     else:
@@ -104,18 +121,24 @@ def parse_options_field(text: str | bytes) -> dict[str, Any]:
     field costs more than one scan of at most `MAX_OPTIONS_CHARS` characters.
     """
     if len(text) > MAX_OPTIONS_CHARS:
-        raise ProblemError(422, "Invalid options",
-                           f"The 'options' field is {len(text):,} characters long; at most "
-                           f"{MAX_OPTIONS_CHARS:,} are accepted.")
+        raise ProblemError(
+            422,
+            "Invalid options",
+            f"The 'options' field is {len(text):,} characters long; at most "
+            f"{MAX_OPTIONS_CHARS:,} are accepted.",
+        )
     try:
-        options = loads_json(text, max_depth=_OPTIONS_DEPTH, max_nodes=MAX_OPTIONS_CHARS,
-                             source="The 'options' field")
+        options = loads_json(
+            text, max_depth=_OPTIONS_DEPTH, max_nodes=MAX_OPTIONS_CHARS, source="The 'options' field"
+        )
     except ModelConfigError as error:
-        raise ProblemError(422, "Invalid options",
-                           f"{error} It must be a JSON object of options (GET /options lists "
-                           "them).") from None
+        raise ProblemError(
+            422, "Invalid options", f"{error} It must be a JSON object of options (GET /options lists them)."
+        ) from None
     if not isinstance(options, dict):
-        raise ProblemError(422, "Invalid options",
-                           f"The 'options' field must be a JSON object. Received: "
-                           f"{type(options).__name__}.")
+        raise ProblemError(
+            422,
+            "Invalid options",
+            f"The 'options' field must be a JSON object. Received: {type(options).__name__}.",
+        )
     return options

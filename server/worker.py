@@ -91,9 +91,12 @@ def prepare_tensorflow(**_signal_kwargs: Any) -> None:
 
     import autoinit.probe  # noqa: F401  (warm: the first job pays no import)
 
-    log.info("worker process %d ready; CUDA_VISIBLE_DEVICES=%s; uses %s", os.getpid(),
-             os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
-             [_describe_gpu(tf, gpu) for gpu in gpus] or "the CPU (no GPU visible)")
+    log.info(
+        "worker process %d ready; CUDA_VISIBLE_DEVICES=%s; uses %s",
+        os.getpid(),
+        os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+        [_describe_gpu(tf, gpu) for gpu in gpus] or "the CPU (no GPU visible)",
+    )
 
 
 def _describe_gpu(tf: Any, gpu: Any) -> str:
@@ -117,8 +120,7 @@ class _Reporter:
         if not force and stage == self._stage and now - self._last < _REPORT_EVERY:
             return
         self._last, self._stage = now, stage
-        report = ProgressReport(max(0.0, min(1.0, float(fraction))), stage, self.attempt,
-                                os.getpid())
+        report = ProgressReport(max(0.0, min(1.0, float(fraction))), stage, self.attempt, os.getpid())
         self.task.update_state(task_id=self.job_id, state=PROGRESS_STATE, meta=report.to_dict())
 
 
@@ -142,8 +144,7 @@ def _json_safe(value: Any) -> Any:
 
 
 #: Library housekeeping (NumPy/TF deprecations) says nothing about the user's model.
-_NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning,
-          ResourceWarning)
+_NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
 
 
 def _warning_texts(caught: list[warnings.WarningMessage]) -> list[str]:
@@ -177,15 +178,17 @@ def _run(task: Any, settings: Settings, job_id: str, options: dict[str, Any]) ->
     store = ArtifactStore(settings.artifact_location)
     upload = store.get_bytes(job_id, "upload.json")
     if upload is None:
-        return JobFailed("The upload is gone",
-                         "The job's uploaded config was not found in the artifact store; "
-                         "the job was probably deleted while queued.", attempt)
+        return JobFailed(
+            "The upload is gone",
+            "The job's uploaded config was not found in the artifact store; "
+            "the job was probably deleted while queued.",
+            attempt,
+        )
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            return _initialize(settings, store, job_id, json.loads(upload), options, report,
-                               attempt, caught)
+            return _initialize(settings, store, job_id, json.loads(upload), options, report, attempt, caught)
     except Exception as error:  # every failure becomes a readable job error
         return JobFailed(*_describe(error, settings), attempt, _warning_texts(caught))
     finally:
@@ -196,9 +199,8 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
     import keras
 
     from autoinit.keras_adapter.loading import load_model
-    from autoinit.probe import compare
-
     from autoinit.options import InitializeOptions
+    from autoinit.probe import compare
 
     chosen = InitializeOptions.model_validate(options)  # what the API stored, checked again
     report(0.02, "building model", force=True)
@@ -206,9 +208,12 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
     _hold_while_exists(settings.hold_file)
     num_params = int(built.count_params())
     if num_params > settings.max_params:  # the upload's estimate can be below the real count
-        return JobFailed("The model is too large",
-                         f"The built model has {num_params:,} parameters; the limit is "
-                         f"{settings.max_params:,}.", attempt, _warning_texts(caught))
+        return JobFailed(
+            "The model is too large",
+            f"The built model has {num_params:,} parameters; the limit is {settings.max_params:,}.",
+            attempt,
+            _warning_texts(caught),
+        )
     traces, model = compare(
         built,
         **chosen.compare_arguments(),
@@ -223,12 +228,13 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
         store.put_file(job_id, "model.keras", path)
     initialized = keras.saving.serialize_keras_object(model)
     store.put_bytes(job_id, "config.json", json.dumps(_json_safe(initialized)).encode())
-    store.put_bytes(job_id, "traces.json",
-                    json.dumps(_json_safe(traces), allow_nan=False).encode())
+    store.put_bytes(job_id, "traces.json", json.dumps(_json_safe(traces), allow_nan=False).encode())
     report(1.0, "done", force=True)
-    return JobSucceeded(attempt, _warning_texts(caught),
-                        {"name": model.name, "num_params": num_params,
-                         "num_layers": len(traces.get("layers", []))})
+    return JobSucceeded(
+        attempt,
+        _warning_texts(caught),
+        {"name": model.name, "num_params": num_params, "num_layers": len(traces.get("layers", []))},
+    )
 
 
 def _hold_while_exists(path: Path | None) -> None:
@@ -255,17 +261,20 @@ def _describe_raw(error: Exception, settings: Settings) -> tuple[str, str]:
     from autoinit.errors import AutoInitError
 
     if isinstance(error, SoftTimeLimitExceeded):
-        return ("The job took too long",
-                f"The job ran longer than the limit of {settings.job_time_limit:g} s "
-                "and was stopped. Try a smaller probe_batch or fewer baselines.")
+        return (
+            "The job took too long",
+            f"The job ran longer than the limit of {settings.job_time_limit:g} s "
+            "and was stopped. Try a smaller probe_batch or fewer baselines.",
+        )
     if isinstance(error, (AutoInitError, ValueError, TypeError, KeyError)):
         return "The model could not be initialized", f"{type(error).__name__}: {error}"
     if isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError":
-        return ("The worker ran out of memory",
-                f"{type(error).__name__}: {str(error)[:500]}. Try a smaller probe_batch.")
+        return (
+            "The worker ran out of memory",
+            f"{type(error).__name__}: {str(error)[:500]}. Try a smaller probe_batch.",
+        )
     log.error("job failed unexpectedly:\n%s", traceback.format_exc())
-    return ("Internal error while initializing",
-            f"{type(error).__name__}: {str(error)[:1000]}")
+    return ("Internal error while initializing", f"{type(error).__name__}: {str(error)[:1000]}")
 
 
 def _release_memory() -> None:

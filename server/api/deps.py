@@ -75,21 +75,23 @@ def require_api_key(request: Request, settings: SettingsDep) -> None:
     if given is None:
         cookie = request.cookies.get(KEY_COOKIE)
         given = unquote(cookie) if cookie is not None else None
-    if given is None or not any(hmac.compare_digest(given.encode(), key.encode())
-                                for key in keys):
+    if given is None or not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
         raise ProblemError(
-            401, "API key required",
+            401,
+            "API key required",
             "Send a valid API key in the X-API-Key header or as 'Authorization: Bearer "
             "<key>'." + (" The key given is not valid." if given is not None else ""),
-            headers={"WWW-Authenticate": "Bearer"})
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 async def get_job(job_id: str, service: ServiceDep) -> JobRecord:
     """The job ``job_id``, brought up to date; 404 when unknown or expired."""
     job = await service.refreshed(job_id)
     if job is None:
-        raise ProblemError(404, "Job not found",
-                           f"No job has id {job_id!r}; it may have expired or been deleted.")
+        raise ProblemError(
+            404, "Job not found", f"No job has id {job_id!r}; it may have expired or been deleted."
+        )
     return job
 
 
@@ -105,13 +107,17 @@ def _query_parameter(name: str, field: Any) -> inspect.Parameter:
     annotation, description = field.annotation, field.description or ""
     if get_origin(annotation) is list:  # a query string carries a list comma-separated
         annotation, description = str, f"{description} Comma-separated, e.g. default,he_normal."
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
-                             default=Query(None, description=description),
-                             annotation=annotation | None)
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=Query(None, description=description),
+        annotation=annotation | None,
+    )
 
 
 options_from_query.__signature__ = inspect.Signature(
     [_query_parameter(name, field) for name, field in InitializeOptions.model_fields.items()],
-    return_annotation=dict[str, Any])
+    return_annotation=dict[str, Any],
+)
 
 QueryOptionsDep = Annotated[dict[str, Any], Depends(options_from_query)]

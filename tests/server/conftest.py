@@ -10,8 +10,8 @@ that need their own processes (restart, Redis, API keys) start them with
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -25,10 +25,15 @@ from service_helpers import MAX_LAYERS, MAX_UPLOAD_BYTES, ServiceProcess  # noqa
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     """The shared embedded-mode server: API plus one TensorFlow worker."""
     data_dir = tmp_path_factory.mktemp("service") / "data"
-    server = ServiceProcess(data_dir, "--workers", "1", env={
-        "AUTOINIT_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
-        "AUTOINIT_MAX_LAYERS": str(MAX_LAYERS),
-    })
+    server = ServiceProcess(
+        data_dir,
+        "--workers",
+        "1",
+        env={
+            "AUTOINIT_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+            "AUTOINIT_MAX_LAYERS": str(MAX_LAYERS),
+        },
+    )
     try:
         server.wait_ready()
         yield server

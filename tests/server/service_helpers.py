@@ -32,8 +32,11 @@ def free_port() -> int:
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOINIT_")}
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", "-1"),
-               PYTHONPATH=str(REPO))
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES=env.get("CUDA_VISIBLE_DEVICES", "-1"),
+        PYTHONPATH=str(REPO),
+    )
     env.update(extra or {})
     return env
 
@@ -41,22 +44,38 @@ def _env(extra: dict[str, str] | None) -> dict[str, str]:
 class ServiceProcess:
     """``autoinit serve`` in a subprocess; `stop` shuts it down gracefully."""
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None,
-                 log_name: str = "serve.log") -> None:
+    def __init__(
+        self, data_dir: Path, *args: str, env: dict[str, str] | None = None, log_name: str = "serve.log"
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.log_path = data_dir.parent / f"{data_dir.name}-{log_name}"
         #: While this file exists, the embedded workers hold each job after its build.
         self.hold_file = data_dir.parent / f"{data_dir.name}-hold"
-        command = [sys.executable, "-c", _SERVE, "--host", "127.0.0.1", "--port", str(self.port),
-                   "--data-dir", str(data_dir), "--log-level", "warning", *args]
+        command = [
+            sys.executable,
+            "-c",
+            _SERVE,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+            *args,
+        ]
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(command, cwd=REPO,
-                                     env=_env({"AUTOINIT_HOLD_FILE": str(self.hold_file),
-                                               **(env or {})}),
-                                     stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=_env({"AUTOINIT_HOLD_FILE": str(self.hold_file), **(env or {})}),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_healthy(self, timeout: float = 60) -> None:
         _wait_for(self.url + "/healthz", timeout, self)
@@ -91,9 +110,14 @@ def holding_jobs(hold_file: Path) -> Iterator[None]:
 def start_worker(*args: str, log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``autoinit worker`` in a subprocess."""
     log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-c", _WORK, "--log-level", "warning", *args],
-                            cwd=REPO, env=_env(env), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _WORK, "--log-level", "warning", *args],
+        cwd=REPO,
+        env=_env(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def stop_worker(proc: subprocess.Popen) -> None:
@@ -120,8 +144,7 @@ def _wait_for(url: str, timeout: float, service: ServiceProcess | None = None) -
     last = None
     while time.monotonic() < deadline:
         if service is not None and service.proc.poll() is not None:
-            raise RuntimeError(f"The server exited with {service.proc.returncode}:\n"
-                               f"{service.log_tail()}")
+            raise RuntimeError(f"The server exited with {service.proc.returncode}:\n{service.log_tail()}")
         try:
             answer = httpx.get(url, timeout=5)
             if answer.status_code == 200:
@@ -152,9 +175,12 @@ def mlp_config(name: str = "mlp", width: int = 64) -> dict:
     import keras
 
     model = keras.Sequential(
-        [keras.Input((32,)), keras.layers.Dense(width, activation="relu", name="hidden"),
-         keras.layers.Dense(width, activation="tanh", name="hidden_2"),
-         keras.layers.Dense(10, name="logits")],
+        [
+            keras.Input((32,)),
+            keras.layers.Dense(width, activation="relu", name="hidden"),
+            keras.layers.Dense(width, activation="tanh", name="hidden_2"),
+            keras.layers.Dense(10, name="logits"),
+        ],
         name=name,
     )
     return json.loads(model.to_json())
@@ -173,8 +199,6 @@ def cnn_model(name: str = "small_cnn"):
     return keras.Model(inputs, outputs, name=name)
 
 
-
-
 @contextmanager
 def serving(app, **uvicorn_options) -> Iterator[str]:
     """Serve an ASGI app in this process (a uvicorn thread) on a free loopback
@@ -185,8 +209,9 @@ def serving(app, **uvicorn_options) -> Iterator[str]:
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           **uvicorn_options))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options)
+    )
     thread = threading.Thread(target=server.run, name="uvicorn-under-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

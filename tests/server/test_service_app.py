@@ -9,12 +9,12 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import APIRouter
+from service_helpers import serving
 
 from server.api import deps
 from server.api.routes import jobs, operations, results
 from server.app import create_app
 from server.settings import Settings
-from service_helpers import serving
 
 
 @pytest.fixture()
@@ -23,8 +23,7 @@ def app(tmp_path):
 
 
 def test_route_modules_expose_module_level_routers():
-    paths = {module: {route.path for route in module.router.routes}
-             for module in (jobs, results, operations)}
+    paths = {module: {route.path for route in module.router.routes} for module in (jobs, results, operations)}
     assert all(isinstance(module.router, APIRouter) for module in paths)
     assert paths[jobs] == {"/initialize", "/jobs/{job_id}"}
     assert {"/jobs/{job_id}/model", "/jobs/{job_id}/traces", "/jobs/{job_id}/figure"} <= paths[results]
@@ -77,13 +76,18 @@ def test_options_bounds_and_the_autoinit_argument_names():
     from autoinit.options import AUTOINIT_ARGUMENT_NAMES, InitializeOptions
 
     assert InitializeOptions(seed=2**32 - 1, probe_batch=4096).seed == 2**32 - 1
-    for bad in ({"seed": 2**32}, {"seed": -1}, {"input_mean": float("inf")},
-                {"input_var": float("nan")}, {"probe_batch": 4097}, {"colour": 1},
-                {"baselines": "default,xavier"}):
+    for bad in (
+        {"seed": 2**32},
+        {"seed": -1},
+        {"input_mean": float("inf")},
+        {"input_var": float("nan")},
+        {"probe_batch": 4097},
+        {"colour": 1},
+        {"baselines": "default,xavier"},
+    ):
         with pytest.raises(ValidationError):
             InitializeOptions(**bad)
-    assert InitializeOptions(baselines="he_normal, default,he_normal").baselines == \
-        ["he_normal", "default"]
+    assert InitializeOptions(baselines="he_normal, default,he_normal").baselines == ["he_normal", "default"]
     assert set(AUTOINIT_ARGUMENT_NAMES) <= set(InitializeOptions.model_fields)
     parameters = inspect.signature(AutoInit).parameters
     for option, argument in AUTOINIT_ARGUMENT_NAMES.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
@@ -14,7 +13,6 @@ import httpx
 import keras
 import psutil
 import pytest
-
 from service_helpers import (
     ServiceProcess,
     free_port,
@@ -36,9 +34,16 @@ def embedded_worker(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("restart") / "data"
     data_dir.mkdir()
     hold_file = data_dir.parent / "hold"
-    worker = start_worker("--data-dir", str(data_dir), log_path=data_dir.parent / "worker.log",
-                          env={"AUTOINIT_JOB_TIME_LIMIT": "4", "AUTOINIT_MAX_TASKS_PER_CHILD": "1",
-                               "AUTOINIT_HOLD_FILE": str(hold_file)})
+    worker = start_worker(
+        "--data-dir",
+        str(data_dir),
+        log_path=data_dir.parent / "worker.log",
+        env={
+            "AUTOINIT_JOB_TIME_LIMIT": "4",
+            "AUTOINIT_MAX_TASKS_PER_CHILD": "1",
+            "AUTOINIT_HOLD_FILE": str(hold_file),
+        },
+    )
     yield SimpleNamespace(data_dir=data_dir, proc=worker, hold_file=hold_file)
     stop_worker(worker)
 
@@ -82,8 +87,7 @@ def test_jobs_over_the_time_limit_are_stopped_with_a_reason(embedded_worker):
     try:
         api.wait_ready()
         # The held job never finishes by itself, however fast the machine is.
-        with httpx.Client(base_url=api.url, timeout=60) as client, \
-                holding_jobs(embedded_worker.hold_file):
+        with httpx.Client(base_url=api.url, timeout=60) as client, holding_jobs(embedded_worker.hold_file):
             answer = client.post("/initialize", json=mlp_config("held"))
             job = wait_finished(client, answer.json()["id"], timeout=180)
     finally:
@@ -96,13 +100,29 @@ def test_jobs_over_the_time_limit_are_stopped_with_a_reason(embedded_worker):
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
     if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (Debian: apt-get install -y redis-server); "
-                    "the distributed mode needs a real Redis")
+        pytest.skip(
+            "redis-server is not installed (Debian: apt-get install -y redis-server); "
+            "the distributed mode needs a real Redis"
+        )
     port = free_port()
     folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(folder)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -122,11 +142,25 @@ def test_distributed_mode_runs_jobs_on_a_separate_worker_through_redis(redis_url
     artifacts = tmp_path / "shared-artifacts"
     # local:// goes through fsspec, the same code path as an s3:// store.
     artifact_url = f"local://{artifacts}"
-    worker = start_worker("--broker", redis_url, "--artifact-url", artifact_url,
-                          "--data-dir", str(tmp_path / "worker-data"),
-                          log_path=tmp_path / "redis-worker.log")
-    api = ServiceProcess(tmp_path / "api-data", "--workers", "0", "--broker", redis_url,
-                         "--artifact-url", artifact_url, log_name="redis-api.log")
+    worker = start_worker(
+        "--broker",
+        redis_url,
+        "--artifact-url",
+        artifact_url,
+        "--data-dir",
+        str(tmp_path / "worker-data"),
+        log_path=tmp_path / "redis-worker.log",
+    )
+    api = ServiceProcess(
+        tmp_path / "api-data",
+        "--workers",
+        "0",
+        "--broker",
+        redis_url,
+        "--artifact-url",
+        artifact_url,
+        log_name="redis-api.log",
+    )
     try:
         api.wait_ready()
         with httpx.Client(base_url=api.url, timeout=120) as client:

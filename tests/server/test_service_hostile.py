@@ -16,12 +16,12 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from service_helpers import ServiceProcess, mlp_config, serving
 
 from server.api import deps
 from server.app import create_app
 from server.connections import guarded_protocol
 from server.settings import Settings
-from service_helpers import ServiceProcess, mlp_config, serving
 
 PROBLEM = "application/problem+json"
 HANG_GUARD = 60.0  # seconds: only to fail instead of hanging; never a measurement
@@ -43,8 +43,12 @@ def _problem(answer: httpx.Response, *statuses: int) -> dict:
 @pytest.fixture(scope="module")
 def strict_api(tmp_path_factory):
     """API only (no worker), with short header and body timeouts."""
-    api = ServiceProcess(tmp_path_factory.mktemp("hostile") / "data", "--workers", "0", env={
-        "AUTOINIT_HEADER_TIMEOUT": "1", "AUTOINIT_BODY_TIMEOUT": "1"})
+    api = ServiceProcess(
+        tmp_path_factory.mktemp("hostile") / "data",
+        "--workers",
+        "0",
+        env={"AUTOINIT_HEADER_TIMEOUT": "1", "AUTOINIT_BODY_TIMEOUT": "1"},
+    )
     api.wait_healthy()
     yield api
     api.stop()
@@ -61,13 +65,18 @@ def api_client(strict_api):
 MALFORMED_CONFIGS = {
     "module-not-a-string": {"class_name": "Sequential", "module": 5, "config": {"layers": []}},
     "layers-not-a-list": {"module": "keras", "class_name": "Sequential", "config": {"layers": 5}},
-    "layer-not-an-object": {"class_name": "Sequential", "keras_version": "2.15",
-                            "config": {"layers": ["x"]}},
+    "layer-not-an-object": {"class_name": "Sequential", "keras_version": "2.15", "config": {"layers": ["x"]}},
     "config-null": {"class_name": "Model", "config": None},
-    "functional-layer-without-name": {"class_name": "Functional", "keras_version": "2.15",
-                                      "config": {"layers": [{"class_name": "Dense", "config": {}}]}},
-    "class-name-a-list": {"module": "keras", "class_name": "Sequential", "config": {
-        "layers": [{"module": "keras.layers", "class_name": [1], "config": {}}]}},
+    "functional-layer-without-name": {
+        "class_name": "Functional",
+        "keras_version": "2.15",
+        "config": {"layers": [{"class_name": "Dense", "config": {}}]},
+    },
+    "class-name-a-list": {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {"layers": [{"module": "keras.layers", "class_name": [1], "config": {}}]},
+    },
 }
 
 
@@ -102,16 +111,27 @@ def test_deep_nesting_in_a_config_is_refused_without_recursion_errors(api_client
     assert _jobs_in_store(api_client) == before
 
 
-@pytest.mark.parametrize("options, phrase", [
-    ('{"seed": ' + "9" * 5000 + "}", "digits"),
-    ("{\"seed\": " + "[" * 2000 + "]" * 2000 + "}", "nested"),
-    ('{"seed": 1, "seed": 2}', "twice"),
-    ('{"seed": 4294967296}', "seed"),
-    ('{"input_mean": 1e999}', "input_mean"),
-    ('{"distribution": "\\ud800"}', "unicode"),
-    ('{"probe_batch": 100000}', "probe_batch"),
-], ids=["huge-number", "deep-list", "duplicate-key", "seed-over-32-bits", "infinite-float",
-        "lone-surrogate", "probe-batch-over-limit"])
+@pytest.mark.parametrize(
+    "options, phrase",
+    [
+        ('{"seed": ' + "9" * 5000 + "}", "digits"),
+        ('{"seed": ' + "[" * 2000 + "]" * 2000 + "}", "nested"),
+        ('{"seed": 1, "seed": 2}', "twice"),
+        ('{"seed": 4294967296}', "seed"),
+        ('{"input_mean": 1e999}', "input_mean"),
+        ('{"distribution": "\\ud800"}', "unicode"),
+        ('{"probe_batch": 100000}', "probe_batch"),
+    ],
+    ids=[
+        "huge-number",
+        "deep-list",
+        "duplicate-key",
+        "seed-over-32-bits",
+        "infinite-float",
+        "lone-surrogate",
+        "probe-batch-over-limit",
+    ],
+)
 def test_hostile_options_get_a_422_problem_and_no_job(api_client, options, phrase):
     before = _jobs_in_store(api_client)
     body = {"model": ("m.json", json.dumps(mlp_config()))}
@@ -130,8 +150,9 @@ def test_the_largest_seed_is_accepted(api_client):
 def test_an_unpaired_surrogate_in_a_config_is_refused_before_a_job_exists(api_client):
     before = _jobs_in_store(api_client)
     body = b'{"module":"keras","class_name":"Sequential","config":{"name":"\\ud800","layers":[]}}'
-    problem = _problem(api_client.post("/initialize", content=body,
-                                       headers={"content-type": "application/json"}), 422)
+    problem = _problem(
+        api_client.post("/initialize", content=body, headers={"content-type": "application/json"}), 422
+    )
     assert "unicode" in problem["detail"].lower(), problem
     assert _jobs_in_store(api_client) == before
     named = mlp_config()
@@ -145,11 +166,21 @@ def test_an_unpaired_surrogate_in_a_config_is_refused_before_a_job_exists(api_cl
 def test_a_model_over_the_parameter_limit_is_refused_from_its_stated_shapes(api_client, width):
     """No ``build_config``: the parameters follow from the input shape the config states."""
     before = _jobs_in_store(api_client)
-    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "wide", "layers": [
-        {"module": "keras.layers", "class_name": "InputLayer",
-         "config": {"batch_shape": [None, width], "dtype": "float32", "name": "wide_input"}},
-        {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": width}},
-    ]}}
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": "wide",
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "config": {"batch_shape": [None, width], "dtype": "float32", "name": "wide_input"},
+                },
+                {"module": "keras.layers", "class_name": "Dense", "config": {"name": "d", "units": width}},
+            ],
+        },
+    }
     problem = _problem(api_client.post("/initialize", json=config), 413, 422)
     assert "parameters" in problem["detail"], problem
     assert _jobs_in_store(api_client) == before
@@ -166,6 +197,7 @@ def test_unknown_job_ids_of_any_shape_get_404_problems(api_client):
 
 
 # --- The connection: malformed requests, half-sent requests, keep-alive ------------------
+
 
 def _raw(url: str) -> socket.socket:
     host, port = url.removeprefix("http://").split(":")
@@ -208,8 +240,10 @@ def test_a_half_sent_request_head_is_cut_off(strict_api):
 
 def test_a_half_sent_request_body_is_cut_off(strict_api):
     with _raw(strict_api.url) as sock:
-        sock.sendall(b"POST /initialize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 1000\r\n\r\n{\"class_name\": ")
+        sock.sendall(
+            b"POST /initialize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"class_name": '
+        )
         status, problem = _status_and_body(_read_until_closed(sock))
     assert status == 408 and "AUTOINIT_BODY_TIMEOUT" in problem["detail"]
     assert httpx.get(strict_api.url + "/healthz", timeout=HANG_GUARD).status_code == 200
@@ -217,10 +251,15 @@ def test_a_half_sent_request_body_is_cut_off(strict_api):
 
 def test_errors_keep_the_connection_alive(strict_api):
     with _raw(strict_api.url) as sock:
-        for request, status in ((b"GET /jobs/nope HTTP/1.1\r\nHost: x\r\n\r\n", 404),
-                                (b"POST /initialize HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                                 b"application/json\r\nContent-Length: 5\r\n\r\nnope!", 422),
-                                (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200)):
+        for request, status in (
+            (b"GET /jobs/nope HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+            (
+                b"POST /initialize HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                b"application/json\r\nContent-Length: 5\r\n\r\nnope!",
+                422,
+            ),
+            (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+        ):
             sock.sendall(request)
             assert _read_response(sock)[0] == status
 
@@ -259,22 +298,40 @@ def test_an_unexpected_error_is_a_500_problem_and_the_connection_survives(tmp_pa
 
 # --- Property-based: random options never make the server fail --------------------------
 
-_json_leaf = (st.none() | st.booleans() | st.integers() | st.floats()
-              | st.text(st.characters(exclude_categories=()), max_size=8))
-_json_value = st.recursive(_json_leaf, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.sampled_from(["seed", "input_mean", "baselines",
-                                                              "distribution", "x"]), inner,
-                                             max_size=3), max_leaves=12)
+_json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(st.characters(exclude_categories=()), max_size=8)
+)
+_json_value = st.recursive(
+    _json_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["seed", "input_mean", "baselines", "distribution", "x"]), inner, max_size=3
+        )
+    ),
+    max_leaves=12,
+)
 
 
-@given(options=st.dictionaries(st.sampled_from(["seed", "input_mean", "input_var", "probe_batch",
-                                                "baselines", "distribution", "backward", "zz"]),
-                               _json_value, max_size=4))
+@given(
+    options=st.dictionaries(
+        st.sampled_from(
+            ["seed", "input_mean", "input_var", "probe_batch", "baselines", "distribution", "backward", "zz"]
+        ),
+        _json_value,
+        max_size=4,
+    )
+)
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_random_options_get_a_job_or_a_4xx_problem(strict_api, options):
     text = json.dumps(options)  # ensure_ascii: lone surrogates travel as escapes
     with httpx.Client(base_url=strict_api.url, timeout=HANG_GUARD) as client:
-        answer = client.post("/initialize", files={"model": ("m.json", json.dumps(mlp_config()))},
-                             data={"options": text})
+        answer = client.post(
+            "/initialize", files={"model": ("m.json", json.dumps(mlp_config()))}, data={"options": text}
+        )
     if answer.status_code != 202:
         _problem(answer, 422)

@@ -12,15 +12,17 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-
 from service_helpers import ServiceProcess, mlp_config
 
 
 @pytest.fixture(scope="module")
 def keyed_api(tmp_path_factory):
-    api = ServiceProcess(tmp_path_factory.mktemp("keys") / "data", "--workers", "0",
-                         env={"AUTOINIT_API_KEYS": "first-key, second-key",
-                              "AUTOINIT_CORS_ORIGINS": "https://page.example"})
+    api = ServiceProcess(
+        tmp_path_factory.mktemp("keys") / "data",
+        "--workers",
+        "0",
+        env={"AUTOINIT_API_KEYS": "first-key, second-key", "AUTOINIT_CORS_ORIGINS": "https://page.example"},
+    )
     api.wait_healthy()
     yield api
     api.stop()
@@ -36,8 +38,12 @@ def open_api(tmp_path_factory):
     page = root / "frontend"
     page.mkdir()
     (page / "index.html").write_text("<html><body>AutoInit page</body></html>")
-    api = ServiceProcess(root / "data", "--workers", "0", env={
-        "AUTOINIT_JOB_TTL": str(JOB_TTL), "AUTOINIT_FRONTEND_DIR": str(page)})
+    api = ServiceProcess(
+        root / "data",
+        "--workers",
+        "0",
+        env={"AUTOINIT_JOB_TTL": str(JOB_TTL), "AUTOINIT_FRONTEND_DIR": str(page)},
+    )
     api.wait_healthy()
     yield api
     api.stop()
@@ -95,25 +101,46 @@ def test_readyz_is_503_without_workers(open_api):
 
 def test_cors_allows_the_configured_origin_only(keyed_api):
     def preflight(origin: str) -> httpx.Response:
-        return httpx.options(keyed_api.url + "/initialize", timeout=30, headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "X-API-Key"})
+        return httpx.options(
+            keyed_api.url + "/initialize",
+            timeout=30,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "X-API-Key",
+            },
+        )
 
-    assert preflight("https://page.example").headers["access-control-allow-origin"] == \
-        "https://page.example"
+    assert preflight("https://page.example").headers["access-control-allow-origin"] == "https://page.example"
     assert "access-control-allow-origin" not in preflight("https://evil.example").headers
 
 
 def test_openapi_docs_and_plotly_are_served(open_api):
     spec = httpx.get(open_api.url + "/openapi.json", timeout=30).json()
-    assert {"/initialize", "/jobs/{job_id}", "/jobs/{job_id}/model", "/jobs/{job_id}/traces",
-            "/jobs/{job_id}/traces.csv", "/jobs/{job_id}/figure", "/healthz", "/readyz",
-            "/metrics"} <= set(spec["paths"])
+    assert {
+        "/initialize",
+        "/jobs/{job_id}",
+        "/jobs/{job_id}/model",
+        "/jobs/{job_id}/traces",
+        "/jobs/{job_id}/traces.csv",
+        "/jobs/{job_id}/figure",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    } <= set(spec["paths"])
     body = spec["paths"]["/initialize"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "application/json"} <= set(body)
     params = {p["name"] for p in spec["paths"]["/initialize"]["post"]["parameters"]}
-    assert {"wait", "input_mean", "input_var", "signal_variance", "distribution", "seed",
-            "probe_batch", "baselines"} <= params
+    assert {
+        "wait",
+        "input_mean",
+        "input_var",
+        "signal_variance",
+        "distribution",
+        "seed",
+        "probe_batch",
+        "baselines",
+    } <= params
     assert httpx.get(open_api.url + "/docs", timeout=30).status_code == 200
     plotly = httpx.get(open_api.url + "/static/plotly.min.js", timeout=30)
     assert plotly.status_code == 200 and "plotly" in plotly.text[:2000].lower()
@@ -130,8 +157,12 @@ def test_no_request_the_schema_allows_makes_the_server_fail(open_api):
         uploads = operation.path == "/initialize"
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=40 if uploads else 12, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=40 if uploads else 12,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def no_server_error(case) -> None:
             if case.query and "wait" in case.query:
                 case.query["wait"] = 0  # holding requests open only slows the run down
@@ -141,6 +172,10 @@ def test_no_request_the_schema_allows_makes_the_server_fail(open_api):
                 return
             status, kind = response.status_code, response.headers.get("content-type", [""])[0]
             assert status < 400 or (status < 500 and kind.startswith("application/problem+json")), (
-                case.method, case.path, status, response.text[:500])
+                case.method,
+                case.path,
+                status,
+                response.text[:500],
+            )
 
         no_server_error()

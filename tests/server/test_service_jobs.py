@@ -13,13 +13,22 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
 from service_helpers import REPO, cnn_model, mlp_config, wait_finished
 
 pytestmark = pytest.mark.slow
 
-TRACE_LAYER_KEYS = {"index", "name", "class_name", "has_weights", "output_shape", "estimator",
-                    "scale", "target", "predicted", "autoinit"}
+TRACE_LAYER_KEYS = {
+    "index",
+    "name",
+    "class_name",
+    "has_weights",
+    "output_shape",
+    "estimator",
+    "scale",
+    "target",
+    "predicted",
+    "autoinit",
+}
 
 
 def _assert_initialized_like_traces(model: keras.Model, traces: dict, original: keras.Model) -> None:
@@ -39,14 +48,20 @@ def _assert_initialized_like_traces(model: keras.Model, traces: dict, original: 
 
 def test_json_upload_with_wait_returns_finished_job_and_initialized_model(client, tmp_path):
     config = mlp_config()
-    answer = client.post("/initialize", params={"wait": 90, "seed": 3},
-                         files={"model": ("mlp.json", json.dumps(config), "application/json")})
+    answer = client.post(
+        "/initialize",
+        params={"wait": 90, "seed": 3},
+        files={"model": ("mlp.json", json.dumps(config), "application/json")},
+    )
     assert answer.status_code == 200, answer.text
     job = answer.json()
     assert answer.headers["location"] == f"/jobs/{job['id']}"
     assert job["status"] == "succeeded" and job["progress"] == 1.0 and job["error"] is None
     assert job["options"]["seed"] == 3 and job["attempts"] == 1
-    assert job["model"]["name"] == "mlp" and job["model"]["num_params"] == 32 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
+    assert (
+        job["model"]["name"] == "mlp"
+        and job["model"]["num_params"] == 32 * 64 + 64 + 64 * 64 + 64 + 64 * 10 + 10
+    )
     assert set(job["links"]) >= {"self", "model", "config", "traces", "traces_csv", "figure"}
 
     model_file = tmp_path / "mlp.keras"
@@ -62,8 +77,10 @@ def test_json_upload_with_wait_returns_finished_job_and_initialized_model(client
 
 
 def test_traces_follow_the_documented_schema_in_json_csv_and_figure(client):
-    answer = client.post("/initialize?wait=90&baselines=default,he_normal",
-                         files={"model": ("mlp.json", json.dumps(mlp_config("schema_mlp")))})
+    answer = client.post(
+        "/initialize?wait=90&baselines=default,he_normal",
+        files={"model": ("mlp.json", json.dumps(mlp_config("schema_mlp")))},
+    )
     job = answer.json()
     assert job["status"] == "succeeded", job
     traces = client.get(f"/jobs/{job['id']}/traces").json()
@@ -88,9 +105,12 @@ def test_keras_archive_upload_is_initialized(client, tmp_path):
     path = tmp_path / "cnn.keras"
     original.save(path)
     options = {"seed": 7, "distribution": "uniform"}
-    answer = client.post("/initialize", params={"wait": 120},
-                         files={"model": ("cnn.keras", path.read_bytes(), "application/octet-stream")},
-                         data={"options": json.dumps(options)})
+    answer = client.post(
+        "/initialize",
+        params={"wait": 120},
+        files={"model": ("cnn.keras", path.read_bytes(), "application/octet-stream")},
+        data={"options": json.dumps(options)},
+    )
     job = answer.json()
     assert job["status"] == "succeeded", job
     assert job["options"]["seed"] == 7 and job["options"]["distribution"] == "uniform"
@@ -114,8 +134,9 @@ def test_raw_json_body_without_wait_answers_202_then_polls_to_success(client):
 
 
 def test_a_wait_beyond_the_servers_limit_is_capped_and_no_baselines_means_none(client):
-    answer = client.post("/initialize", json=mlp_config("capped_wait"),
-                         params={"wait": "1e9", "baselines": ""})
+    answer = client.post(
+        "/initialize", json=mlp_config("capped_wait"), params={"wait": "1e9", "baselines": ""}
+    )
     assert answer.status_code == 200, answer.text  # capped at AUTOINIT_MAX_WAIT, not refused
     traces = client.get(f"/jobs/{answer.json()['id']}/traces").json()
     assert traces["series"] == ["predicted", "autoinit"]
@@ -125,8 +146,9 @@ def test_a_wait_beyond_the_servers_limit_is_capped_and_no_baselines_means_none(c
 def test_six_concurrent_uploads_all_succeed_with_distinct_jobs(client):
     def upload(index: int) -> dict:
         body = json.dumps(mlp_config(f"concurrent_{index}", width=16 + index))
-        return client.post("/initialize", files={"model": (f"m{index}.json", body)},
-                           params={"seed": index}).json()
+        return client.post(
+            "/initialize", files={"model": (f"m{index}.json", body)}, params={"seed": index}
+        ).json()
 
     with ThreadPoolExecutor(6) as pool:
         jobs = list(pool.map(upload, range(6)))
@@ -155,8 +177,9 @@ def test_python_client_downloads_an_initialized_model(service, tmp_path):
     from autoinit.client import JobFailedError, ServiceError, initialize
 
     original = cnn_model("client_cnn")
-    result = initialize(service.url, original, out_dir=tmp_path, seed=1,
-                        baselines=["default", "lecun_normal"])
+    result = initialize(
+        service.url, original, out_dir=tmp_path, seed=1, baselines=["default", "lecun_normal"]
+    )
     assert result.job["status"] == "succeeded"
     assert result.model_path.parent == Path(tmp_path) and result.model_path.suffix == ".keras"
     model = keras.saving.load_model(result.model_path)
@@ -167,8 +190,11 @@ def test_python_client_downloads_an_initialized_model(service, tmp_path):
 
     with pytest.raises(ServiceError, match="Lambda"):
         bad = mlp_config()
-        bad["config"]["layers"][1] = {"module": "keras.layers", "class_name": "Lambda",
-                                      "config": {"name": "l", "function": "print"}}
+        bad["config"]["layers"][1] = {
+            "module": "keras.layers",
+            "class_name": "Lambda",
+            "config": {"name": "l", "function": "print"},
+        }
         initialize(service.url, bad, out_dir=tmp_path)
     with pytest.raises(ServiceError) as refused:
         initialize(service.url, mlp_config(), out_dir=tmp_path, probe_batch=0)
@@ -210,8 +236,7 @@ def test_asking_for_the_model_of_a_failing_job_gives_the_reason_not_a_json_file(
     inputs = keras.Input((None,))
     outputs = keras.layers.Dense(2)(keras.layers.Reshape((-1, 5))(inputs))
     config = json.loads(keras.Model(inputs, outputs, name="needs_five").to_json())
-    answer = client.post("/initialize?wait=120", json=config,
-                         headers={"Accept": "application/octet-stream"})
+    answer = client.post("/initialize?wait=120", json=config, headers={"Accept": "application/octet-stream"})
     assert answer.status_code == 422, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert answer.json()["title"] == "The model could not be initialized"

@@ -122,10 +122,11 @@ def test_protocol_is_a_leaf_and_the_worker_does_not_import_the_celery_app():
 
     from service_helpers import REPO
 
-    probe = ("import sys, server.protocol; assert not [m for m in sys.modules if m.startswith("
-             "'server.') and m != 'server.protocol'], sorted(sys.modules); "
-             "import server.worker, server.tracking; print('server.tasks' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
-                         timeout=120)
+    probe = (
+        "import sys, server.protocol; assert not [m for m in sys.modules if m.startswith("
+        "'server.') and m != 'server.protocol'], sorted(sys.modules); "
+        "import server.worker, server.tracking; print('server.tasks' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

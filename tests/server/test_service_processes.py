@@ -12,7 +12,6 @@ import time
 import httpx
 import psutil
 import pytest
-
 from service_helpers import REPO, holding_jobs, mlp_config, wait_finished
 
 pytestmark = pytest.mark.slow
@@ -62,11 +61,14 @@ def test_api_process_never_imports_tensorflow(client, service, tmp_path):
     worker_maps = {m.path for m in _pool_children(service)[0].memory_maps()}
     assert any("tensorflow" in path for path in worker_maps)
 
-    probe = ("import sys; from server.app import create_app; from server.settings import Settings; "
-             f"create_app(Settings(data_dir={str(tmp_path)!r})); "
-             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
-                         check=True, timeout=120)
+    probe = (
+        "import sys; from server.app import create_app; from server.settings import Settings; "
+        f"create_app(Settings(data_dir={str(tmp_path)!r})); "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, timeout=120
+    )
     assert out.stdout.strip() == "[]", out.stderr
 
 
@@ -144,10 +146,15 @@ def test_metrics_report_requests_latency_queue_and_outcomes(client):
     assert job["status"] == "succeeded"
     text = client.get("/metrics").text
     assert 'autoinit_http_requests_total{method="POST",route="/initialize",status="200"}' in text
-    assert 'autoinit_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/initialize"}' in text
+    assert (
+        'autoinit_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/initialize"}' in text
+    )
     assert 'autoinit_http_request_duration_seconds_count{method="POST",route="/initialize"}' in text
     assert 'autoinit_jobs{status="queued"}' in text
-    succeeded = [line for line in text.splitlines()
-                 if line.startswith('autoinit_jobs_finished_total{outcome="succeeded"}')]
+    succeeded = [
+        line
+        for line in text.splitlines()
+        if line.startswith('autoinit_jobs_finished_total{outcome="succeeded"}')
+    ]
     assert succeeded and float(succeeded[0].split()[-1]) >= 1
     assert "autoinit_job_duration_seconds_count" in text

@@ -21,8 +21,11 @@ from server.uploads import UPLOAD_REQUEST_BODY, read_upload
 
 __all__ = ["router", "to_resource"]
 
-router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)],
-                   responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE})
+router = APIRouter(
+    tags=["jobs"],
+    dependencies=[Depends(require_api_key)],
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE},
+)
 
 
 def to_resource(job: JobRecord) -> JobResource:
@@ -34,13 +37,27 @@ def to_resource(job: JobRecord) -> JobResource:
     base = f"/jobs/{job.id}"
     error = JobError(title=job.error_title, detail=job.error_detail or "") if job.error_title else None
     return JobResource(
-        id=job.id, status=job.status, progress=job.progress, stage=job.stage, error=error,
-        warnings=job.warnings, options=job.options, model=job.model, attempts=job.attempts,
-        created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+        id=job.id,
+        status=job.status,
+        progress=job.progress,
+        stage=job.stage,
+        error=error,
+        warnings=job.warnings,
+        options=job.options,
+        model=job.model,
+        attempts=job.attempts,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
         expires_at=job.expires_at,
-        links=JobLinks(self=base, model=f"{base}/model", config=f"{base}/config",
-                       traces=f"{base}/traces", traces_csv=f"{base}/traces.csv",
-                       figure=f"{base}/figure"),
+        links=JobLinks(
+            self=base,
+            model=f"{base}/model",
+            config=f"{base}/config",
+            traces=f"{base}/traces",
+            traces_csv=f"{base}/traces.csv",
+            figure=f"{base}/figure",
+        ),
     )
 
 
@@ -52,37 +69,50 @@ def _options(form_options: dict[str, Any], query: dict[str, Any]) -> InitializeO
     except ValidationError as error:
         detail = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']} (received {e.get('input')!r})"
-            for e in error.errors()[:10])
+            for e in error.errors()[:10]
+        )
         raise ProblemError(422, "Invalid options", detail) from None
 
 
 @router.post(
-    "/initialize", status_code=202, response_model=JobResource,
+    "/initialize",
+    status_code=202,
+    response_model=JobResource,
     summary="Upload a model to initialize",
     openapi_extra={"requestBody": UPLOAD_REQUEST_BODY},
-    responses={200: {"model": JobResource, "description": "Finished within ?wait."},
-               303: {"description": "With 'Accept: application/octet-stream': the job "
-                     "succeeded within ?wait; Location is its model."},
-               413: PROBLEM_RESPONSE, 415: PROBLEM_RESPONSE, 422: PROBLEM_RESPONSE,
-               503: PROBLEM_RESPONSE},
+    responses={
+        200: {"model": JobResource, "description": "Finished within ?wait."},
+        303: {
+            "description": "With 'Accept: application/octet-stream': the job "
+            "succeeded within ?wait; Location is its model."
+        },
+        413: PROBLEM_RESPONSE,
+        415: PROBLEM_RESPONSE,
+        422: PROBLEM_RESPONSE,
+        503: PROBLEM_RESPONSE,
+    },
 )
 async def initialize(
     request: Request,
     response: Response,
     service: ServiceDep,
     *,
-    wait: float | None = Query(None, ge=0, allow_inf_nan=False,
-                               description="Hold the request up to this many seconds "
-                               "(capped at the server's limit, AUTOINIT_MAX_WAIT)."),
-    filename: str | None = Query(None, max_length=255,
-                                 description="Name of a raw-body upload (e.g. model.keras)."),
+    wait: float | None = Query(
+        None,
+        ge=0,
+        allow_inf_nan=False,
+        description="Hold the request up to this many seconds "
+        "(capped at the server's limit, AUTOINIT_MAX_WAIT).",
+    ),
+    filename: str | None = Query(
+        None, max_length=255, description="Name of a raw-body upload (e.g. model.keras)."
+    ),
     query_options: QueryOptionsDep,
 ) -> JobResource:
     upload = await read_upload(request, filename, service.settings.max_upload_bytes)
     options = _options(upload.options, query_options)
     try:
-        validated = await run_in_threadpool(validate_upload, upload.data, upload.filename,
-                                            service.limits)
+        validated = await run_in_threadpool(validate_upload, upload.data, upload.filename, service.limits)
     except ProblemError as error:
         service.metrics.refused.labels(str(error.status)).inc()
         raise
@@ -95,14 +125,12 @@ async def initialize(
     return to_resource(job)
 
 
-@router.get("/jobs/{job_id}", response_model=JobResource,
-            summary="A job's status, progress and links")
+@router.get("/jobs/{job_id}", response_model=JobResource, summary="A job's status, progress and links")
 async def get_job(job: JobDep) -> JobResource:
     return to_resource(job)
 
 
-@router.delete("/jobs/{job_id}", status_code=204,
-               summary="Delete a job and its files (cancels it if queued)")
+@router.delete("/jobs/{job_id}", status_code=204, summary="Delete a job and its files (cancels it if queued)")
 async def delete_job(job_id: str, service: ServiceDep) -> Response:
     if not await run_in_threadpool(service.tracker.delete, job_id):
         raise ProblemError(404, "Job not found", f"No job has id {job_id!r}.")
@@ -125,10 +153,16 @@ def _model_answer(job: JobRecord) -> Response:
     if job.status == JobState.SUCCEEDED:
         return RedirectResponse(f"/jobs/{job.id}/model", status_code=303)
     if job.status == JobState.FAILED:
-        raise ProblemError(422, job.error_title or "The job failed",
-                           job.error_detail or "The model could not be initialized.",
-                           headers=location)
-    raise ProblemError(503, "Not finished yet",
-                       f"Job {job.id} is {job.status} ({job.stage}, {job.progress:.0%}) after the "
-                       f"wait; poll {location['Location']} or ask again with a longer ?wait.",
-                       headers={**location, "Retry-After": "5"})
+        raise ProblemError(
+            422,
+            job.error_title or "The job failed",
+            job.error_detail or "The model could not be initialized.",
+            headers=location,
+        )
+    raise ProblemError(
+        503,
+        "Not finished yet",
+        f"Job {job.id} is {job.status} ({job.stage}, {job.progress:.0%}) after the "
+        f"wait; poll {location['Location']} or ask again with a longer ?wait.",
+        headers={**location, "Retry-After": "5"},
+    )

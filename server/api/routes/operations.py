@@ -29,13 +29,20 @@ def _rss_bytes() -> int | None:
 
 @router.get("/healthz", response_model=Health, summary="The API process is up")
 def healthz() -> Health:
-    return Health(status="ok", pid=os.getpid(), rss_bytes=_rss_bytes(),
-                  tensorflow_imported="tensorflow" in sys.modules or "keras" in sys.modules)
+    return Health(
+        status="ok",
+        pid=os.getpid(),
+        rss_bytes=_rss_bytes(),
+        tensorflow_imported="tensorflow" in sys.modules or "keras" in sys.modules,
+    )
 
 
-@router.get("/readyz", response_model=Readiness,
-            summary="At least one worker answers a ping (lists the first to answer)",
-            responses={503: {"model": Readiness}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="At least one worker answers a ping (lists the first to answer)",
+    responses={503: {"model": Readiness}},
+)
 def readyz(response: Response, service: ServiceDep) -> Readiness:
     embedded = service.settings.embedded
     try:
@@ -47,12 +54,18 @@ def readyz(response: Response, service: ServiceDep) -> Readiness:
     workers = sorted(name for reply in replies for name in reply)
     if not workers:
         response.status_code = 503
-    return Readiness(status="ready" if workers else "not ready", workers=workers,
-                     mode="embedded" if embedded else "distributed")
+    return Readiness(
+        status="ready" if workers else "not ready",
+        workers=workers,
+        mode="embedded" if embedded else "distributed",
+    )
 
 
-@router.get("/metrics", response_class=Response, summary="Prometheus metrics",
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    summary="Prometheus metrics",
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
 def metrics(service: ServiceDep) -> Response:
-    return Response(service.metrics.render(service.store.count_by_status()),
-                    media_type=CONTENT_TYPE_LATEST)
+    return Response(service.metrics.render(service.store.count_by_status()), media_type=CONTENT_TYPE_LATEST)

@@ -15,7 +15,8 @@ __all__ = ["router"]
 router = APIRouter(tags=["options"])
 
 
-@router.get("/options", response_model=OptionsInfo,
-            summary="The initialization options: defaults and JSON schema")
+@router.get(
+    "/options", response_model=OptionsInfo, summary="The initialization options: defaults and JSON schema"
+)
 def get_options() -> OptionsInfo:
     return OptionsInfo(defaults=InitializeOptions(), json_schema=InitializeOptions.model_json_schema())

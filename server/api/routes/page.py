@@ -36,8 +36,9 @@ def plotly_min_js() -> FileResponse:
     path = plotly_js_path()
     if path is None:
         raise ProblemError(404, "Not Found", "plotly is not installed on this server.")
-    return FileResponse(path, media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @router.get("/jobs/{job_id}/view")

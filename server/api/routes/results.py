@@ -18,27 +18,31 @@ from server.service import Service
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["results"], dependencies=[Depends(require_api_key)],
-                   responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE,
-                              409: PROBLEM_RESPONSE})
+router = APIRouter(
+    tags=["results"],
+    dependencies=[Depends(require_api_key)],
+    responses={401: PROBLEM_RESPONSE, 404: PROBLEM_RESPONSE, 409: PROBLEM_RESPONSE},
+)
 
 
-async def _artifact(service: Service, job: JobRecord,
-                    name: str) -> tuple[Path | None, bytes | None]:
+async def _artifact(service: Service, job: JobRecord, name: str) -> tuple[Path | None, bytes | None]:
     """A succeeded job's file: its local path, or its bytes from a remote store."""
     if job.status != JobState.SUCCEEDED:
-        reason = (f"it failed: {job.error_title}. {job.error_detail}"
-                  if job.status == JobState.FAILED
-                  else f"it is {job.status} ({job.stage}, {job.progress:.0%}); "
-                  f"poll the job until its status is '{JobState.SUCCEEDED}'")
+        reason = (
+            f"it failed: {job.error_title}. {job.error_detail}"
+            if job.status == JobState.FAILED
+            else f"it is {job.status} ({job.stage}, {job.progress:.0%}); "
+            f"poll the job until its status is '{JobState.SUCCEEDED}'"
+        )
         raise ProblemError(409, "Job has no results", f"Job {job.id} has no {name}: {reason}")
     path = service.artifacts.local_path(job.id, name)
     if path is not None and path.is_file():
         return path, None
     data = await run_in_threadpool(service.artifacts.get_bytes, job.id, name)
     if data is None:
-        raise ProblemError(404, "Result missing", f"Job {job.id} has no {name} in the "
-                           "artifact store (it may have expired).")
+        raise ProblemError(
+            404, "Result missing", f"Job {job.id} has no {name} in the artifact store (it may have expired)."
+        )
     return None, data
 
 
@@ -47,56 +51,76 @@ async def _traces(service: Service, job: JobRecord) -> dict:
     return json.loads(path.read_bytes() if path is not None else data)
 
 
-def _file_answer(path: Path | None, data: bytes | None, media_type: str,
-                 download: str | None = None) -> Response:
+def _file_answer(
+    path: Path | None, data: bytes | None, media_type: str, download: str | None = None
+) -> Response:
     headers = {"Content-Disposition": f'attachment; filename="{download}"'} if download else None
     if path is not None:
         return FileResponse(path, media_type=media_type, headers=headers)
     return Response(data, media_type=media_type, headers=headers)
 
 
-@router.get("/jobs/{job_id}/model", response_class=Response,
-            summary="The initialized model (.keras archive)",
-            responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/jobs/{job_id}/model",
+    response_class=Response,
+    summary="The initialized model (.keras archive)",
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 async def get_model(job: JobDep, service: ServiceDep) -> Response:
     path, data = await _artifact(service, job, "model.keras")
     stem = "".join(c for c in str(job.model.get("name") or "model") if c.isalnum() or c in "-_")
     return _file_answer(path, data, "application/octet-stream", f"{stem or 'model'}-autoinit.keras")
 
 
-@router.get("/jobs/{job_id}/config", response_class=Response,
-            summary="The initialized model's config (Keras JSON)",
-            responses={200: {"content": {"application/json": {}}}})
+@router.get(
+    "/jobs/{job_id}/config",
+    response_class=Response,
+    summary="The initialized model's config (Keras JSON)",
+    responses={200: {"content": {"application/json": {}}}},
+)
 async def get_config(job: JobDep, service: ServiceDep) -> Response:
     path, data = await _artifact(service, job, "config.json")
     return _file_answer(path, data, "application/json")
 
 
-@router.get("/jobs/{job_id}/traces", response_class=Response,
-            summary="Per-layer signal traces (JSON, or CSV with ?format=csv)",
-            responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
-async def get_traces(job: JobDep, service: ServiceDep,
-                     format: str = Query("json", pattern="^(json|csv)$")) -> Response:
+@router.get(
+    "/jobs/{job_id}/traces",
+    response_class=Response,
+    summary="Per-layer signal traces (JSON, or CSV with ?format=csv)",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+)
+async def get_traces(
+    job: JobDep, service: ServiceDep, format: str = Query("json", pattern="^(json|csv)$")
+) -> Response:
     if format == "csv":
         return await get_traces_csv(job, service)
     path, data = await _artifact(service, job, "traces.json")
     return _file_answer(path, data, "application/json")
 
 
-@router.get("/jobs/{job_id}/traces.csv", response_class=Response,
-            summary="Per-layer signal traces as CSV",
-            responses={200: {"content": {"text/csv": {}}}})
+@router.get(
+    "/jobs/{job_id}/traces.csv",
+    response_class=Response,
+    summary="Per-layer signal traces as CSV",
+    responses={200: {"content": {"text/csv": {}}}},
+)
 async def get_traces_csv(job: JobDep, service: ServiceDep) -> Response:
     from autoinit.plot import traces_to_csv
 
     text = traces_to_csv(await _traces(service, job))
-    return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{job.id}-traces.csv"'})
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{job.id}-traces.csv"'},
+    )
 
 
-@router.get("/jobs/{job_id}/figure", response_class=Response,
-            summary="Plotly figure JSON of the traces (what the page draws)",
-            responses={200: {"content": {"application/json": {}}}})
+@router.get(
+    "/jobs/{job_id}/figure",
+    response_class=Response,
+    summary="Plotly figure JSON of the traces (what the page draws)",
+    responses={200: {"content": {"application/json": {}}}},
+)
 async def get_figure(
     job: JobDep,
     service: ServiceDep,
@@ -107,6 +131,7 @@ async def get_figure(
     from autoinit.plot import figure_json
 
     traces = await _traces(service, job)
-    text = await run_in_threadpool(lambda: figure_json(
-        traces, log_y=log, dark=dark, show_gradients=gradients))
+    text = await run_in_threadpool(
+        lambda: figure_json(traces, log_y=log, dark=dark, show_gradients=gradients)
+    )
     return Response(text, media_type="application/json")
