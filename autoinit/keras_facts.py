@@ -48,6 +48,7 @@ __all__ = [
     "OP_NODES",
     "REGULARIZER_CLASSES",
     "STRUCTURE_LAYERS",
+    "WRAPPED_LAYER_KEYS",
     "family_of",
     "is_op_node",
 ]
@@ -120,6 +121,9 @@ ACCEPTED_LAYERS: frozenset[str] = frozenset().union(*MODELLED_LAYERS.values(), *
 CONVERTER_KNOWN_LAYERS: frozenset[str] = ACCEPTED_LAYERS | frozenset(CONVERTER_ONLY_LAYERS)
 
 MODEL_CLASSES = _names("Functional Sequential Model")
+#: Config keys under which a wrapper holds the layer(s) it wraps
+#: (Bidirectional, TimeDistributed, RNN, SpectralNormalization).
+WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell")
 
 #: Names in ``keras.activations`` that AutoInit models (Keras 3.15). Keras'
 #: ``threshold`` is absent: it needs arguments, so it cannot be named alone.

@@ -8,6 +8,7 @@ from typing import Any
 
 from autoinit import keras_facts
 from autoinit.errors import ModelConfigError, UnsafeConfigError
+from autoinit.keras_facts import WRAPPED_LAYER_KEYS
 from autoinit.legacy.arguments import apply_argument_rules
 from autoinit.legacy.errors import LegacyConfigError
 from autoinit.legacy.graph import Graph
@@ -24,7 +25,6 @@ _KERAS_OBJECTS = {
 }
 _KERAS_ACTIVATIONS = keras_facts.ACTIVATIONS
 _KERAS_MODULE_PREFIXES = ("keras", "tf_keras", "tensorflow.python.keras", "tensorflow.keras")
-_WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell")
 _TF_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})
 
 
@@ -119,7 +119,7 @@ class _Converter:
                 config[key] = self.keras_object(value, "constraints", name, key)
             elif key in ("activation", "recurrent_activation"):
                 config[key] = self.activation(value, name, key)
-            elif key in _WRAPPED_LAYER_KEYS and isinstance(value, dict):
+            elif key in WRAPPED_LAYER_KEYS and isinstance(value, dict):
                 config[key] = self.layer(value)
             elif key == "cells" and isinstance(value, list):
                 config[key] = [self.layer(cell) for cell in value]

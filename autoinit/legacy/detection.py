@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from autoinit import keras_facts
+from autoinit.keras_facts import WRAPPED_LAYER_KEYS
 
 __all__ = ["is_legacy_config"]
 
 _MODEL_CLASSES = keras_facts.MODEL_CLASSES
-_WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell")
 
 
 def is_legacy_config(config: Any) -> bool:
@@ -58,5 +58,5 @@ def _walk_layers(obj: dict) -> Iterator[dict]:
         layers = inner.get("layers")
         if isinstance(layers, list):
             children.extend(layers)
-        children.extend(inner.get(key) for key in _WRAPPED_LAYER_KEYS)
+        children.extend(inner.get(key) for key in WRAPPED_LAYER_KEYS)
         stack.extend(child for child in reversed(children) if isinstance(child, dict))

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from autoinit.keras_facts import MODEL_CLASSES as _MODEL_CLASSES
+from autoinit.keras_facts import WRAPPED_LAYER_KEYS
 from autoinit.legacy.errors import LegacyConfigError
 
 __all__ = ["INITIALIZER_ATTRIBUTES", "to_legacy_config"]
 
-_WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell")
 
 # Keras 2 initializer arguments, for writing Keras 3 initializers back.
 _LEGACY_INITIALIZER_ARGS = {
@@ -117,24 +117,40 @@ def _legacy_backward_layer(
     return backward
 
 
-def _layers_by_path(model: dict, prefix: str = "") -> Iterator[tuple[str, dict]]:
-    """Yield (path, layer config) for every layer of a model config."""
-    for layer in (model.get("config") or {}).get("layers", ()) or ():
-        name = layer.get("name") or (layer.get("config") or {}).get("name")
-        path = prefix + str(name)
+def _layers_by_path(model: dict) -> Iterator[tuple[str, dict]]:
+    """Yield (path, layer config) for every layer of a model config, depth
+    first: nested models' layers as ``outer/inner``, wrapped layers as
+    ``wrapper:layer``. No recursion: the template comes from an upload."""
+    stack: list[tuple[str, Any]] = [("", layer) for layer in reversed(_model_layers(model))]
+    while stack:
+        prefix, layer = stack.pop()
+        if not isinstance(layer, dict):
+            continue
+        if prefix.endswith(":"):  # a wrapped layer: its path is the prefix's key
+            path = prefix[:-1]
+        else:
+            inner = layer.get("config")
+            name = layer.get("name") or (inner.get("name") if isinstance(inner, dict) else None)
+            path = prefix + str(name)
         yield path, layer
-        if layer.get("class_name") in _MODEL_CLASSES:
-            yield from _layers_by_path(layer, path + "/")
-        yield from _wrapped_by_path(layer, path)
+        children: list[tuple[str, Any]] = []
+        is_model = isinstance(layer.get("class_name"), str) and layer["class_name"] in _MODEL_CLASSES
+        if is_model and not prefix.endswith(":"):
+            children += [(path + "/", child) for child in _model_layers(layer)]
+        config = layer.get("config")
+        if isinstance(config, dict):
+            children += [
+                (f"{path}:{key}:", config[key])
+                for key in WRAPPED_LAYER_KEYS
+                if isinstance(config.get(key), dict)
+            ]
+        stack.extend(reversed(children))
 
 
-def _wrapped_by_path(layer: dict, path: str) -> Iterator[tuple[str, dict]]:
-    config = layer.get("config") or {}
-    for key in _WRAPPED_LAYER_KEYS:
-        if isinstance(config.get(key), dict):
-            inner_path = f"{path}:{key}"
-            yield inner_path, config[key]
-            yield from _wrapped_by_path(config[key], inner_path)
+def _model_layers(model: dict) -> list[Any]:
+    config = model.get("config")
+    layers = config.get("layers") if isinstance(config, dict) else None
+    return layers if isinstance(layers, list) else []
 
 
 def _legacy_initializer(value: Any, template: Any, path: str, attribute: str) -> Any:

@@ -115,7 +115,9 @@ _PATH_KEYS = frozenset(
 )
 _PATH_KEY_SUFFIXES = ("_path", "_file", "_filepath", "_dir", "_directory", "_url", "_uri")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-WRAPPED_LAYER_KEYS = frozenset({"layer", "backward_layer", "cell", "cells", "layers"})
+#: Keys whose values sit in a layer's position: wrapped layers, RNN cells, a
+#: model's layers.
+WRAPPED_LAYER_KEYS = frozenset(keras_facts.WRAPPED_LAYER_KEYS) | {"cells", "layers"}
 
 
 def is_identifier(value: str) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from autoinit.errors import ModelConfigError
-from autoinit.keras_facts import MODEL_CLASSES
+from autoinit.keras_facts import MODEL_CLASSES, WRAPPED_LAYER_KEYS
 
 __all__ = ["MAX_DEPTH", "check_model_structure", "format_path"]
 
@@ -21,7 +21,6 @@ __all__ = ["MAX_DEPTH", "check_model_structure", "format_path"]
 #: uploads are held to `UploadLimits.max_depth` while parsing).
 MAX_DEPTH = 128
 
-_WRAPPED_LAYER_KEYS = ("layer", "backward_layer", "cell")
 _Path = tuple[str | int, ...]
 
 
@@ -114,7 +113,7 @@ def _entries(config: dict) -> Iterator[tuple[Any, _Path, bool]]:
             continue
         if not isinstance(inner, dict):
             continue
-        for key in _WRAPPED_LAYER_KEYS:
+        for key in WRAPPED_LAYER_KEYS:
             if inner.get(key) is not None:
                 stack.append((inner[key], path + ("config", key), False))
         cells = inner.get("cells")
@@ -138,7 +137,7 @@ def _check_entry(entry: Any, path: _Path, in_functional: bool) -> None:
     if in_functional:
         _check_functional_layer(entry, class_name, path)
     inner = entry["config"]
-    for key in _WRAPPED_LAYER_KEYS:
+    for key in WRAPPED_LAYER_KEYS:
         if not isinstance(inner.get(key), (dict, type(None))):
             raise _fail(f"{key} to be a layer config", inner[key], path + ("config", key))
     if not isinstance(inner.get("cells", []), list):
