@@ -87,6 +87,15 @@ def test_every_layer_sits_in_one_family_named_like_the_estimators() -> None:
     assert keras_facts.family_of("Lambda") is None
 
 
+def test_the_parameter_bound_knows_every_accepted_layer() -> None:
+    """A class accepted on upload needs a parameter rule, or to be known
+    weightless or a wrapper, or the upload's bound refuses every model using it."""
+    from autoinit.upload.params import PARAMETER_RULES, WEIGHTLESS_LAYERS, WRAPPER_LAYERS
+
+    bounded = set(PARAMETER_RULES) | WEIGHTLESS_LAYERS | WRAPPER_LAYERS | {"StackedRNNCells"}  # inside RNN
+    assert keras_facts.ACCEPTED_LAYERS <= bounded, sorted(keras_facts.ACCEPTED_LAYERS - bounded)
+
+
 def test_every_fact_names_a_real_keras_class() -> None:
     for name in keras_facts.CONVERTER_KNOWN_LAYERS:
         assert isinstance(getattr(keras.layers, name), type), name

@@ -31,7 +31,7 @@ from autoinit.errors import ModelConfigError
 from autoinit.keras_facts import MODEL_CLASSES
 from autoinit.upload.structure import format_path
 
-__all__ = ["PARAMETER_RULES", "WEIGHTLESS_LAYERS", "parameter_bound"]
+__all__ = ["PARAMETER_RULES", "WEIGHTLESS_LAYERS", "WRAPPER_LAYERS", "parameter_bound"]
 
 Shape = tuple[int | None, ...]  # batch axis first; None: unknown
 _Path = tuple[str | int, ...]
@@ -552,7 +552,8 @@ def parameter_bound(config: Mapping[str, Any], *, limit: int | None = None) -> i
     return counter.total
 
 
-_WRAPPERS = frozenset({"Bidirectional", "TimeDistributed", "RNN", "SpectralNormalization"})
+#: Layers whose parameters are those of the layer(s) they wrap.
+WRAPPER_LAYERS = frozenset({"Bidirectional", "TimeDistributed", "RNN", "SpectralNormalization"})
 
 
 class _Bound:
@@ -639,7 +640,7 @@ class _Bound:
         label = f"layer {config.get('name', entry.get('name'))!r} ({class_name})"
         if class_name in MODEL_CLASSES:
             return self._nested_model(entry, calls, path, nesting)
-        if class_name in _WRAPPERS:
+        if class_name in WRAPPER_LAYERS:
             return self._wrapper(entry, class_name, calls, path, nesting)
         built = _shapes((entry.get("build_config") or {}).get("input_shape")) or _shapes(
             (entry.get("build_config") or {}).get("shapes_dict")
