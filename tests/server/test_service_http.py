@@ -158,7 +158,7 @@ def test_no_request_the_schema_allows_makes_the_server_fail(open_api):
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=40 if uploads else 12,
+            max_examples=150 if uploads else 30,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
