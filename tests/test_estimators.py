@@ -1133,3 +1133,22 @@ def test_max_pooling_map_windows_that_start_on_padding_are_finite():
     assert y.offsets[0, 0, 0] == pytest.approx(max_of_normals_moments(4)[0], rel=0.02)
     assert y.offsets[0, 3, 0] == pytest.approx(max_of_normals_moments(6)[0], rel=0.02)
     assert y.offsets[3, 3, 0] == pytest.approx(max_of_normals_moments(9)[0], rel=0.03)
+
+
+@pytest.mark.parametrize("spatial, kernel, strides, padding, dilation, groups", [
+    ((9, 7), (3, 3), (1, 1), "same", (1, 1), 1),
+    ((9, 8), (3, 2), (2, 2), "same", (1, 1), 2),
+    ((10,), (4,), (1,), "causal", (2,), 1),
+    ((6, 6, 5), (3, 3, 3), (2, 1, 1), "valid", (1, 1, 1), 1),
+    ((8, 8), (5, 5), (1, 1), "same", (2, 2), 4),
+])  # fmt: skip
+def test_a_map_constant_over_positions_convolves_like_the_full_map(spatial, kernel, strides, padding, dilation, groups):
+    from autoinit.estimators.convolutional import convolve_constant_map, convolve_map
+
+    rng = np.random.default_rng(5)
+    channels, out = 8, 8
+    w = rng.standard_normal((*kernel, channels // groups, out))
+    values = rng.standard_normal(channels)
+    full = convolve_map(np.broadcast_to(values, (*spatial, channels)).copy(), w, strides, padding, dilation, groups)
+    fast = convolve_constant_map(values, w, spatial, strides, padding, dilation, groups)
+    assert fast.shape == full.shape and np.allclose(fast, full)

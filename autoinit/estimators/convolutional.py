@@ -47,6 +47,7 @@ __all__ = [
     "estimate_conv_realised",
     "estimate_conv_transpose_realised",
     "convolve_map",
+    "convolve_constant_map",
     "convolve_transpose_map",
     "depthwise_as_grouped",
 ]
@@ -176,6 +177,53 @@ def convolve_map(
     return result
 
 
+def convolve_constant_map(
+    channel_values: np.ndarray,
+    kernel: np.ndarray,
+    spatial: Sequence[int],
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int],
+    groups: int = 1,
+) -> np.ndarray:
+    """``convolve_map`` of an input that is ``channel_values`` ``(in,)`` at
+    every position of a map of ``spatial`` size, without building it.
+
+    Output ``p`` sums the per-tap responses ``v_t = values @ W[t]`` over the
+    taps in bounds at ``p``, and a tap is in bounds when it is on every axis:
+    ``out[p] = sum_t prod_a m_a[p_a, t_a] v_t`` with the one-axis masks
+    ``tap_mask_1d``, one small contraction per axis instead of a convolution
+    of the whole map.
+    """
+    w = np.asarray(kernel, dtype=np.float64)
+    rank = w.ndim - 2
+    values = np.asarray(channel_values, dtype=np.float64)
+    _check_groups(values, w, groups)
+    taps = w.reshape(-1, w.shape[-2], w.shape[-1])
+    per_tap = np.stack([_grouped_product(values, tap, groups) for tap in taps]).reshape(*w.shape[:rank], -1)
+    result = per_tap
+    for axis, (n, k, st, d) in enumerate(zip(spatial, w.shape[:rank], strides, dilation)):
+        mask = tap_mask_1d(n, k, st, padding, d).astype(np.float64)
+        mask = np.broadcast_to(mask, (conv_output_length(n, k, st, padding, d), k))
+        # Contract this axis' taps into its output positions (kept in place).
+        result = np.moveaxis(np.tensordot(mask, result, axes=([1], [axis])), 0, axis)
+    return result
+
+
+def _constant_over_positions(values: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """``values`` (broadcastable to one example's ``shape``) as one value per
+    channel when they do not vary over positions, else None."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim <= 1:
+        return np.broadcast_to(a, shape[-1:])
+    if a.shape != tuple(shape):
+        a = np.broadcast_to(a, shape)
+    first = a.reshape(-1, shape[-1])[0]
+    if all(step == 0 for step in a.strides[:-1]) or np.array_equal(a, np.broadcast_to(first, shape)):
+        return first
+    return None
+
+
 def depthwise_as_grouped(kernel: np.ndarray) -> np.ndarray:
     """A depthwise kernel ``(*k, in, multiplier)`` as a grouped one
     ``(*k, 1, in * multiplier)`` with ``groups = in`` (output channel
@@ -217,6 +265,17 @@ def estimate_conv_realised(
             f"Expected a (*kernel_size, in / {groups}, out) kernel matching offsets of shape {offsets.shape}. "
             f"Received: kernel shape {w.shape}"
         )
+    if offsets.ndim == rank + 1 and x.covariance is None:
+        # Constant over positions (a per-channel map broadcast): the border
+        # pattern alone, one contraction per axis (same result, no big map).
+        d = _constant_over_positions(offsets, offsets.shape)
+        r = _constant_over_positions(x.random_map(), offsets.shape) if d is not None else None
+        if r is not None:
+            constant = functools.partial(
+                convolve_constant_map, spatial=offsets.shape[:-1], strides=strides, padding=padding,
+                dilation=dilation, groups=groups,
+            )
+            return SignalMoments.from_offsets(constant(d, w), constant(r, w * w))
     apply = functools.partial(convolve_map, strides=strides, padding=padding, dilation=dilation, groups=groups)
     return linear_map_moments(x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w))
 
