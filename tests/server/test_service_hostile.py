@@ -335,3 +335,13 @@ def test_random_options_get_a_job_or_a_4xx_problem(strict_api, options):
         )
     if answer.status_code != 202:
         _problem(answer, 422)
+
+
+def test_a_stored_job_holding_invalid_unicode_still_renders(tmp_path):
+    """Records written before intake refused lone surrogates: GET /jobs/{id} answers anyway."""
+    app = create_app(Settings(data_dir=tmp_path / "data", frontend_dir=tmp_path / "no-page"))
+    job = app.state.service.store.create(options={}, model={"name": "\ud800"}, filename="m.json")
+    with serving(app) as url:
+        answer = httpx.get(f"{url}/jobs/{job.id}", timeout=HANG_GUARD)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["model"]["name"] == "\\ud800"
