@@ -3,7 +3,8 @@
 The figure reads only the traces payload (docs/ARCHITECTURE.md), so these
 tests build payloads by hand: a small network with weighted layers, an
 unsupported (pass-through) layer, an overflow (null), a zero variance,
-baselines and gradient variances.
+baselines and gradient variances. The training figure's tests read real
+``train_probe`` runs of small Keras models, one of which diverges.
 """
 
 from __future__ import annotations
@@ -23,15 +24,19 @@ import pytest
 from autoinit.plot import (
     OVERFLOW_LABEL,
     PASS_THROUGH_LABEL,
+    SYNTHETIC_TASK_NOTE,
     TARGET_LABEL,
+    TASK_NOTE_NAME,
     WEIGHTED_LABEL,
     WEIGHTED_RED,
     figure_json,
     signal_figure,
     traces_to_csv,
+    training_figure,
     write_html,
     write_image,
 )
+from autoinit.plot.style import series_colour
 
 CDN_SCRIPT = re.compile(r"<script[^>]*\bsrc=[\"'][^\"']*cdn\.plot\.ly")
 
@@ -645,3 +650,145 @@ def test_csv_carries_the_pre_activation_of_fused_layers_next_to_its_target(fused
     assert out["pre_activation_target"] == "" and out["autoinit_pre_activation_var"] == ""
     # Traces without fused activations keep their columns.
     assert "pre_activation_target" not in traces_to_csv(traces).splitlines()[0]
+
+
+# --------------------------------------------------------------- training ---
+def _training_model(stddev=None, depth=3):
+    import keras
+
+    init = keras.initializers.RandomNormal(stddev=stddev) if stddev else "glorot_uniform"
+    layers = [keras.Input((16,))] + [keras.layers.Dense(32, kernel_initializer=init) for _ in range(depth)]
+    return keras.Sequential(layers + [keras.layers.Dense(4, kernel_initializer=init)], name="deep_mlp")
+
+
+@pytest.fixture(scope="module")
+def training_run():
+    """A real run whose default diverges at its first step: 12 Dense layers
+    with weights N(0, 8^2) at width 32 put the first loss past float32."""
+    from autoinit.training import train_probe
+
+    run = train_probe(
+        _training_model(stddev=8.0, depth=12), steps=8, batch_size=16, baselines=("default", "he_normal")
+    )
+    assert run["series"]["default"]["diverged_at"] == 0  # the case these tests are about
+    assert run["series"]["autoinit"]["diverged_at"] is None
+    return run
+
+
+def _curves(fig, panel):
+    return [t for t in fig.data if t.meta and t.meta.get("panel") == panel and t.mode == "lines"]
+
+
+def _divergence_marks(fig, panel):
+    return {
+        t.meta["series"]: t
+        for t in fig.data
+        if t.meta and t.meta.get("panel") == panel and "diverged_at" in t.meta
+    }
+
+
+def test_training_figure_has_a_loss_panel_over_a_gradient_norm_panel_both_log(training_run):
+    fig = training_figure(training_run)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert fig.layout.yaxis.domain[0] > fig.layout.yaxis2.domain[1]  # loss on top
+    assert fig.layout.yaxis.title.text == "loss (mean squared error) (log)"
+    assert fig.layout.yaxis2.title.text == "gradient norm (log)"
+    assert fig.layout.xaxis2.title.text == "training step"
+    assert all(t.yaxis == "y" for t in _curves(fig, "loss"))
+    assert all(t.yaxis == "y2" for t in _curves(fig, "grad_norm"))
+
+
+def test_training_figure_draws_one_line_per_initialization_with_each_steps_value(training_run):
+    fig = training_figure(training_run)
+    for panel in ("loss", "grad_norm"):
+        lines = _curves(fig, panel)
+        assert [t.meta["series"] for t in lines] == list(training_run["series"])
+        for line in lines:
+            values = training_run["series"][line.meta["series"]][panel]
+            assert list(line.x) == list(range(training_run["steps"]))
+            assert list(line.y) == values  # nulls (not finite) stay gaps
+            assert line.connectgaps is False
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert names == ["default (model's own)", "he_normal", "AutoInit"]
+
+
+def test_training_lines_keep_the_signal_figures_colours(training_run, traces):
+    signal = {
+        t.meta["series"]: t.line.color
+        for t in signal_figure(traces).data
+        if isinstance(t.meta, dict) and "series" in t.meta
+    }
+    for line in _curves(training_figure(training_run), "loss"):
+        assert line.line.color == signal[line.meta["series"]]
+
+
+def test_divergence_is_marked_on_both_panels_with_a_line_and_the_step(training_run):
+    fig = training_figure(training_run)
+    diverged = {
+        name: curves["diverged_at"]
+        for name, curves in training_run["series"].items()
+        if curves["diverged_at"] is not None
+    }
+    assert "autoinit" not in diverged and diverged["default"] == 0
+    for panel in ("loss", "grad_norm"):
+        marks = _divergence_marks(fig, panel)
+        assert {name: list(mark.x) for name, mark in marks.items()} == {n: [s] for n, s in diverged.items()}
+        assert all(mark.marker.symbol == "x" for mark in marks.values())
+    lines = [(shape.x0, shape.line.color, shape.line.dash) for shape in fig.layout.shapes]
+    assert sorted(lines) == sorted(
+        (step, series_colour(name), "dot") for name, step in diverged.items() for _ in range(2)
+    )
+    texts = {a.text for a in fig.layout.annotations}
+    assert "default (model's own): diverged at step 0" in texts
+    assert not any("AutoInit: diverged" in text for text in texts)
+
+
+def test_a_divergence_mark_sits_on_the_last_finite_value_or_the_top_of_the_panel(training_run):
+    fig = training_figure(training_run)
+    for panel in ("loss", "grad_norm"):
+        every = [v for c in training_run["series"].values() for v in c[panel] if v is not None and v > 0]
+        for name, mark in _divergence_marks(fig, panel).items():
+            values = training_run["series"][name][panel][: mark.x[0] + 1]
+            finite_before = [v for v in values if v is not None]
+            assert mark.y[0] == (finite_before[-1] if finite_before else max(every))
+
+
+def test_the_synthetic_task_is_said_in_the_figure_and_real_data_is_not_called_synthetic(training_run):
+    import numpy as np
+
+    from autoinit.training import train_probe
+
+    (note,) = [a for a in training_figure(training_run).layout.annotations if a.name == TASK_NOTE_NAME]
+    assert SYNTHETIC_TASK_NOTE in note.text
+    assert SYNTHETIC_TASK_NOTE == "synthetic teacher task: a random linear map of Gaussian inputs"
+    rng = np.random.default_rng(0)
+    data = (rng.standard_normal((64, 16)).astype("float32"), rng.standard_normal((64, 4)).astype("float32"))
+    real = train_probe(_training_model(), steps=2, batch_size=16, baselines=(), task="data", data=data)
+    (note,) = [a for a in training_figure(real).layout.annotations if a.name == TASK_NOTE_NAME]
+    assert "synthetic" not in note.text and "data" in note.text
+
+
+def test_training_figure_title_names_the_optimizer_and_can_be_replaced(training_run):
+    fig = training_figure(training_run)
+    assert (
+        fig.layout.title.text == "Does it train? 8 steps of SGD, learning rate 0.01, momentum 0.9, batch 16"
+    )
+    assert training_figure(training_run, title="mine").layout.title.text == "mine"
+
+
+def test_training_figure_round_trips_as_json_and_leaves_the_run_untouched(training_run):
+    before = copy.deepcopy(training_run)
+    spec = json.loads(training_figure(training_run).to_json())
+    assert training_run == before
+    assert spec["layout"]["meta"]["config"]["toImageButtonOptions"]["format"] == "png"
+    diverged = [c for c in training_run["series"].values() if c["diverged_at"] is not None]
+    assert len(spec["data"]) == 2 * len(training_run["series"]) + 2 * len(diverged)  # curves, marks
+
+
+def test_a_malformed_training_object_is_rejected_saying_what_was_expected():
+    with pytest.raises(TypeError, match="train_probe"):
+        training_figure([1, 2])
+    with pytest.raises(ValueError, match="'series'"):
+        training_figure({"steps": 3})
+    with pytest.raises(ValueError, match=r"\['grad_norm'\]"):
+        training_figure({"series": {"autoinit": {"loss": [1.0]}}})

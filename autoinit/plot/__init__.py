@@ -9,12 +9,14 @@ Modules: ``signal`` (the figure), ``views`` (a fused layer's output or its
 pre-activation, which the target refers to), ``marks`` (target line,
 pass-through crosses, overflow triangles), ``style`` (labels, colours, plotly.js config),
 ``text`` (hover text), ``payload`` (reading the traces), ``output`` (JSON,
-HTML, images), ``table`` (CSV).
+HTML, images), ``table`` (CSV), ``training`` (the training figure: loss and
+gradient norm per step, from ``traces["training"]``).
 
 Example:
     >>> fig = signal_figure(traces)                  # doctest: +SKIP
     >>> write_html(fig, "signal.html")               # doctest: +SKIP
     >>> page_spec = figure_json(traces, dark=True)   # doctest: +SKIP
+    >>> curves = training_figure(traces["training"])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from autoinit.plot.style import (
     TARGET_LABEL,
     WEIGHTED_LABEL,
     WEIGHTED_RED,
+    initialization_label,
     series_label,
 )
 from autoinit.plot.table import traces_to_csv
+from autoinit.plot.training import SYNTHETIC_TASK_NOTE, TASK_NOTE_NAME, training_figure
 
 __all__ = [
     "METRICS",
@@ -43,13 +47,17 @@ __all__ = [
     "PASS_THROUGH_LABEL",
     "PLOTLY_CONFIG",
     "REFERENCE_GREY",
+    "SYNTHETIC_TASK_NOTE",
+    "TASK_NOTE_NAME",
     "TARGET_LABEL",
     "WEIGHTED_LABEL",
     "WEIGHTED_RED",
     "figure_json",
+    "initialization_label",
     "series_label",
     "signal_figure",
     "traces_to_csv",
+    "training_figure",
     "write_html",
     "write_image",
 ]

@@ -53,6 +53,16 @@ def series_label(series: str) -> str:
     return f"{series} (measured)"
 
 
+def initialization_label(series: str) -> str:
+    """Human name of an initialization in the training figure: "autoinit" ->
+    "AutoInit", "default" -> "default (model's own)", a baseline by its name."""
+    if series == "autoinit":
+        return "AutoInit"
+    if series == "default":
+        return "default (model's own)"
+    return series
+
+
 def series_colour(series: str) -> str:
     """The series' fixed colour."""
     if series in SERIES_COLOURS:
