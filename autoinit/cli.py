@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("-o", "--output", required=True, metavar="OUT.keras", help="where to save the initialized model")
     init.add_argument("--config-out", metavar="CFG.json", help="also write the initialized config (seeded initializers)")
     init.add_argument("--traces", metavar="T.json", help="also probe the model and write the traces JSON")
-    init.add_argument("--html", metavar="PLOT.html", help="also probe the model and write the signal figure (offline HTML)")
+    init.add_argument("--html", metavar="PLOT.html", help="also probe the model and write the signal figure (offline HTML); "
+                      "with --train-steps, the training curves (loss, gradient norm) below it in the same file")
     _add_option_flags(init)
     init.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
@@ -298,9 +299,11 @@ def run_init(args: argparse.Namespace) -> int:
     if traces is not None and args.html:
         from autoinit import plot
 
-        fig = plot.signal_figure(traces, show_gradients=options.backward)
+        figures = [plot.signal_figure(traces, show_gradients=options.backward)]
+        if "training" in traces:  # --train-steps: the training curves below, in the same file
+            figures.append(plot.training_figure(traces["training"]))
         try:
-            plot.write_html(fig, args.html)
+            plot.write_html(figures, args.html)
         except OSError as error:
             raise CliError(f"cannot write the figure to {args.html!r}: {error.strerror or error}", EXIT_FAILURE) from None
     _print_scales(rows, sys.stdout)

@@ -339,3 +339,22 @@ def test_train_steps_without_traces_is_a_usage_error(files, tmp_path, capsys):
     argv = ["init", str(files["json"]), "-o", str(tmp_path / "m.keras"), "--train-steps", "3", "-q"]
     status, _, err = run_quiet(argv, capsys)
     assert status == 2 and "--train-steps" in err and "--traces" in err
+
+
+def test_html_with_train_steps_puts_the_training_figure_below_the_signal_figure(files, tmp_path, capsys):
+    html = tmp_path / "plot.html"
+    argv = ["init", str(files["json"]), "-o", str(tmp_path / "m.keras"), "--html", str(html),
+            "--train-steps", "3", "--probe-batch", "32", "-q"]
+    status, _, err = run_quiet(argv, capsys)
+    assert status == 0, err
+    page = html.read_text()
+    assert page.count("Plotly.newPlot(") == 2 and "plotly.js v" in page  # offline, one file
+    signal, training = page.index("Signal propagation through small"), page.index("Does it train? 3 steps")
+    assert signal < training
+    assert "synthetic teacher task: a random linear map of Gaussian inputs" in page
+    assert "gradient norm (log)" in page
+    from autoinit.cli import build_parser
+
+    init = build_parser()._subparsers._group_actions[0].choices["init"]
+    (html_flag,) = [action for action in init._actions if action.dest == "html"]
+    assert "--train-steps" in html_flag.help and "same file" in html_flag.help

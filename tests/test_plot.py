@@ -792,3 +792,12 @@ def test_a_malformed_training_object_is_rejected_saying_what_was_expected():
         training_figure({"steps": 3})
     with pytest.raises(ValueError, match=r"\['grad_norm'\]"):
         training_figure({"series": {"autoinit": {"loss": [1.0]}}})
+
+
+def test_write_html_stacks_several_figures_on_one_page_with_plotly_js_once(traces, training_run, tmp_path):
+    path = tmp_path / "both.html"
+    write_html([signal_figure(traces), training_figure(training_run)], path)
+    html = path.read_text()
+    assert html.count("Plotly.newPlot(") == 2 and not CDN_SCRIPT.search(html)
+    assert len(re.findall(r"plotly\.js v\d", html)) == 1  # the library embedded once
+    assert html.index("Signal propagation through tiny_cnn") < html.index("Does it train?")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,32 @@ def figure_json(traces: Mapping[str, Any], **kwargs: Any) -> str:
     return signal_figure(traces, **kwargs).to_json()
 
 
-def write_html(fig: go.Figure, path: str | Path, *, offline: bool = True) -> None:
-    """A standalone HTML page; ``offline`` embeds plotly.js (no network needed)."""
+def _config_of(fig: go.Figure) -> dict[str, Any]:
     meta = fig.layout.meta
-    config = meta.get("config", PLOTLY_CONFIG) if isinstance(meta, dict) else PLOTLY_CONFIG
-    fig.write_html(str(path), include_plotlyjs=True if offline else "cdn", full_html=True, config=config)
+    return meta.get("config", PLOTLY_CONFIG) if isinstance(meta, dict) else PLOTLY_CONFIG
+
+
+def write_html(fig: go.Figure | Sequence[go.Figure], path: str | Path, *, offline: bool = True) -> None:
+    """A standalone HTML page; ``offline`` embeds plotly.js (no network needed).
+
+    Several figures (e.g. the signal figure, then the training figure) go one
+    below the other on the same page, plotly.js included once.
+    """
+    plotly_js: bool | str = True if offline else "cdn"
+    figures = [fig] if isinstance(fig, go.Figure) else list(fig)
+    if len(figures) == 1:
+        (only,) = figures
+        only.write_html(str(path), include_plotlyjs=plotly_js, full_html=True, config=_config_of(only))
+        return
+    parts = [
+        figure.to_html(
+            full_html=False, include_plotlyjs=plotly_js if i == 0 else False, config=_config_of(figure)
+        )
+        for i, figure in enumerate(figures)
+    ]
+    body = "\n".join(parts)
+    page = f'<html>\n<head><meta charset="utf-8" /></head>\n<body>\n{body}\n</body>\n</html>'
+    Path(path).write_text(page, encoding="utf-8")
 
 
 def write_image(fig: go.Figure, path: str | Path) -> None:
