@@ -23,18 +23,22 @@ from autoinit.keras_adapter.graph import LayerCall, model_inputs, run_graph
 __all__ = ["ActivationSizes", "activation_sizes", "estimate_probe_memory", "choose_micro_batch", "DEFAULT_MEMORY_BUDGET"]
 
 DEFAULT_MEMORY_BUDGET = 1 << 30
-"""Bytes a probe may grow by, by default (1 GiB): a batch of 256 through
-ResNet-812 fits in one micro-batch when compiled."""
+"""Bytes a probe may grow by, by default (1 GiB): the forward probe of
+ResNet-812 at a batch of 256 runs in one micro-batch."""
 
 _BYTES = 4  # float32
-# Measured on pre-activation ResNets (benchmarks/bench_probe_memory.py): the
-# kernels' scratch (convolution reorders, the reduction's squared deviations,
-# tensors the executor frees late) roughly doubles the live set; a traced
-# graph and its optimised copy cost a fixed amount per layer call.
-_WORKSPACE = 2.0
-_GRAPH_BYTES_PER_CALL = 200_000
-_GRAPH_BYTES_FIXED = 64 << 20
-
+# Calibrated on pre-activation ResNet-56/164/812 without BN (peak resident
+# growth of a fresh process, benchmarks/bench_probe_memory.py), rounded up:
+# a traced pass costs a fixed amount per layer call (its graph, the optimised
+# copy, the executor's kernels; the backward graph about three times the
+# forward's), and per example a few live sets (kernels' scratch, outputs the
+# executor frees late) or, backward, part of every output (what the gradient
+# keeps) plus the gradients' own live set.
+_FIXED = 16 << 20
+_PER_CALL = {"forward": 150_000, "backward": 450_000, "eager": 20_000}
+_LIVE_SETS = 3.0
+_KEPT_FOR_GRADIENT = 0.6
+_EAGER_OUTPUTS = 1.2
 
 @dataclass(frozen=True)
 class ActivationSizes:
@@ -127,13 +131,14 @@ def estimate_probe_memory(
     sizes = sizes or activation_sizes(model)
     micro = min(batch_size, micro_batch or batch_size)
     compiled = keras.backend.backend() == "tensorflow" if compiled is None else compiled
-    held = batch_size * (sizes.inputs + (sizes.outputs if backward else 0))
+    held = batch_size * (sizes.inputs + (sizes.outputs if backward else 0))  # the batch, and R
     if backward:
-        per_example = sizes.total + sizes.live_peak
+        kind, per_example = "backward", _KEPT_FOR_GRADIENT * sizes.total + _LIVE_SETS * sizes.live_peak
+    elif compiled:
+        kind, per_example = "forward", _LIVE_SETS * sizes.live_peak
     else:
-        per_example = sizes.live_peak if compiled else sizes.total
-    graph = _GRAPH_BYTES_FIXED + _GRAPH_BYTES_PER_CALL * sizes.calls * (2 if backward else 1)
-    return int(held + graph + _WORKSPACE * micro * per_example)
+        kind, per_example = "eager", _EAGER_OUTPUTS * sizes.total  # an interpreter holds every output
+    return int(_FIXED + _PER_CALL[kind] * sizes.calls + held + micro * per_example)
 
 
 def choose_micro_batch(
