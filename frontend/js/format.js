@@ -20,3 +20,10 @@ export function seriesLabel(series) {
   if (series === "autoinit") return "AutoInit (measured)";
   return `${series} (measured)`;
 }
+
+/** The same names as autoinit.plot.initialization_label, for the training charts. */
+export function initializationLabel(series) {
+  if (series === "autoinit") return "AutoInit";
+  if (series === "default") return "default (model's own)";
+  return series;
+}

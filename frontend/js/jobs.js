@@ -7,6 +7,7 @@ import { $ } from "./dom.js";
 import { readOptions } from "./form.js";
 import { state } from "./state.js";
 import { renderTable } from "./table.js";
+import { renderTraining } from "./training.js";
 
 const POLL_MS = 400;
 
@@ -140,6 +141,7 @@ async function showResults(job) {
     renderPermalink(jobId);
     renderTable();
     await renderChart();
+    await renderTraining();  // after the chart: it takes the chart's colours
   } catch (error) {
     showJob({ ...job, status: "failed", error: { title: "The results could not be shown", detail: error.message } });
   }

@@ -1,5 +1,5 @@
 // The signal-propagation page: upload (or pick) a model, follow the job, draw
-// the server's figure and a per-layer table. ES modules, no build step;
+// the server's figure, the training charts when the job trained, and a per-layer table. ES modules, no build step;
 // plotly.js comes from the server (/static/plotly.min.js, shipped inside the
 // plotly package). This module wires the page's controls to the others.
 
@@ -12,6 +12,7 @@ import { loadOptions } from "./form.js";
 import { hideJob, jobFromHash, openJob, submitFile, submitPasted } from "./jobs.js";
 import { state } from "./state.js";
 import { renderTable } from "./table.js";
+import { renderTraining } from "./training.js";
 
 function useKey(event) {
   event.preventDefault();
@@ -37,7 +38,11 @@ function start() {
   $("pre-activation-toggle").addEventListener("change", () => renderChart());
   $("table-filter").addEventListener("input", renderTable);
   $("weighted-only").addEventListener("change", renderTable);
-  state.darkQuery.addEventListener("change", () => { if (state.traces) renderChart(); });
+  state.darkQuery.addEventListener("change", async () => {
+    if (!state.traces) return;
+    await renderChart();
+    await renderTraining();
+  });
   window.addEventListener("hashchange", () => {
     const jobId = jobFromHash();
     if (jobId && jobId !== state.jobId) openJob(jobId);
