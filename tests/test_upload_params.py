@@ -201,6 +201,22 @@ def test_a_merge_with_an_unknown_input_does_not_understate_the_next_layer() -> N
         validate_model_config(config)
 
 
+def test_arguments_of_the_wrong_type_leave_shapes_unknown_not_crashed() -> None:
+    """Shape rules read arguments the count checks do not cover (Permute's
+    dims, attention's output_shape): a wrong type makes the shape unknown."""
+    x = keras.Input((4, 6), name="x")
+    h = L.Permute((2, 1), name="perm")(x)
+    h = L.MultiHeadAttention(2, 3, output_shape=5, name="mha")(h, h)
+    config = config_of(keras.Model(x, L.Dense(2, name="out")(h)))
+    config["config"]["layers"][1]["config"]["dims"] = [2, "a"]
+    with pytest.raises(ModelConfigError, match="layer 'mha' \\(MultiHeadAttention\\)"):
+        parameter_bound(without_build_configs(config))  # its input width is unknown now
+    assert parameter_bound(config) > 0  # the build_configs still state the widths
+    config["config"]["layers"][2]["config"]["output_shape"] = ["x"]
+    with pytest.raises(ModelConfigError, match="layer 'mha' \\(MultiHeadAttention\\)"):
+        parameter_bound(config)
+
+
 # --- Arguments that must be counts -----------------------------------------------------------
 
 

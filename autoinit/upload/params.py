@@ -83,6 +83,19 @@ def _shapes(value: Any) -> list[Shape]:
     return [shape for item in items if (shape := _shape(item)) is not None]
 
 
+def _counts(value: Any) -> list[int] | None:
+    """``3`` or ``[3, 4]`` as a list of counts, else None."""
+    values = [value] if not isinstance(value, list) else value
+    return values if all(_count(v) is not None for v in values) else None
+
+
+def _clean(shape: Any) -> Shape | None:
+    """An output shape with anything but a count replaced by None."""
+    if not isinstance(shape, tuple):
+        return None
+    return tuple(d if _count(d) is not None else None for d in shape)
+
+
 def _ints(value: Any, rank: int) -> list[int] | None:
     """``kernel_size=3`` or ``[3, 3]`` as a list of ``rank`` ints."""
     if _count(value) is not None:
@@ -254,8 +267,8 @@ def _multi_head_attention(config: Mapping[str, Any], shapes: list[Shape]) -> int
         return None
     width = max(widths)
     out = config.get("output_shape")
-    out_dims = [out] if _count(out) is not None else out if isinstance(out, list) else [width]
-    out_width = _product(out_dims)
+    out_dims = [width] if out is None else _counts(out)
+    out_width = None if out_dims is None else _product(out_dims)
     if out_width is None:
         return None
     projections = heads * ((2 * key_dim + value_dim) * (width + 1))
@@ -479,7 +492,7 @@ def _resized(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | Non
 def _reshape(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
     target = config.get("target_shape")
     shape = _first(shapes)
-    if shape is None or not isinstance(target, list):
+    if shape is None or not isinstance(target, list) or not all(t == -1 or _count(t) for t in target):
         return [None]
     if -1 in target:
         total = _product(list(shape[1:]))
@@ -491,7 +504,7 @@ def _reshape(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | Non
 
 def _permute(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
     dims, shape = config.get("dims"), _first(shapes)
-    if shape is None or not isinstance(dims, list) or sorted(dims) != list(range(1, len(shape))):
+    if shape is None or _counts(dims) is None or sorted(dims) != list(range(1, len(shape))):
         return [None]
     return [(shape[0], *(shape[d] for d in dims))]
 
@@ -663,7 +676,10 @@ class _Bound:
                 )
             self.add(max(known, default=rule(config, []) or 0), path, label)
         shape_rule = _SHAPE_RULES.get(class_name, _broadcast if _is_op_node(entry) else None)
-        return [shape_rule(config, shapes) if shape_rule and shapes else [None] for shapes in calls]
+        return [
+            [_clean(shape) for shape in shape_rule(config, shapes)] if shape_rule and shapes else [None]
+            for shapes in calls
+        ]
 
     def _nested_model(
         self, entry: Mapping[str, Any], calls: list[list[Shape]], path: _Path, nesting: int
@@ -717,10 +733,9 @@ class _Bound:
     def _rnn_with_cells(
         self, config: Mapping[str, Any], inputs: list[list[Shape]], path: _Path, nesting: int
     ) -> list[list[Shape | None]]:
-        cell = config.get("cell") or {}
-        cells = (
-            (cell.get("config") or {}).get("cells") if cell.get("class_name") == "StackedRNNCells" else None
-        )
+        cell = config.get("cell") if isinstance(config.get("cell"), Mapping) else {}
+        inner = cell.get("config") if isinstance(cell.get("config"), Mapping) else {}
+        cells = inner.get("cells") if cell.get("class_name") == "StackedRNNCells" else None
         chain = (
             [(c, path + ("config", "cell", "config", "cells", i)) for i, c in enumerate(cells)]
             if isinstance(cells, list)
