@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         2, ge=1, description="Runs of a job whose worker died (OOM, kill) before it fails."
     )
     max_wait: float = Field(600.0, ge=0, description="Longest ?wait= a request may hold.")
+    max_train_steps: int = Field(
+        100,
+        ge=0,
+        description="Largest train_steps option a job may ask for (each step trains one copy "
+        "of the model per initialization); 0 turns training off.",
+    )
     header_timeout: float = Field(
         10.0,
         gt=0,

@@ -214,13 +214,16 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
             attempt,
             _warning_texts(caught),
         )
+    probed = 0.6 if chosen.train_steps else 0.9  # progress share of the probe
     traces, model = compare(
         built,
         **chosen.compare_arguments(),
         return_model=True,
-        progress=lambda fraction, stage: report(0.9 * fraction, stage),
+        progress=lambda fraction, stage: report(probed * fraction, stage),
     )
     del built
+    if chosen.train_steps:
+        traces["training"] = _train(config, chosen, lambda f, stage: report(0.6 + 0.3 * f, stage))
     report(0.92, "saving model", force=True)
     with tempfile.TemporaryDirectory(prefix="autoinit-") as tmp:
         path = Path(tmp) / "model.keras"
@@ -234,6 +237,24 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
         attempt,
         _warning_texts(caught),
         {"name": model.name, "num_params": num_params, "num_layers": len(traces.get("layers", []))},
+    )
+
+
+def _train(config: dict[str, Any], chosen: Any, progress: Any) -> dict[str, Any]:
+    """``train_steps`` SGD steps per initialization (`autoinit.training.train_probe`)."""
+    from autoinit.training import train_probe
+
+    return train_probe(
+        config,
+        steps=chosen.train_steps,
+        seed=chosen.seed,
+        baselines=chosen.baselines,
+        input_mean=chosen.input_mean,
+        input_var=chosen.input_var,
+        signal_variance=chosen.signal_variance,
+        distribution=chosen.distribution,
+        center_activations=chosen.center_activations,
+        progress=progress,
     )
 
 

@@ -242,3 +242,21 @@ def test_asking_for_the_model_of_a_failing_job_gives_the_reason_not_a_json_file(
     assert answer.json()["title"] == "The model could not be initialized"
     assert answer.headers["location"].startswith("/jobs/")
     assert "\x1b[" not in answer.json()["detail"]  # no terminal colour codes
+
+
+def test_train_steps_add_training_curves_within_the_servers_bound(client):
+    answer = client.post(
+        "/initialize",
+        params={"wait": 120, "train_steps": 2, "baselines": "default,he_normal"},
+        json=mlp_config("trained"),
+    )
+    job = answer.json()
+    assert job["status"] == "succeeded" and job["options"]["train_steps"] == 2, job
+    training = client.get(job["links"]["traces"]).json()["training"]
+    assert training["steps"] == 2
+    assert {"default", "he_normal", "autoinit"} <= set(training["series"])
+    assert all(len(series["loss"]) == 2 for series in training["series"].values())
+
+    refused = client.post("/initialize", params={"train_steps": 101}, json=mlp_config())
+    assert refused.status_code == 422, refused.text
+    assert "AUTOINIT_MAX_TRAIN_STEPS" in refused.json()["detail"]

@@ -16,6 +16,7 @@ from server.jobs import JobRecord
 from server.problems import ProblemError
 from server.protocol import JobState
 from server.schemas import PROBLEM_RESPONSE, InitializeOptions, JobError, JobLinks, JobResource
+from server.settings import Settings
 from server.text import without_lone_surrogates
 from server.uploads import UPLOAD_REQUEST_BODY, read_upload
 
@@ -61,17 +62,26 @@ def to_resource(job: JobRecord) -> JobResource:
     )
 
 
-def _options(form_options: dict[str, Any], query: dict[str, Any]) -> InitializeOptions:
-    """Form options overridden by query options, validated by the one options model."""
+def _options(form_options: dict[str, Any], query: dict[str, Any], settings: Settings) -> InitializeOptions:
+    """Form options overridden by query options, validated by the one options model
+    and by this server's own bounds."""
     merged = {**form_options, **query}
     try:
-        return InitializeOptions(**merged)
+        options = InitializeOptions(**merged)
     except ValidationError as error:
         detail = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']} (received {e.get('input')!r})"
             for e in error.errors()[:10]
         )
         raise ProblemError(422, "Invalid options", detail) from None
+    if options.train_steps > settings.max_train_steps:
+        raise ProblemError(
+            422,
+            "Invalid options",
+            f"train_steps: at most {settings.max_train_steps} on this server "
+            f"(AUTOINIT_MAX_TRAIN_STEPS). Received: {options.train_steps}.",
+        )
+    return options
 
 
 @router.post(
@@ -110,7 +120,7 @@ async def initialize(
     query_options: QueryOptionsDep,
 ) -> JobResource:
     upload = await read_upload(request, filename, service.settings.max_upload_bytes)
-    options = _options(upload.options, query_options)
+    options = _options(upload.options, query_options, service.settings)
     try:
         validated = await run_in_threadpool(validate_upload, upload.data, upload.filename, service.limits)
     except ProblemError as error:
