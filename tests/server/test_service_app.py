@@ -65,6 +65,8 @@ def test_get_options_serves_the_defaults_and_schema_of_the_one_options_model(app
     assert body["defaults"]["seed"] == 0 and body["defaults"]["probe_batch"] == 256
     assert set(body["schema"]["properties"]) == set(InitializeOptions.model_fields)
     assert body["schema"]["properties"]["seed"]["maximum"] == 2**32 - 1
+    # This server's own bound, tighter than the model's, is what the page is told.
+    assert body["schema"]["properties"]["train_steps"]["maximum"] == Settings().max_train_steps
 
 
 def test_options_bounds_and_the_autoinit_argument_names():
