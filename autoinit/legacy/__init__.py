@@ -22,7 +22,7 @@ dropped always: Embedding `input_length`; MultiHeadAttention `query_shape`,
 `key_shape`, `value_shape`, `softmax_robust_masking`; SimpleRNN/GRU/LSTM
 `implementation`; BatchNormalization `fused`, `virtual_batch_size`,
 `adjustment`; SpatialDropout `noise_shape` and `trainable` (Keras 3 rejects
-both); SeparableConv `kernel_initializer/regularizer/constraint` (unused in
+both); the Random* augmentation layers' `rng_type`; SeparableConv `kernel_initializer/regularizer/constraint` (unused in
 Keras 2 too); any layer's
 `batch_input_shape`, `batch_size`, `input_dtype`, `dynamic` (a Sequential's
 first-layer `batch_input_shape` becomes an InputLayer). Dropped only at

@@ -64,6 +64,20 @@ _ARGUMENT_RULES: dict[str, dict[str, tuple]] = {
     "SpatialDropout3D": {"noise_shape": (_DROP,), "trainable": (_DROP,)},
     "LeakyReLU": {"alpha": (_RENAME, "negative_slope")},
     "Bidirectional": {"num_constants": (_DEFAULT_ONLY, 0)},
+    # tf.keras 2 augmentation layers name their random generator; Keras 3
+    # seeds its own (SeedGenerator) and refuses the argument.
+    **{
+        name: {"rng_type": (_DROP,)}
+        for name in (
+            "RandomFlip",
+            "RandomRotation",
+            "RandomZoom",
+            "RandomTranslation",
+            "RandomContrast",
+            "RandomBrightness",
+            "RandomCrop",
+        )
+    },  # fmt: skip
 }
 
 
