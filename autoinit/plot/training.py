@@ -37,6 +37,9 @@ DATA_TASK_NOTE = "task: the data given (x, y)"
 #: Name of the annotation carrying the task note (so readers can find it).
 TASK_NOTE_NAME = "task note"
 DIVERGED_SYMBOL = "x"
+#: A copy with no finite value before it diverged is marked this factor above the
+#: highest value drawn (on a log axis), so its mark sits over every curve, not on one.
+ABOVE_TOP = 4.0
 
 
 def check_training(training: Any) -> None:
@@ -74,7 +77,7 @@ def task_note(training: Mapping[str, Any]) -> str:
 
 def _marker_height(values: Sequence[Any], step: int, top: float) -> float:
     """Where a divergence mark sits: the value at that step, else the last
-    finite one before it, else the top of the panel."""
+    finite one before it, else ``top`` (above every curve)."""
     for value in reversed(values[: step + 1]):
         if (number := plottable(finite(value), log=True)) is not None:
             return number
@@ -159,7 +162,7 @@ def training_figure(
         finite_values = [
             v for curves in series.values() for value in curves[key] if (v := plottable(finite(value), True))
         ]
-        top = max(finite_values, default=1.0)
+        top = ABOVE_TOP * max(finite_values, default=1.0)
         for name, curves in series.items():
             fig.add_trace(_curve_trace(name, curves[key], key, axis_title, primary=row == 1), row=row, col=1)
         for name, step in diverged.items():
