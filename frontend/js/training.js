@@ -11,6 +11,7 @@ import { state } from "./state.js";
 
 export const SYNTHETIC_TASK_NOTE = "synthetic teacher task: a random linear map of Gaussian inputs";
 const DATA_TASK_NOTE = "task: the data given (x, y)";
+const ABOVE_TOP = 4;
 // [key in each series, chart element, axis title]
 const PANELS = [
   ["loss", "training-loss", "loss"],
@@ -42,7 +43,7 @@ function divergedAt(curves) {
   return Number.isInteger(curves.diverged_at) ? curves.diverged_at : null;
 }
 
-/** The value at the step of divergence, else the last finite one before it, else the panel's top. */
+/** The value at the step of divergence, else the last finite one before it, else `top`. */
 function markHeight(values, step, top) {
   for (let i = Math.min(step, values.length - 1); i >= 0; i -= 1) {
     if (plottable(values[i]) !== null) return values[i];
@@ -67,7 +68,8 @@ function lossTitle(training) {
 function panelFigure(training, key, title, { lines, template }, first) {
   const entries = Object.entries(training.series);
   const shown = entries.flatMap(([, c]) => c[key].map(plottable).filter((v) => v !== null));
-  const top = shown.length ? Math.max(...shown) : 1;  // where a mark with no finite value sits
+  // A mark with no finite value sits above every curve (autoinit.plot.training.ABOVE_TOP).
+  const top = ABOVE_TOP * (shown.length ? Math.max(...shown) : 1);
   const data = [], shapes = [], annotations = [];
   entries.forEach(([name, curves], i) => {
     const line = lines[name] || { color: FALLBACK[i % FALLBACK.length], dash: "solid" };
@@ -115,6 +117,7 @@ export async function renderTraining() {
   const card = $("training-card");
   if (!training || !training.series) {
     card.hidden = true;
+    delete card.dataset.job;
     if (window.Plotly) for (const [, id] of PANELS) window.Plotly.purge($(id));
     return;
   }
@@ -125,8 +128,10 @@ export async function renderTraining() {
   const look = chartLook();
   const config = { displaylogo: false, responsive: true,
                    toImageButtonOptions: { format: "png", scale: 2, filename: "autoinit_training" } };
+  const jobId = state.jobId;
   for (const [i, [key, id, title]] of PANELS.entries()) {
     const { data, layout } = panelFigure(training, key, title, look, i === 0);
     await window.Plotly.react($(id), data, layout, config);
   }
+  card.dataset.job = jobId;  // which job the charts show (read by tests)
 }

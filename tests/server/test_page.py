@@ -559,3 +559,131 @@ def test_the_options_form_takes_its_defaults_and_choices_from_the_api(page, serv
     assert job["options"]["seed"] == 42 and job["options"]["probe_batch"] == 64
     assert job["options"]["distribution"] == changed["distribution"]
     assert job["options"]["baselines"] == changed["baselines"]
+
+
+def _training_charts(page) -> dict:
+    """Per training chart: its lines, divergence marks, dotted lines and annotations."""
+    return page.evaluate("""() => Object.fromEntries(['training-loss', 'training-grad'].map(id => {
+        const c = document.getElementById(id);
+        return [id, {
+            lines: c.data.filter(t => t.mode === 'lines').map(t => [t.name, t.y, t.line.color]),
+            marks: c.data.filter(t => t.meta && 'diverged_at' in t.meta)
+                .map(t => [t.meta.series, t.x[0], t.y[0], t.marker.symbol]),
+            dotted: (c.layout.shapes || []).map(s => [s.x0, s.line.dash]),
+            notes: (c.layout.annotations || []).map(a => a.text),
+            yaxis: c.layout.yaxis.type,
+        }];
+    }))""")
+
+
+def _python_lines(training: dict, panel: str) -> list:
+    """The same lines as autoinit.plot.training_figure draws them (the spec the page mirrors)."""
+    from autoinit.plot import training_figure
+
+    figure = training_figure(training)
+    return [
+        [t.name, list(t.y), t.line.color]
+        for t in figure.data
+        if t.meta and t.meta.get("panel") == panel and t.mode == "lines"
+    ]
+
+
+def _python_marks(training: dict, panel: str) -> list:
+    """autoinit.plot.training_figure's divergence marks: [series, step, height, symbol]."""
+    from autoinit.plot import training_figure
+
+    figure = training_figure(training)
+    return [
+        [t.meta["series"], t.x[0], t.y[0], t.marker.symbol]
+        for t in figure.data
+        if t.meta and t.meta.get("panel") == panel and "diverged_at" in t.meta
+    ]
+
+
+def _next_job(page, previous: str | None) -> str:
+    """The id of the job the page opened after ``previous``, once it succeeded."""
+    page.wait_for_function(f"location.hash.startsWith('#job=') && location.hash !== '#job={previous}'")
+    job_id = job_id_of(page)
+    page.wait_for_selector('#job-status[data-status="succeeded"]', timeout=JOB_TIMEOUT_MS)
+    return job_id
+
+
+def _run_with_training(page, service, previous: str | None, steps: int) -> tuple[str, dict]:
+    """Wait for the page's next job and its training charts: (its id, its traces' training)."""
+    job_id = _next_job(page, previous)
+    page.wait_for_selector(f'#training-card[data-job="{job_id}"]', timeout=60_000)
+    job = httpx.get(f"{service.url}/jobs/{job_id}", timeout=30).json()
+    assert job["options"]["train_steps"] == steps
+    traces = httpx.get(f"{service.url}/jobs/{job_id}/traces", timeout=30).json()
+    return job_id, traces["training"]
+
+
+def test_training_steps_draw_loss_and_gradient_norm_charts_per_initialization(page, service, tmp_path):
+    import keras
+
+    from autoinit.plot import SYNTHETIC_TASK_NOTE
+
+    info = httpx.get(f"{service.url}/options", timeout=30).json()
+    page.goto("/")
+    page.wait_for_function("document.querySelectorAll('input[name=baselines]').length > 0")
+    steps_input = page.locator('input[name="train_steps"]')
+    assert steps_input.is_visible() and steps_input.input_value() == str(info["defaults"]["train_steps"])
+    assert steps_input.get_attribute("max") == str(info["schema"]["properties"]["train_steps"]["maximum"])
+    assert "synthetic" in page.text_content("#train-steps-hint")
+    assert page.is_hidden("#training-card")
+
+    # The mlp example, AutoInit next to the default and He normal, 6 steps each.
+    steps_input.fill("6")
+    page.check('input[name="baselines"][value="he_normal"]')
+    page.locator('#examples button[data-example="mlp"]').click()
+    job_id, training = _run_with_training(page, service, None, 6)
+    assert list(training["series"]) == ["default", "he_normal", "autoinit"]
+    charts = _training_charts(page)
+    for chart_id, panel in (("training-loss", "loss"), ("training-grad", "grad_norm")):
+        chart = charts[chart_id]
+        assert chart["yaxis"] == "log"
+        assert [name for name, _, _ in chart["lines"]] == ["default (model's own)", "he_normal", "AutoInit"]
+        assert all(len(y) == 6 for _, y, _ in chart["lines"])
+        assert chart["lines"] == _python_lines(training, panel)  # values, names and colours
+    note = page.locator("#training-note")
+    assert note.is_visible() and note.text_content() == SYNTHETIC_TASK_NOTE
+    assert (
+        page.text_content("#training-summary") == "6 steps of SGD, learning rate 0.01, momentum 0.9, batch 64"
+    )
+    # Below the propagation chart.
+    chart_box, loss_box = page.locator("#chart").bounding_box(), page.locator("#training-loss").bounding_box()
+    assert loss_box["y"] > chart_box["y"] + chart_box["height"]
+    screenshot(page, "page-training-mlp")
+
+    # A model whose default explodes: the page marks where it diverged.
+    init = keras.initializers.RandomNormal(stddev=8.0)
+    exploding = keras.Sequential(
+        [keras.Input((16,))]
+        + [keras.layers.Dense(32, kernel_initializer=init, name=f"d{i}") for i in range(12)]
+        + [keras.layers.Dense(4, kernel_initializer=init, name="out")],
+        name="exploding",
+    )
+    path = tmp_path / "exploding.json"
+    path.write_text(exploding.to_json())
+    page.uncheck('input[name="baselines"][value="he_normal"]')
+    page.set_input_files("#file-input", str(path))
+    job_id, training = _run_with_training(page, service, job_id, 6)
+    assert training["series"]["default"]["diverged_at"] == 0
+    assert training["series"]["autoinit"]["diverged_at"] is None
+    charts = _training_charts(page)
+    for chart_id, panel in (("training-loss", "loss"), ("training-grad", "grad_norm")):
+        chart = charts[chart_id]
+        assert chart["lines"] == _python_lines(training, panel)
+        assert [[series, step, symbol] for series, step, _, symbol in chart["marks"]] == [["default", 0, "x"]]
+        assert chart["marks"] == _python_marks(training, panel)  # at the same height
+        assert chart["dotted"] == [[0, "dot"]]
+    assert charts["training-loss"]["notes"] == ["default (model's own): diverged at step 0"]
+    screenshot(page, "page-training-diverged")
+
+    # A job that does not train shows no training charts.
+    steps_input.fill("0")
+    page.locator('#examples button[data-example="mlp"]').click()
+    job_id = _next_job(page, job_id)
+    assert "training" not in httpx.get(f"{service.url}/jobs/{job_id}/traces", timeout=30).json()
+    page.wait_for_function("document.getElementById('training-card').hidden")
+    assert page.get_attribute("#training-card", "data-job") is None
