@@ -88,6 +88,18 @@ def test_shapes_propagated_from_the_inputs_bound_zoo_models_without_build_config
     assert bound >= zoo_model.count_params()
 
 
+@pytest.mark.parametrize("name", ["MobileNetV3Small", "EfficientNetB0", "DenseNet121"])
+def test_the_bound_covers_real_applications_with_and_without_build_configs(name: str) -> None:
+    """keras.applications nets (op nodes, Normalization, Rescaling, depthwise
+    convs, concatenations), from tests/corpus.py."""
+    from corpus import application
+
+    model = application(name)
+    for config in (config_of(model), without_build_configs(config_of(model))):
+        bound = parameter_bound(config)
+        assert model.count_params() <= bound <= 1.01 * model.count_params()
+
+
 def as_old_tf_keras(value: Any) -> Any:
     """As tf.keras < 2.13 wrote configs: no module, no build_config."""
     if isinstance(value, dict):
