@@ -1152,3 +1152,26 @@ def test_a_map_constant_over_positions_convolves_like_the_full_map(spatial, kern
     full = convolve_map(np.broadcast_to(values, (*spatial, channels)).copy(), w, strides, padding, dilation, groups)
     fast = convolve_constant_map(values, w, spatial, strides, padding, dilation, groups)
     assert fast.shape == full.shape and np.allclose(fast, full)
+
+
+@pytest.mark.parametrize("spatial, kernel, strides, padding, groups", [
+    ((4, 4), (5, 5), (1, 1), "same", 1),
+    ((6, 5), (3, 3), (2, 1), "same", 2),
+    ((7,), (3,), (1,), "valid", 1),
+])  # fmt: skip
+def test_conv_pair_covariance_matches_simulated_outputs_of_one_example(spatial, kernel, strides, padding, groups):
+    from autoinit.estimators.convolutional import conv_pair_covariance, convolve_map
+
+    rng = np.random.default_rng(11)
+    channels, out = 4, 4
+    w = rng.standard_normal((*kernel, channels // groups, out)) * 0.3
+    r = rng.uniform(0.5, 2.0, channels)
+    noise = rng.standard_normal((4000, *spatial, channels)) * np.sqrt(r)
+    z = convolve_map(noise, w, strides, padding, (1,) * len(kernel), groups).reshape(4000, -1, out)
+    centred = z - z.mean(axis=0)
+    total = np.einsum("npo,nqo->o", centred, centred) / len(z)  # sum over all position pairs
+    diagonal = np.einsum("npo,npo->o", centred, centred) / len(z)
+    positions = z.shape[1]
+    simulated = float(np.mean(total - diagonal)) / (positions * (positions - 1))
+    estimate = conv_pair_covariance(w, r, spatial, strides, padding, (1,) * len(kernel), groups)
+    assert estimate == pytest.approx(simulated, rel=0.1, abs=0.02 * float(np.mean(diagonal)) / positions)

@@ -30,6 +30,7 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -48,6 +49,7 @@ __all__ = [
     "estimate_conv_transpose_realised",
     "convolve_map",
     "convolve_constant_map",
+    "conv_pair_covariance",
     "convolve_transpose_map",
     "depthwise_as_grouped",
 ]
@@ -210,6 +212,57 @@ def convolve_constant_map(
     return result
 
 
+_PAIR_COVARIANCE_ELEMENTS = 1 << 22
+"""Largest ``positions x in x out`` array ``conv_pair_covariance`` builds (it
+matters on small maps, where it stays small)."""
+
+
+def conv_pair_covariance(
+    kernel: np.ndarray,
+    random_var: np.ndarray,
+    spatial: Sequence[int],
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int],
+    groups: int = 1,
+) -> float:
+    """Covariance of two distinct output positions of one example, averaged
+    over position pairs and output channels, that a drawn ``kernel`` makes
+    from input fluctuations independent between positions (variances
+    ``random_var``, broadcastable to ``(*spatial, in)``).
+
+    Outputs whose windows overlap share inputs: ``Cov(z_p, z_q) = sum_c r_c
+    sum_t W[t] W[t + q - p]``. Summed over all pairs, ``Var(sum_p z_p) =
+    sum_{i,c} r_{i,c} A_{i,c}^2`` with ``A_i = sum_{t: i - t is an output}
+    W[t]`` (the weight input ``i`` carries into the sum of the outputs);
+    less the diagonal ``sum_p Var(z_p)``, over ``P (P - 1)`` pairs. On a 4x4
+    map under a 5x5 kernel nearly every output reads every input, and the
+    spatial mean keeps most of the variance instead of ``1 / P`` of it.
+    0.0 when there is one output position or the arrays would be large.
+    """
+    w = np.asarray(kernel, dtype=np.float64)
+    rank = w.ndim - 2
+    per_in, out = w.shape[-2], w.shape[-1]
+    geometry = [padding_geometry(n, k, st, padding, d) for n, k, st, d in zip(spatial, w.shape[:rank], strides, dilation)]
+    positions_out = math.prod(o for _, _, o in geometry)
+    if positions_out < 2 or math.prod(spatial) * per_in * out > _PAIR_COVARIANCE_ELEMENTS:
+        return 0.0
+    carried, squared = w, w * w
+    for axis, ((before, _, outs), n, k, st, d) in enumerate(zip(geometry, spatial, w.shape[:rank], strides, dilation)):
+        reach = np.zeros((n, k))  # reach[i, t]: input i is tap t of some output
+        for t in range(k):
+            i = np.arange(outs) * st - before + t * d
+            reach[i[(i >= 0) & (i < n)], t] = 1.0
+        carried = np.moveaxis(np.tensordot(reach, carried, axes=([1], [axis])), 0, axis)
+        squared = np.moveaxis(np.tensordot(reach, squared, axes=([1], [axis])), 0, axis)
+    r = np.broadcast_to(np.asarray(random_var, np.float64), (*spatial, per_in * groups))
+    group_of = np.arange(out) // (out // groups)
+    r = r[..., group_of[None, :] * per_in + np.arange(per_in)[:, None]]  # (*spatial, per_in, out)
+    total = np.sum(r * carried * carried, axis=tuple(range(rank + 1)))
+    diagonal = np.sum(r * squared, axis=tuple(range(rank + 1)))
+    return float(np.mean(total - diagonal)) / (positions_out * (positions_out - 1))
+
+
 def _constant_over_positions(values: np.ndarray, shape: tuple) -> np.ndarray | None:
     """``values`` (broadcastable to one example's ``shape``) as one value per
     channel when they do not vary over positions, else None."""
@@ -275,9 +328,22 @@ def estimate_conv_realised(
                 convolve_constant_map, spatial=offsets.shape[:-1], strides=strides, padding=padding,
                 dilation=dilation, groups=groups,
             )
-            return SignalMoments.from_offsets(constant(d, w), constant(r, w * w))
+            return _with_pair_covariance(SignalMoments.from_offsets(constant(d, w), constant(r, w * w)), x, w,
+                                         offsets.shape, strides, padding, dilation, groups)
     apply = functools.partial(convolve_map, strides=strides, padding=padding, dilation=dilation, groups=groups)
-    return linear_map_moments(x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w))
+    y = linear_map_moments(x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w))
+    if x.covariance is not None or offsets.ndim != rank + 1:
+        return y  # the covariance carries the pairs itself
+    return _with_pair_covariance(y, x, w, offsets.shape, strides, padding, dilation, groups)
+
+
+def _with_pair_covariance(y, x, w, shape, strides, padding, dilation, groups) -> SignalMoments:
+    """``y`` with the per-example component its kernel makes from the
+    input's position-independent fluctuations (``conv_pair_covariance``);
+    the input's own per-example component is added by the caller."""
+    white = np.broadcast_to(x.random_map(), shape) * (1.0 - x.example_fraction)
+    pairs = conv_pair_covariance(w, white, shape[:-1], strides, padding, dilation, groups)
+    return replace(y, example_shared_var=pairs) if pairs > 0.0 else y
 
 
 def _transpose_geometry(length: int, kernel: int, stride: int, padding: str, dilation: int) -> tuple[int, int]:

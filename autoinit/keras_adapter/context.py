@@ -188,10 +188,12 @@ class LayerContext:
         if first:
             self.write(variable, variance, place, initializer_attr)
         z = None
+        own = 0.0  # the per-example share this kernel makes (overlapping windows)
         if realised is not None and self.session.writer is not None and len(variable.shape) >= 2:
             channels = int(variable.shape[-2]) if in_channels is None else int(in_channels)
             shape = tuple(self.input_shape[1:]) if shape is None else tuple(shape)
             z = realised_moments(realised, np.asarray(variable.numpy(), dtype=np.float64), x, shape, channels)
+            own = z.example_fraction if z is not None else 0.0
             if z is not None and first and self.session.condition_on_draw:
                 factor = conditioning_factor(z, target)
                 if factor is not None:
@@ -201,7 +203,8 @@ class LayerContext:
         variance = self.weight_variance(place, variance)
         self.aim(target)
         z = z if z is not None else estimate_dense(x, fan_in, variance)
-        return z.with_example_fraction(x.example_fraction) if x.example_shared_var > 0.0 else z
+        fraction = x.example_fraction + (1.0 - x.example_fraction) * own
+        return z.with_example_fraction(fraction) if fraction > 0.0 else z
 
     def activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
         """Apply a (fused or standalone) activation to pre-activation ``z``

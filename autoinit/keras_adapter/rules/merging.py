@@ -65,7 +65,45 @@ def multiply(ctx: LayerContext) -> SignalMoments:
     same = one_function_of_one_tensor("multiply", ctx.inputs)
     if same is not None:
         return same
-    return estimate_multiply(ctx.inputs)
+    return _product_example(ctx, estimate_multiply(ctx.inputs))
+
+
+def _per_example(ctx: LayerContext, x: SignalMoments, shape: tuple) -> float:
+    """``x``'s per-example component as it enters the product: all of its
+    random part when it is broadcast over the output's positions (a
+    squeeze-and-excite gate of shape ``(1, 1, C)``)."""
+    out_positions = ctx.output_shape[1:-1]
+    positions = shape[1:-1]
+    if positions and all(d == 1 for d in positions) and any((d or 2) > 1 for d in out_positions):
+        return x.random_var
+    return x.example_shared_var
+
+
+def _channel_squares(x: SignalMoments) -> np.ndarray:
+    """Each channel's squared expected value (one number when unknown)."""
+    x = x.per_channel()
+    if x.offsets is not None:
+        return np.asarray(x.offsets, np.float64) ** 2
+    return np.asarray(x.mean * x.mean + x.shared_var)
+
+
+def _product_example(ctx: LayerContext, out: SignalMoments) -> SignalMoments:
+    """Per-example component of ``a * b`` for independent ``a``, ``b``: two
+    positions of one example share ``e_a`` and ``e_b``, so per channel
+    ``Cov(y_p, y_q) = (d_a^2 + e_a)(d_b^2 + e_b) - d_a^2 d_b^2`` (``d`` the
+    channel's expected value), averaged over channels. A gate broadcast over
+    the positions (squeeze-and-excite) brings its whole variance."""
+    if len(ctx.inputs) != 2:
+        return out
+    (a, b), (shape_a, shape_b) = ctx.inputs, ctx.call.input_shapes[:2]
+    e_a, e_b = _per_example(ctx, a, shape_a), _per_example(ctx, b, shape_b)
+    if e_a <= 0.0 and e_b <= 0.0:
+        return out
+    d_a, d_b = _channel_squares(a), _channel_squares(b)
+    if d_a.ndim and d_b.ndim and d_a.shape != d_b.shape:
+        d_a, d_b = np.asarray(d_a.mean()), np.asarray(d_b.mean())
+    example = float(np.mean(d_a * e_b + d_b * e_a + e_a * e_b))
+    return replace(out, example_shared_var=example) if example > 0.0 else out
 
 
 @rule("Average")
