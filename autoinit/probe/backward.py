@@ -18,7 +18,9 @@ from autoinit.probe.reducers import Reducer
 __all__ = ["backward_pass", "projections"]
 
 
-def backward_pass(model: keras.Model, inputs: list, projections: list, layout: PassLayout) -> tuple[Any, Any, Any, Any]:
+def backward_pass(
+    model: keras.Model, inputs: list, projections: list, layout: PassLayout
+) -> tuple[Any, Any, Any, Any]:
     """``(rows, sizes, grad_rows, grad_sizes)`` of one micro-batch (as
     ``forward_pass``); gradient rows follow ``layout.grad_calls``."""
     import tensorflow as tf
@@ -43,7 +45,9 @@ def backward_pass(model: keras.Model, inputs: list, projections: list, layout: P
         loss = tf.add_n([tf.reduce_sum(tf.cast(y, "float32") * r) for y, r in zip(outputs, projections)])
     layout.grad_calls[:] = [i for i, tap in enumerate(firsts) if tap is not None]
     watched = [firsts[i] for i in layout.grad_calls]
-    grads = tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO) if watched else []
+    grads = (
+        tape.gradient(loss, watched, unconnected_gradients=tf.UnconnectedGradients.ZERO) if watched else []
+    )
     reducer = Reducer()
     for grad in grads:
         reducer.add(grad)

@@ -15,6 +15,7 @@ activation is applied: one call, no second model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,14 @@ def _fused_families() -> tuple[type, ...]:
     from keras.src.layers.convolutional.base_depthwise_conv import BaseDepthwiseConv
     from keras.src.layers.convolutional.base_separable_conv import BaseSeparableConv
 
-    return (keras.layers.Dense, keras.layers.EinsumDense, BaseConv, BaseConvTranspose, BaseDepthwiseConv, BaseSeparableConv)
+    return (
+        keras.layers.Dense,
+        keras.layers.EinsumDense,
+        BaseConv,
+        BaseConvTranspose,
+        BaseDepthwiseConv,
+        BaseSeparableConv,
+    )
 
 
 def fused_activation(layer: Any) -> Callable | None:
@@ -88,6 +96,20 @@ def _call_layer(call: LayerCall, args: tuple, kwargs: dict) -> tuple[Any, Any]:
     return activation(pre), pre
 
 
+def _in_order(reducer: Reducer) -> Callable[[list], Any]:
+    """In a traced TensorFlow graph: a layer runs only once its inputs are
+    reduced. Otherwise an executor short of threads (a busy machine) runs
+    the layers ahead of the reductions, and every output waiting for its
+    reduction stays alive: on ResNet-812 that doubled the probe's memory."""
+    if not reducer.tensorflow:
+        return lambda flat: contextlib.nullcontext()
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return lambda flat: contextlib.nullcontext()
+    return lambda flat: tf.control_dependencies(reducer.reductions_of(flat))
+
+
 def forward_pass(
     model: keras.Model,
     inputs: list,
@@ -108,8 +130,11 @@ def forward_pass(
     for x in tensors:
         reducer.add(x)
 
+    ordered = _in_order(reducer)
+
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:
-        outputs, pre = _call_layer(call, args, kwargs)
+        with ordered(flat):
+            outputs, pre = _call_layer(call, args, kwargs)
         flat_out = keras.tree.flatten(outputs)
         if hook is not None:
             flat_out = hook(flat_out)

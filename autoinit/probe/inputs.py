@@ -55,7 +55,9 @@ def gaussian_inputs(
         elif "int" in dtype:
             batch.append(rng.integers(0, _vocabulary_size(model), size=dims).astype(dtype))
         else:
-            x = rng.standard_normal(dims, dtype=np.float32)  # float32 throughout: no batch-sized float64 copies
+            x = rng.standard_normal(
+                dims, dtype=np.float32
+            )  # float32 throughout: no batch-sized float64 copies
             x *= np.float32(math.sqrt(var))
             x += np.float32(mean)
             batch.append(x)

@@ -20,7 +20,13 @@ import keras
 
 from autoinit.keras_adapter.graph import LayerCall, model_inputs, run_graph
 
-__all__ = ["ActivationSizes", "activation_sizes", "estimate_probe_memory", "choose_micro_batch", "DEFAULT_MEMORY_BUDGET"]
+__all__ = [
+    "ActivationSizes",
+    "activation_sizes",
+    "estimate_probe_memory",
+    "choose_micro_batch",
+    "DEFAULT_MEMORY_BUDGET",
+]
 
 DEFAULT_MEMORY_BUDGET = 1 << 30
 """Bytes a probe may grow by, by default (1 GiB): the forward probe of
@@ -39,6 +45,7 @@ _PER_CALL = {"forward": 150_000, "backward": 450_000, "eager": 20_000}
 _LIVE_SETS = 3.0
 _KEPT_FOR_GRADIENT = 0.6
 _EAGER_OUTPUTS = 1.2
+
 
 @dataclass(frozen=True)
 class ActivationSizes:
@@ -156,7 +163,9 @@ def choose_micro_batch(
     low, high = 1, max(1, batch_size)
     while low < high:
         middle = (low + high + 1) // 2
-        fits = estimate_probe_memory(model, batch_size, middle, backward=backward, compiled=compiled, sizes=sizes)
+        fits = estimate_probe_memory(
+            model, batch_size, middle, backward=backward, compiled=compiled, sizes=sizes
+        )
         if fits <= memory_budget_bytes:
             low = middle
         else:

@@ -87,7 +87,9 @@ _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def program_for(model: keras.Model, compiled: bool) -> ProbeProgram:
     """The cached program of ``model`` (compiled needs TensorFlow)."""
     if compiled and keras.backend.backend() != "tensorflow":
-        raise AutoInitError(f"probe(compiled=True) needs the TensorFlow backend. Received: {keras.backend.backend()!r}")
+        raise AutoInitError(
+            f"probe(compiled=True) needs the TensorFlow backend. Received: {keras.backend.backend()!r}"
+        )
     programs = _PROGRAMS.setdefault(model, {})
     if compiled not in programs:
         programs[compiled] = ProbeProgram(model, compiled)

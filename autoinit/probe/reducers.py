@@ -44,6 +44,7 @@ class Reducer:
         self.sizes: list[Any] = []
         self.elements: list[int | None] = []
         self._axes: dict[int, Any] = {}
+        self._reductions: dict[int, tuple[Any, Any]] = {}
 
     def add(self, tensor: Any) -> int:
         """Reduce ``tensor``; returns its row."""
@@ -60,7 +61,12 @@ class Reducer:
             mean, norm = keras.ops.mean(x), keras.ops.sqrt(keras.ops.sum(keras.ops.square(x)))
         self.means.append(mean)
         self.norms.append(norm)
+        self._reductions[id(tensor)] = (mean, norm)
         return len(self.means) - 1
+
+    def reductions_of(self, tensors: list) -> list[Any]:
+        """The reduction results of those of ``tensors`` this reducer reduced."""
+        return [r for t in tensors for r in self._reductions.get(id(t), ())]
 
     def _tensorflow_sums(self, tensor: Any) -> tuple[Any, Any]:
         import tensorflow as tf
@@ -77,14 +83,20 @@ class Reducer:
         if not self.means:
             return keras.ops.zeros((0, 2), "float32"), keras.ops.zeros((0,), "int32")
         rows = keras.ops.stack([keras.ops.stack(self.means), keras.ops.stack(self.norms)], axis=1)
-        sizes = keras.ops.cast(keras.ops.stack(self.sizes), "int32") if self.sizes else keras.ops.zeros((0,), "int32")
+        sizes = (
+            keras.ops.cast(keras.ops.stack(self.sizes), "int32")
+            if self.sizes
+            else keras.ops.zeros((0,), "int32")
+        )
         return rows, sizes
 
     @staticmethod
     def counts(elements: list[int | None], sizes: Any, examples: int) -> np.ndarray:
         """Element counts of every row for a micro-batch of ``examples``."""
         measured = iter(np.asarray(sizes).tolist())
-        return np.array([examples * (e if e is not None else next(measured)) for e in elements], dtype=np.float64)
+        return np.array(
+            [examples * (e if e is not None else next(measured)) for e in elements], dtype=np.float64
+        )
 
     @staticmethod
     def moments(rows: Any, counts: np.ndarray) -> np.ndarray:

@@ -10,11 +10,11 @@ import numpy as np
 
 from autoinit.keras_adapter.graph import functional_of, model_inputs, shape_of
 from autoinit.probe.backward import projections
+from autoinit.probe.forward import PassLayout
 from autoinit.probe.inputs import gaussian_inputs
 from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET, activation_sizes, choose_micro_batch
-from autoinit.probe.program import ProbeProgram, program_for
+from autoinit.probe.program import program_for
 from autoinit.probe.reducers import MomentSums, Reducer
-from autoinit.probe.forward import PassLayout
 
 __all__ = ["probe", "micro_batches"]
 
@@ -138,7 +138,9 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _records(model: keras.Model, layout: PassLayout, stats: np.ndarray, grads: np.ndarray | None) -> list[dict]:
+def _records(
+    model: keras.Model, layout: PassLayout, stats: np.ndarray, grads: np.ndarray | None
+) -> list[dict]:
     records = [
         {"name": name, "class_name": "InputLayer", "has_weights": False, "output_shape": list(shape)}
         for name, shape, _ in model_inputs(model)
@@ -158,7 +160,10 @@ def _records(model: keras.Model, layout: PassLayout, stats: np.ndarray, grads: n
         record["var"] = _finite(stats[row, 1])
     first_call = len(rows) - len(layout.calls)
     for position, row in layout.pre_rows.items():
-        records[first_call + position]["pre_activation"] = {"mean": _finite(stats[row, 0]), "var": _finite(stats[row, 1])}
+        records[first_call + position]["pre_activation"] = {
+            "mean": _finite(stats[row, 0]),
+            "var": _finite(stats[row, 1]),
+        }
     if grads is not None:
         # No key where no gradient was taken (inputs, integer tensors): a gap,
         # which the figures tell apart from an overflow (null).

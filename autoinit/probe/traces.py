@@ -12,7 +12,9 @@ def _pre_activation(estimate: dict, by_name: dict[str, dict[str, dict]]) -> dict
     predicted = estimate.get("pre_activation")
     if not estimate["has_weights"] or predicted is None:
         return None
-    measured = {series: records.get(estimate["name"], {}).get("pre_activation") for series, records in by_name.items()}
+    measured = {
+        series: records.get(estimate["name"], {}).get("pre_activation") for series, records in by_name.items()
+    }
     if any(value is None for value in measured.values()):
         return None  # not a fused activation the probe splits off (e.g. a recurrent cell's)
     return {
