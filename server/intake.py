@@ -3,7 +3,9 @@
 Order matters: parse (bounded, no Keras) -> convert tf.keras 2 configs ->
 walk the result against the allow-list. Anything refused becomes a 4xx
 `ProblemError` before a job exists, so workers only ever see configs that
-passed `autoinit.upload.validate_model_config`.
+passed `autoinit.upload.validate_model_config`. Then `check_probe_memory`
+refuses a job whose probe cannot fit the worker's memory budget even one
+example at a time, from the shapes the config states.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from autoinit.errors import ModelConfigError, UnsafeConfigError
 from autoinit.legacy import convert_legacy_config, is_legacy_config
+from autoinit.options import InitializeOptions
 from autoinit.upload import (
     UploadLimits,
     UploadTooLargeError,
@@ -21,10 +24,11 @@ from autoinit.upload import (
     parse_upload,
     validate_model_config,
 )
+from autoinit.upload.params import ActivationElements, activation_elements
 from server.problems import ProblemError
 from server.text import has_lone_surrogate, lone_surrogate_path
 
-__all__ = ["ValidatedUpload", "validate_upload"]
+__all__ = ["ValidatedUpload", "validate_upload", "check_probe_memory", "probe_memory_floor"]
 
 log = logging.getLogger("autoinit.server")
 
@@ -94,3 +98,61 @@ def validate_upload(data: bytes, filename: str | None, limits: UploadLimits) -> 
             "converted_from_tf_keras_2": legacy,
         },
     )
+
+
+# autoinit.probe.memory.estimate_probe_memory's calibration (TensorFlow, a traced
+# graph), restated here because that module imports Keras and the API process
+# must not; tests/server/test_service_memory.py fails when the two disagree.
+_FIXED = 16 << 20
+_PER_CALL = {"forward": 150_000, "backward": 450_000}
+_LIVE_SETS = 3.0
+_KEPT_FOR_GRADIENT = 0.6
+_BYTES = 4  # float32
+
+
+def probe_memory_floor(sizes: ActivationElements, batch_size: int, *, backward: bool) -> int:
+    """Bytes the worker's probe needs at its smallest micro-batch (one example):
+    ``estimate_probe_memory(model, batch_size, 1, backward=backward)``."""
+    held = _BYTES * (sizes.inputs + (sizes.outputs if backward else 0))  # the batch, and R
+    if backward:
+        per_example = _KEPT_FOR_GRADIENT * sizes.total + _LIVE_SETS * sizes.live_peak
+    else:
+        per_example = _LIVE_SETS * sizes.live_peak
+    fixed = _FIXED + _PER_CALL["backward" if backward else "forward"] * sizes.calls
+    return int(fixed + batch_size * held + _BYTES * per_example)
+
+
+def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budget: int) -> None:
+    """Raise a 422 `ProblemError` when the probe this job asks for cannot fit
+    ``budget`` bytes (``AUTOINIT_WORKER_MEMORY_BUDGET``) even one example at a
+    time; say by how much, and what would fit."""
+    try:
+        sizes = activation_elements(config)
+    except ModelConfigError:  # validated already; the worker's own estimate then decides
+        log.warning("no activation sizes for a validated config", exc_info=True)
+        return
+    backward = bool(options.backward)
+    need = probe_memory_floor(sizes, options.probe_batch, backward=backward)
+    if need <= budget:
+        return
+    changes = []
+    held = probe_memory_floor(sizes, 1, backward=backward) - probe_memory_floor(sizes, 0, backward=backward)
+    base = probe_memory_floor(sizes, 0, backward=backward)
+    if held > 0 and budget - base >= held:
+        changes.append(f"a probe_batch of at most {(budget - base) // held} (received {options.probe_batch})")
+    if backward and probe_memory_floor(sizes, options.probe_batch, backward=False) <= budget:
+        changes.append("backward=false (the gradient probe keeps part of every layer's output)")
+    changes.append("a model with smaller inputs or narrower layers")
+    raise ProblemError(
+        422,
+        "The probe needs more memory than this server allows",
+        f"Probing this model ({sizes.calls} layer calls, {_mib(_BYTES * sizes.live_peak)} of layer "
+        f"outputs alive at once per example{', ' + _mib(_BYTES * sizes.total) + ' in all' if backward else ''}) "
+        f"with probe_batch={options.probe_batch}{' and backward=true' if backward else ''} needs about "
+        f"{_mib(need)} even one example at a time; this server's workers allow {_mib(budget)} "
+        f"(AUTOINIT_WORKER_MEMORY_BUDGET). It would fit with " + ", or ".join(changes) + ".",
+    )
+
+
+def _mib(size: float) -> str:
+    return f"{size / 2**20:,.0f} MiB" if size < 2**30 else f"{size / 2**30:,.1f} GiB"

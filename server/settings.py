@@ -10,12 +10,31 @@ Example:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "machine_memory_bytes"]
+
+
+def machine_memory_bytes() -> int:
+    """Memory this process may use: the container's cgroup limit when one is
+    set, else the machine's physical memory."""
+    physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and 0 < int(text) < physical:  # "max" or a huge number: no limit
+            return int(text)
+    return physical
+
+
+def _default_worker_memory_budget() -> int:
+    return machine_memory_bytes() // 4
 
 
 class Settings(BaseSettings):
@@ -59,6 +78,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Largest train_steps option a job may ask for (each step trains one copy "
         "of the model per initialization); 0 turns training off.",
+    )
+    worker_memory_budget: int = Field(
+        default_factory=_default_worker_memory_budget,
+        gt=0,
+        description="Bytes one job's probe may use (autoinit.probe's memory_budget_bytes: the "
+        "probe batch runs in micro-batches that fit). A job whose probe needs more even one "
+        "example at a time is refused with 422 at upload. Unset: a quarter of the machine's "
+        "(or the container's) memory; lower it when several workers share a host.",
     )
     header_timeout: float = Field(
         10.0,

@@ -10,7 +10,9 @@ float32 statistics; the log names the device used), then runs jobs with
    runs killed the worker: out of memory, or killed);
 2. read the validated config the API stored (``upload.json``);
 3. ``autoinit.probe.compare`` builds it with ``safe_mode=True``, probes the
-   baselines, runs AutoInit and probes the result;
+   baselines, runs AutoInit and probes the result, each probe in
+   micro-batches within ``AUTOINIT_WORKER_MEMORY_BUDGET`` (the API refused
+   jobs that cannot fit it at all);
 4. write ``model.keras``, ``config.json`` and ``traces.json`` to the
    artifact store and return a small `server.protocol.JobOutcome` (never the files).
 """
@@ -220,6 +222,7 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
         **chosen.compare_arguments(),
         return_model=True,
         progress=lambda fraction, stage: report(probed * fraction, stage),
+        memory_budget_bytes=settings.worker_memory_budget,
     )
     del built
     if chosen.train_steps:

@@ -24,14 +24,23 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from autoinit.errors import ModelConfigError
 from autoinit.keras_facts import MODEL_CLASSES
 from autoinit.upload.structure import format_path
 
-__all__ = ["PARAMETER_RULES", "WEIGHTLESS_LAYERS", "WRAPPER_LAYERS", "parameter_bound"]
+__all__ = [
+    "PARAMETER_RULES",
+    "WEIGHTLESS_LAYERS",
+    "WRAPPER_LAYERS",
+    "ActivationElements",
+    "activation_elements",
+    "parameter_bound",
+]
 
 Shape = tuple[int | None, ...]  # batch axis first; None: unknown
 _Path = tuple[str | int, ...]
@@ -565,14 +574,113 @@ def parameter_bound(config: Mapping[str, Any], *, limit: int | None = None) -> i
     return counter.total
 
 
+@dataclass(frozen=True)
+class ActivationElements:
+    """Per-example float counts of a model's tensors, from its config alone.
+
+    The same quantities as ``autoinit.probe.memory.ActivationSizes`` (which
+    reads a built model, in bytes), for a process without Keras: the service
+    refuses a job whose probe cannot fit before any worker builds it.
+    """
+
+    inputs: int
+    outputs: int
+    live_peak: int
+    """Largest set of layer outputs alive at once, layers taken in config order."""
+    total: int
+    """All layer outputs together."""
+    calls: int
+    known: bool
+    """False when some output shape could not be followed (counted as 0, so
+    the sizes are then a lower bound)."""
+
+
+def activation_elements(config: Mapping[str, Any]) -> ActivationElements:
+    """Per-example tensor sizes of a model config, along the shapes that
+    `parameter_bound` propagates (unknown dimensions count as 32, as the
+    probe feeds them).
+
+    Example:
+        >>> activation_elements({"class_name": "Sequential", "config": {"layers": [
+        ...     {"class_name": "InputLayer", "config": {"batch_shape": [None, 8]}},
+        ...     {"class_name": "Dense", "config": {"units": 4}}]}}).live_peak
+        12
+
+    Raises:
+        ModelConfigError: as `parameter_bound`.
+    """
+    counter = _Bound(None, _Liveness())
+    counter.model(config, None, (), 0)
+    return counter.live.summary()
+
+
+def _elements(shape: Shape | None) -> int:
+    """Floats per example; ``(None,)`` (a batch axis alone) holds none."""
+    return 0 if shape is None or shape == (None,) else math.prod(32 if d is None else d for d in shape[1:])
+
+
+class _Liveness:
+    """Each tensor's size, the call that makes it and the last call that reads it."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.size: list[int] = []
+        self.produced: list[int] = []
+        self.last_use: dict[int, int] = {}
+        self.inputs: list[int] = []
+        self.outputs: list[int] = []
+        self.known = True
+
+    def tensor(self, shape: Shape | None) -> int:
+        self.known = self.known and shape is not None
+        self.size.append(_elements(shape))
+        self.produced.append(self.step)
+        return len(self.size) - 1
+
+    def use(self, tokens: list[int | None], step: int | None = None) -> None:
+        for token in tokens:
+            if token is not None:
+                self.last_use[token] = self.step if step is None else step
+
+    def repeat(self, step: int, token: int) -> None:
+        """Run again the calls made since ``step`` (tensors from ``token`` on)."""
+        steps, end = self.step - step, len(self.size)
+        for old in range(token, end):
+            self.size.append(self.size[old])
+            self.produced.append(self.produced[old] + steps)
+            if old in self.last_use:
+                self.last_use[len(self.size) - 1] = self.last_use[old] + steps
+        self.step += steps
+
+    def summary(self) -> ActivationElements:
+        self.use(self.outputs, self.step + 1)
+        deltas: dict[int, int] = defaultdict(int)
+        for token, elements in enumerate(self.size):
+            deltas[self.produced[token]] += elements
+            deltas[self.last_use.get(token, self.produced[token]) + 1] -= elements
+        live = peak = 0
+        for moment in sorted(deltas):
+            live += deltas[moment]
+            peak = max(peak, live)
+        return ActivationElements(
+            inputs=sum(self.size[t] for t in self.inputs),
+            outputs=sum(self.size[t] for t in self.outputs),
+            live_peak=peak,
+            total=sum(self.size),
+            calls=self.step,
+            known=self.known,
+        )
+
+
 #: Layers whose parameters are those of the layer(s) they wrap.
 WRAPPER_LAYERS = frozenset({"Bidirectional", "TimeDistributed", "RNN", "SpectralNormalization"})
 
 
 class _Bound:
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None, live: _Liveness | None = None) -> None:
         self.limit = limit
         self.total = 0
+        self.live = live or _Liveness()  # cheap: one list entry per tensor
 
     def add(self, params: int, path: _Path, label: str) -> None:
         self.total += params
@@ -609,36 +717,70 @@ class _Bound:
         shape = _shape(inner.get("build_input_shape"))
         if shape is None and inputs:
             shape = inputs[0]
+        token: int | None = None
         for index, layer in enumerate(layers):
             layer_path = path + ("config", "layers", index)
             if layer.get("class_name") == "InputLayer":
                 shape = _input_shape(layer) or shape
                 continue
+            if token is None:
+                token = self._input(shape, nesting)
             outputs = self.layer(layer, [[shape] if shape is not None else []], layer_path, nesting)
             shape = outputs[0][0] if outputs and outputs[0] else None
+            token = self._called(layer, [[token]], [[shape]])[0][0]
+        if nesting == 0 and token is not None:
+            self.live.outputs.append(token)
         return [shape]
+
+    def _input(self, shape: Shape | None, nesting: int) -> int:
+        if nesting:  # a nested model's input is its caller's tensor, counted there
+            return self.live.tensor((None,))
+        token = self.live.tensor(shape)
+        self.live.inputs.append(token)
+        return token
+
+    def _called(
+        self, entry: Mapping[str, Any], consumed: list[list[int | None]], outputs: list[list[Shape | None]]
+    ) -> list[list[int]]:
+        """Record a layer's calls (a nested model's own layers are recorded
+        as its walk meets them): what each reads, and the tensors it makes."""
+        made = []
+        for reads, shapes in zip(consumed, outputs):
+            if entry.get("class_name") not in MODEL_CLASSES:
+                self.live.step += 1
+            self.live.use(reads)
+            made.append([self.live.tensor(shape) for shape in shapes])
+        return made
 
     def functional(
         self, inner: Mapping[str, Any], layers: list[Any], path: _Path, nesting: int
     ) -> list[Shape | None]:
         tensors: dict[tuple[str, int, int], Shape | None] = {}
+        tokens: dict[tuple[str, int, int], int] = {}
         for index, layer in enumerate(layers):
             name = layer.get("name")
             layer_path = path + ("config", "layers", index)
             if layer.get("class_name") == "InputLayer":
                 tensors[(name, 0, 0)] = _input_shape(layer)
+                tokens[(name, 0, 0)] = self._input(tensors[(name, 0, 0)], nesting)
                 continue
-            calls = []
+            calls, consumed = [], []
             for node in layer.get("inbound_nodes") or []:
-                shapes = [tensors.get(ref) for ref in _tensor_refs(node)]
+                refs = list(_tensor_refs(node))
+                shapes = [tensors.get(ref) for ref in refs]
                 # One unknown input makes the call's shapes unknown: a subset
                 # could understate a merge (Concatenate sums widths).
                 calls.append([] if None in shapes else shapes)
+                consumed.append([tokens.get(ref) for ref in refs])
             outputs = self.layer(layer, calls or [[]], layer_path, nesting)
+            made = self._called(layer, consumed or [[]], outputs)
             for node_index, node_outputs in enumerate(outputs):
                 for tensor_index, shape in enumerate(node_outputs):
                     tensors[(name, node_index, tensor_index)] = shape
+                    tokens[(name, node_index, tensor_index)] = made[node_index][tensor_index]
         refs = list(_endpoint_refs(inner.get("output_layers")))
+        if nesting == 0:
+            self.live.outputs.extend(tokens[ref] for ref in refs if ref in tokens)
         return [tensors.get(ref) for ref in refs]
 
     # Layers -------------------------------------------------------------------
@@ -685,7 +827,10 @@ class _Bound:
         self, entry: Mapping[str, Any], calls: list[list[Shape]], path: _Path, nesting: int
     ) -> list[list[Shape | None]]:
         first = next((shapes for shapes in calls if shapes), None)
+        step, token = self.live.step, len(self.live.size)
         outputs = self.model(entry, first, path, nesting + 1)
+        for _ in calls[1:]:  # walked (parameters counted) once; each call runs its layers
+            self.live.repeat(step, token)
         return [outputs for _ in calls]
 
     def _wrapper(

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from server.api.deps import JobDep, QueryOptionsDep, ServiceDep, require_api_key
-from server.intake import validate_upload
+from server.intake import check_probe_memory, validate_upload
 from server.jobs import JobRecord
 from server.problems import ProblemError
 from server.protocol import JobState
@@ -123,6 +123,8 @@ async def initialize(
     options = _options(upload.options, query_options, service.settings)
     try:
         validated = await run_in_threadpool(validate_upload, upload.data, upload.filename, service.limits)
+        budget = service.settings.worker_memory_budget
+        await run_in_threadpool(check_probe_memory, validated.config, options, budget)
     except ProblemError as error:
         service.metrics.refused.labels(str(error.status)).inc()
         raise
