@@ -110,16 +110,18 @@ _KEPT_FOR_GRADIENT = 0.6
 _BYTES = 4  # float32
 
 
-def probe_memory_floor(sizes: ActivationElements, batch_size: int, *, backward: bool) -> int:
+def probe_memory_floor(
+    sizes: ActivationElements, batch_size: int, *, backward: bool, micro_batch: int = 1
+) -> int:
     """Bytes the worker's probe needs at its smallest micro-batch (one example):
-    ``estimate_probe_memory(model, batch_size, 1, backward=backward)``."""
+    ``estimate_probe_memory(model, batch_size, micro_batch, backward=backward)``."""
     held = _BYTES * (sizes.inputs + (sizes.outputs if backward else 0))  # the batch, and R
     if backward:
         per_example = _KEPT_FOR_GRADIENT * sizes.total + _LIVE_SETS * sizes.live_peak
     else:
         per_example = _LIVE_SETS * sizes.live_peak
     fixed = _FIXED + _PER_CALL["backward" if backward else "forward"] * sizes.calls
-    return int(fixed + batch_size * held + _BYTES * per_example)
+    return int(fixed + batch_size * held + micro_batch * _BYTES * per_example)
 
 
 def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budget: int) -> None:

@@ -9,11 +9,12 @@ its estimate must agree with the probe's own (`autoinit.probe.memory`).
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import mlp_config, serving
+from service_helpers import holding_jobs, mlp_config, serving, wait_finished
 
 from autoinit.upload.params import activation_elements
 from server.app import create_app
@@ -109,3 +110,67 @@ def test_backward_is_named_when_only_the_gradient_probe_does_not_fit(small_budge
     assert refused.status_code == 422, refused.text
     detail = refused.json()["detail"]
     assert "backward=true" in detail and "backward=false" in detail, detail
+
+
+# --- Progress moves with the probe ---------------------------------------------
+
+
+def test_a_jobs_progress_never_goes_back_and_passes_through_several_values(client, service):
+    """Watched through GET /jobs/{id}: held after its build (so the poller sees
+    the running state whatever the machine's speed), then let go."""
+    with holding_jobs(service.hold_file):
+        job = _post(client, mlp_config("progress_mlp"), baselines=["default", "he_normal"]).json()
+        seen = [(job["progress"], job["stage"])]
+        deadline = time.monotonic() + 120
+        while seen[-1][1] != "building model" and time.monotonic() < deadline:
+            job = client.get(f"/jobs/{job['id']}").json()
+            assert job["status"] in ("queued", "running"), job
+            seen.append((job["progress"], job["stage"]))
+    finished = wait_finished(client, job["id"])
+    seen.append((finished["progress"], finished["stage"]))
+    values = [progress for progress, _ in seen]
+    assert finished["status"] == "succeeded", finished
+    assert values == sorted(values), seen
+    assert ("building model" in {stage for _, stage in seen}) and 0 < min(v for v in values if v) < 0.1
+    assert len(set(values)) >= 3 and values[-1] == 1.0, seen
+
+
+class _CeleryTask:
+    """What the worker uses of a Celery task: its result backend and
+    ``update_state`` (recorded here instead of sent)."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict] = []
+        self.backend = self
+
+    def get_task_meta(self, job_id: str) -> dict:
+        return {}
+
+    def update_state(self, task_id: str, state: str, meta: dict) -> None:
+        self.reports.append(meta)
+
+
+def test_the_worker_reports_every_probe_in_order_when_the_budget_splits_the_batch(tmp_path):
+    """The worker's own reports (each stage change is sent, whatever the
+    time): non-decreasing, through every probe, to 1.0, with a budget that
+    runs the probe batch four examples at a time."""
+    from server.artifacts import ArtifactStore
+    from server.worker import run_job
+
+    config = _example("preact_resnet56_nobn")
+    sizes = activation_elements(config)
+    per_example = probe_memory_floor(sizes, 16, backward=False) - probe_memory_floor(
+        sizes, 16, backward=False, micro_batch=0
+    )
+    budget = probe_memory_floor(sizes, 16, backward=False) + 3 * per_example  # 4 examples a pass
+    settings = Settings(data_dir=tmp_path / "data", worker_memory_budget=budget)
+    ArtifactStore(settings.artifact_location).put_bytes("job1", "upload.json", json.dumps(config).encode())
+    task = _CeleryTask()
+    outcome = run_job(task, settings, "job1", {"baselines": ["default", "he_normal"], "probe_batch": 16})
+    assert outcome["outcome"] == "succeeded", outcome
+    values = [report["progress"] for report in task.reports]
+    stages = [report["stage"] for report in task.reports]
+    assert values == sorted(values) and values[-1] == 1.0, task.reports
+    expected = ["probing default initialization", "probing he_normal", "running AutoInit", "probing AutoInit"]
+    assert [s for s in dict.fromkeys(stages) if s in expected] == expected, stages
+    assert len(set(values)) >= 7, task.reports
