@@ -7,7 +7,11 @@ __all__ = [
     "ModelConfigError",
     "UnsafeConfigError",
     "EstimationError",
+    "JsonLimitError",
+    "LegacyConfigError",
+    "ParameterBoundError",
     "TrainingDataError",
+    "UploadTooLargeError",
     "UnsupportedLayerWarning",
 ]
 
@@ -27,6 +31,23 @@ class ModelConfigError(AutoInitError, ValueError):
 class UnsafeConfigError(ModelConfigError):
     """A config asks for something that could execute code (Lambda, unknown
     modules, ...) and is refused before Keras sees it."""
+
+
+class UploadTooLargeError(ModelConfigError):
+    """The upload (or the config inside it) is larger than the limit; the API
+    answers 413."""
+
+
+class JsonLimitError(ModelConfigError):
+    """The JSON is nested deeper, or holds more values, than allowed."""
+
+
+class ParameterBoundError(ModelConfigError):
+    """The parameters of a config cannot be bounded, or exceed the limit."""
+
+
+class LegacyConfigError(ModelConfigError):
+    """A tf.keras 2 config cannot be expressed as a Keras 3 config."""
 
 
 class EstimationError(AutoInitError, ValueError):

@@ -42,9 +42,9 @@ rules), ``converter`` (`convert_legacy_config`), ``graph`` (inbound nodes),
 
 from __future__ import annotations
 
+from autoinit.errors import LegacyConfigError
 from autoinit.legacy.converter import convert_legacy_config
 from autoinit.legacy.detection import is_legacy_config
-from autoinit.legacy.errors import LegacyConfigError
 from autoinit.legacy.reverse import INITIALIZER_ATTRIBUTES, to_legacy_config
 
 __all__ = [

@@ -7,7 +7,7 @@ turned into a scalar. The `autoinit.legacy` docstring lists them in words.
 
 from __future__ import annotations
 
-from autoinit.legacy.errors import LegacyConfigError
+from autoinit.errors import LegacyConfigError
 
 __all__ = ["apply_argument_rules"]
 

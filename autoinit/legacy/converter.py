@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from autoinit import keras_facts
-from autoinit.errors import ModelConfigError, UnsafeConfigError
+from autoinit.errors import LegacyConfigError, ModelConfigError, UnsafeConfigError
 from autoinit.keras_facts import WRAPPED_LAYER_KEYS
 from autoinit.legacy.arguments import apply_argument_rules
-from autoinit.legacy.errors import LegacyConfigError
 from autoinit.legacy.graph import Graph
 from autoinit.upload.structure import check_model_structure
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoinit.legacy.errors import LegacyConfigError
+from autoinit.errors import LegacyConfigError
 
 __all__ = ["Graph", "is_node_leaf"]
 

@@ -6,9 +6,9 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
+from autoinit.errors import LegacyConfigError
 from autoinit.keras_facts import MODEL_CLASSES as _MODEL_CLASSES
 from autoinit.keras_facts import WRAPPED_LAYER_KEYS
-from autoinit.legacy.errors import LegacyConfigError
 
 __all__ = ["INITIALIZER_ATTRIBUTES", "to_legacy_config"]
 

@@ -23,7 +23,7 @@ from itertools import accumulate
 from typing import Any
 
 from autoinit import keras_facts
-from autoinit.errors import ModelConfigError
+from autoinit.errors import JsonLimitError, ModelConfigError
 from autoinit.upload.formats import ASK_FOR
 from autoinit.upload.limits import UploadLimits
 
@@ -35,9 +35,6 @@ _BRACKET_STEP = {"{": 1, "[": 1, "}": -1, "]": -1}
 # A \u escape in the surrogate range; only then can parsing create one.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
-
-class JsonLimitError(ModelConfigError):
-    """The JSON is nested deeper, or holds more values, than allowed."""
 
 
 def loads_json(

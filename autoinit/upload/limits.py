@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from autoinit.errors import ModelConfigError
+from autoinit.errors import UploadTooLargeError
 
 __all__ = ["UploadLimits", "UploadTooLargeError", "check_size"]
 
-
-class UploadTooLargeError(ModelConfigError):
-    """The upload (or the config inside it) is larger than the limit; the API
-    answers 413."""
 
 
 @dataclass(frozen=True)
