@@ -11,6 +11,7 @@ Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B]
 
 from __future__ import annotations
 
+import functools
 import gc
 import sys
 import warnings
@@ -38,17 +39,21 @@ def main() -> None:
     names = [n for n in args.models.split(",") if n] or list(CORPUS)
     seeds = [1] if args.quick else [int(s) for s in args.seeds.split(",")]
     low, high = BAND
-    print(f"| model | weighted (>=16 ch) | in band, seeds {','.join(map(str, seeds))} | worst (layer: ratio) "
-          "| build s | init s | init / build |")
+    print(
+        f"| model | weighted (>=16 ch) | in band, seeds {','.join(map(str, seeds))} | worst (layer: ratio) "
+        "| build s | init s | init / build |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in names:
         counts, worst, builds, inits = [], [], [], []
         for seed in seeds:
-            build_s, model = timed(CORPUS[name])
+            build_s, built = timed(CORPUS[name])
+            autoinit = AutoInit(seed=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 init_s, (model, estimates) = timed(
-                    lambda: AutoInit(seed=seed).initialize_model(model, return_estimates=True))
+                    functools.partial(autoinit.initialize_model, built, return_estimates=True)
+                )
             ratios = ratios_of(model, estimates, seed=seed, batch_size=64, min_channels=16)
             inside = sum(low <= r <= high for r in ratios.values())
             counts.append(f"{inside}/{len(ratios)}")
@@ -56,12 +61,15 @@ def main() -> None:
             worst.append(f"{far[0]}: {far[1]:.2f}")
             builds.append(build_s)
             inits.append(init_s)
-            del model
+            del model, built
             gc.collect()
         weighted = counts[0].split("/")[1]
         build, init = min(builds), min(inits)
-        print(f"| {name} | {weighted} | {' '.join(c.split('/')[0] for c in counts)} | {'; '.join(worst)} "
-              f"| {fmt(build)} | {fmt(init)} | {init / build:.2f} |", flush=True)
+        print(
+            f"| {name} | {weighted} | {' '.join(c.split('/')[0] for c in counts)} | {'; '.join(worst)} "
+            f"| {fmt(build)} | {fmt(init)} | {init / build:.2f} |",
+            flush=True,
+        )
 
 
 def _log(value: float) -> float:

@@ -28,7 +28,9 @@ def weighted_ratios(
     return ratios_of(model, estimates, seed, batch_size, min_channels)
 
 
-def ratios_of(model: Any, estimates: list[dict], seed: int = 0, batch_size: int = 64, min_channels: int = 0) -> dict[str, float]:
+def ratios_of(
+    model: Any, estimates: list[dict], seed: int = 0, batch_size: int = 64, min_channels: int = 0
+) -> dict[str, float]:
     """``weighted_ratios`` for a model AutoInit has initialized (``estimates``
     its records), measured by the training-mode probe."""
     measured = {r["name"]: r for r in probe(model, batch_size=batch_size, seed=seed)}

@@ -70,7 +70,9 @@ def test_estimates_are_json_records_in_topological_order():
     # draws; conditioned on the draw, one scalar away from it.
     assert first["scale"] == pytest.approx(1 / 32, rel=0.3)
     unconditioned = AutoInit(seed=0, weight_init_config={"condition_on_draw": False})
-    assert unconditioned.initialize_model(mlp(), return_estimates=True)[1][1]["scale"] == pytest.approx(1 / 32)
+    assert unconditioned.initialize_model(mlp(), return_estimates=True)[1][1]["scale"] == pytest.approx(
+        1 / 32
+    )
     # Without drawing weights the estimate is the expectation over draws:
     # ReLU of N(0, 1), mean 1/sqrt(2 pi), variance 1/2 - 1/(2 pi).
     expected = AutoInit(seed=0).estimate(mlp())[1]
@@ -189,15 +191,17 @@ def test_constrain_weights_attaches_a_serializable_constraint():
     assert layer.kernel.constraint is not None
     config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
     rebuilt = keras.saving.deserialize_keras_object(config)
-    assert rebuilt.get_layer("dense0").kernel_constraint.stddev == pytest.approx(math.sqrt(kernel_variance(layer)), rel=0.1)
+    assert rebuilt.get_layer("dense0").kernel_constraint.stddev == pytest.approx(
+        math.sqrt(kernel_variance(layer)), rel=0.1
+    )
 
 
 def test_input_data_moments_set_the_first_scale():
     model = mlp(depth=1)
     plain = {"condition_on_draw": False}  # the paper's scale, expected over draws
-    _, estimates = AutoInit(input_data_mean=2.0, input_data_var=3.0, seed=0, weight_init_config=plain).initialize_model(
-        model, return_estimates=True
-    )
+    _, estimates = AutoInit(
+        input_data_mean=2.0, input_data_var=3.0, seed=0, weight_init_config=plain
+    ).initialize_model(model, return_estimates=True)
     assert estimates[0]["mean"] == 2.0 and estimates[0]["var"] == 3.0
     assert estimates[1]["scale"] == pytest.approx(1 / (32 * (3.0 + 4.0)))
 
@@ -287,7 +291,10 @@ def test_custom_estimator_must_subclass_the_base():
         ({"class_name": "Dense", "config": {}}, "class_name one of"),
         ({"class_name": "Functional"}, "'config' object"),
         (
-            {"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "NoSuchLayer", "config": {}}]}},
+            {
+                "class_name": "Sequential",
+                "config": {"name": "s", "layers": [{"class_name": "NoSuchLayer", "config": {}}]},
+            },
             "NoSuchLayer",
         ),
         (12, "Received: int"),
@@ -314,8 +321,21 @@ def test_subclassed_and_unbuilt_models_are_refused_clearly():
 
 from band import out_of_band, weighted_ratios  # noqa: E402
 
-
-ACTIVATIONS = ["relu", "tanh", "selu", "gelu", "swish", "sigmoid", "elu", "softplus", "mish", "hard_silu", "leaky_relu", "softsign", "hard_sigmoid"]
+ACTIVATIONS = [
+    "relu",
+    "tanh",
+    "selu",
+    "gelu",
+    "swish",
+    "sigmoid",
+    "elu",
+    "softplus",
+    "mish",
+    "hard_silu",
+    "leaky_relu",
+    "softsign",
+    "hard_sigmoid",
+]
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
@@ -389,12 +409,19 @@ def test_grouped_convolve_map_follows_keras_convolution(rank, groups, strides, p
     conv.build((None, *spatial, 2 * groups))
     conv.kernel.assign(kernel)
     expected = keras.ops.convert_to_numpy(conv(values[None]))[0]
-    assert np.allclose(convolve_map(values, kernel, strides, padding, (1,) * rank, groups), expected, atol=1e-10)
+    assert np.allclose(
+        convolve_map(values, kernel, strides, padding, (1,) * rank, groups), expected, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize(
     "rank, strides, padding, dilation",
-    [(2, (1, 1), "same", (1, 1)), (2, (2, 2), "valid", (1, 1)), (1, (1,), "valid", (2,)), (1, (2,), "same", (1,))],
+    [
+        (2, (1, 1), "same", (1, 1)),
+        (2, (2, 2), "valid", (1, 1)),
+        (1, (1,), "valid", (2,)),
+        (1, (2,), "same", (1,)),
+    ],
 )
 def test_depthwise_and_separable_maps_follow_keras(rank, strides, padding, dilation):
     from autoinit.estimators.convolutional import convolve_map, depthwise_as_grouped
@@ -405,7 +432,13 @@ def test_depthwise_and_separable_maps_follow_keras(rank, strides, padding, dilat
     depthwise = rng.standard_normal((*([3] * rank), 3, 2))
     pointwise = rng.standard_normal((*([1] * rank), 6, 4))
     dw = {1: L.DepthwiseConv1D, 2: L.DepthwiseConv2D}[rank](
-        3, strides=strides, padding=padding, dilation_rate=dilation, depth_multiplier=2, use_bias=False, dtype="float64"
+        3,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation,
+        depth_multiplier=2,
+        use_bias=False,
+        dtype="float64",
     )
     dw.build((None, *spatial, 3))
     dw.kernel.assign(depthwise)
@@ -413,7 +446,14 @@ def test_depthwise_and_separable_maps_follow_keras(rank, strides, padding, dilat
     middle = convolve_map(values, depthwise_as_grouped(depthwise), strides, padding, dilation, groups=3)
     assert np.allclose(middle, expected, atol=1e-10)
     sep = {1: L.SeparableConv1D, 2: L.SeparableConv2D}[rank](
-        4, 3, strides=strides, padding=padding, dilation_rate=dilation, depth_multiplier=2, use_bias=False, dtype="float64"
+        4,
+        3,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation,
+        depth_multiplier=2,
+        use_bias=False,
+        dtype="float64",
     )
     sep.build((None, *spatial, 3))
     sep.depthwise_kernel.assign(depthwise)
@@ -442,7 +482,13 @@ def test_convolve_transpose_map_follows_keras(rank, strides, padding, dilation, 
     values = rng.standard_normal((*spatial, 3))
     kernel = rng.standard_normal((*([kernel_size] * rank), 4, 3))
     conv = {1: L.Conv1DTranspose, 2: L.Conv2DTranspose, 3: L.Conv3DTranspose}[rank](
-        4, kernel_size, strides=strides, padding=padding, dilation_rate=dilation, use_bias=False, dtype="float64"
+        4,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation,
+        use_bias=False,
+        dtype="float64",
     )
     conv.build((None, *spatial, 3))
     conv.kernel.assign(kernel)
@@ -497,7 +543,9 @@ GATED_PRODUCT_MISS = (
 )
 
 
-@pytest.mark.parametrize("seed", [1, pytest.param(0, marks=pytest.mark.xfail(strict=True, reason=GATED_PRODUCT_MISS))])
+@pytest.mark.parametrize(
+    "seed", [1, pytest.param(0, marks=pytest.mark.xfail(strict=True, reason=GATED_PRODUCT_MISS))]
+)
 def test_layer_families_keep_their_target(seed):
     ratios = weighted_ratios(layer_zoo_model(), seed=seed, batch_size=64)
     assert set(ratios) >= {"depthwise", "separable", "transposed", "gate", "value", "after_padding", "head"}

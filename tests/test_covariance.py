@@ -43,7 +43,9 @@ def test_a_convolution_of_correlated_inputs_matches_the_simulated_covariance():
     assert np.abs(predicted - simulated).max() < 0.05 * np.abs(simulated).max()
     np.testing.assert_allclose(linear_variances(apply, c, shape), np.diag(predicted), rtol=1e-10)
     # The independent sum misses the cross terms by far on this draw.
-    independent = convolve_map(np.broadcast_to(np.diag(c).reshape(shape), shape), kernel**2, (1, 1), "same", (1, 1))
+    independent = convolve_map(
+        np.broadcast_to(np.diag(c).reshape(shape), shape), kernel**2, (1, 1), "same", (1, 1)
+    )
     assert np.abs(independent.ravel() / np.diag(simulated) - 1).max() > 0.2
 
 
@@ -127,8 +129,12 @@ def test_average_pooling_of_a_map_matches_keras(padding):
 
     values = RNG.normal(size=(2, 5, 5, 3)).astype("float32")
     layer = keras.layers.AveragePooling2D(2, strides=2, padding=padding)
-    np.testing.assert_allclose(average_pooling_map(values.astype(np.float64), (2, 2), (2, 2), padding),
-                               layer(values).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        average_pooling_map(values.astype(np.float64), (2, 2), (2, 2), padding),
+        layer(values).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_a_narrow_chain_of_shared_convolutions_is_predicted_as_measured():

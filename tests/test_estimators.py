@@ -107,9 +107,7 @@ def channel_moments(y: np.ndarray) -> tuple[float, float, float]:
     return float(y.mean()), float(y.var(ddof=1)), split_half_shared(y)
 
 
-def gaussian_channels(
-    rng: np.random.Generator, x: SignalMoments, channels: int, samples: int
-) -> np.ndarray:
+def gaussian_channels(rng: np.random.Generator, x: SignalMoments, channels: int, samples: int) -> np.ndarray:
     """(channels, samples) Gaussian input: one offset per channel, constant
     along ``samples``, plus independent fluctuations."""
     offsets = rng.standard_normal((channels, 1)) * math.sqrt(x.shared_var)
@@ -132,9 +130,7 @@ def assert_matches(what: str, estimate: float, per_trial: np.ndarray, n_se: floa
     )
 
 
-def assert_moments_match(
-    what: str, est: SignalMoments, per_trial: np.ndarray, shared: bool = True
-) -> None:
+def assert_moments_match(what: str, est: SignalMoments, per_trial: np.ndarray, shared: bool = True) -> None:
     """``per_trial`` columns: mean, var[, shared_var]."""
     assert_matches(f"{what} mean", est.mean, per_trial[:, 0])
     assert_matches(f"{what} var", est.var, per_trial[:, 1])
@@ -212,7 +208,9 @@ def test_relu_family_matches_keras_relu_semantics(negative_slope, max_value, thr
     est = estimate_activation(x, act)
 
     def trial(rng):
-        return channel_moments(keras_relu(gaussian_channels(rng, x, 1000, 50), negative_slope, max_value, threshold))
+        return channel_moments(
+            keras_relu(gaussian_channels(rng, x, 1000, 50), negative_slope, max_value, threshold)
+        )
 
     assert_moments_match(f"relu{(negative_slope, max_value, threshold)}", est, run_trials(trial, 3))
 
@@ -275,7 +273,9 @@ def test_softmax_matches_simulated_softmax_of_gaussian_logits(axis_size, log):
         assert est.mean == 1.0 / axis_size
 
 
-def glu_trial(x: SignalMoments, channels: int = 1000) -> Callable[[np.random.Generator], tuple[float, float, float]]:
+def glu_trial(
+    x: SignalMoments, channels: int = 1000
+) -> Callable[[np.random.Generator], tuple[float, float, float]]:
     def trial(rng):
         a = gaussian_channels(rng, x, channels, 50_000 // channels)
         b = gaussian_channels(rng, x, channels, 50_000 // channels)
@@ -306,7 +306,9 @@ def dense_trial(x: SignalMoments, fan_in: int, weight_var: float, units: int = 2
     return trial
 
 
-@pytest.mark.parametrize("x", [SignalMoments(0.0, 1.0), SignalMoments(0.8, 0.6, 0.3), SignalMoments(-0.3, 2.0, 1.5)])
+@pytest.mark.parametrize(
+    "x", [SignalMoments(0.0, 1.0), SignalMoments(0.8, 0.6, 0.3), SignalMoments(-0.3, 2.0, 1.5)]
+)
 def test_dense_matches_simulated_wx_with_per_feature_offsets(x):
     est = estimate_dense(x, 256, 0.01)
     assert est.mean == 0.0
@@ -342,7 +344,9 @@ def brute_force_taps(length: int, kernel: int, stride: int, padding: str, dilati
     its in-bounds taps. Returns (average count, number of outputs)."""
     taps = dilated_ones(kernel, dilation)
     span = len(taps)
-    before, after = {"valid": (0, 0), "causal": (span - 1, 0)}.get(padding) or same_padding(length, span, stride)
+    before, after = {"valid": (0, 0), "causal": (span - 1, 0)}.get(padding) or same_padding(
+        length, span, stride
+    )
     padded = np.pad(np.ones(length), (before, after))
     counts = np.correlate(padded, taps, mode="valid")[::stride]
     return float(counts.mean()), len(counts)
@@ -360,7 +364,9 @@ CONV_CASES = [
 
 
 @pytest.mark.parametrize("length, kernel, stride, padding, dilation", CONV_CASES)
-def test_average_taps_1d_counts_in_bounds_taps_like_a_padded_convolution(length, kernel, stride, padding, dilation):
+def test_average_taps_1d_counts_in_bounds_taps_like_a_padded_convolution(
+    length, kernel, stride, padding, dilation
+):
     expected, outputs = brute_force_taps(length, kernel, stride, padding, dilation)
     assert conv_output_length(length, kernel, stride, padding, dilation) == outputs
     assert average_taps_1d(length, kernel, stride, padding, dilation) == pytest.approx(expected, rel=1e-12)
@@ -413,7 +419,9 @@ def test_average_transpose_taps_matches_a_brute_force_scatter(length, kernel, st
 # -- pooling ------------------------------------------------------------------
 
 
-def pooled_trial(x: SignalMoments, k: int, reduce: Callable, pre: Callable = lambda v: v, channels: int = 500):
+def pooled_trial(
+    x: SignalMoments, k: int, reduce: Callable, pre: Callable = lambda v: v, channels: int = 500
+):
     """Channels x windows x K elements; ``reduce`` over each window."""
     windows = max(2, 40_000 // (channels * k)) * 2
 
@@ -439,7 +447,9 @@ def test_max_pooling_matches_simulated_max_of_k_gaussians(k, x):
 
 
 @pytest.mark.parametrize("k", [4, 9, 64])
-@pytest.mark.parametrize("g", [SignalMoments(0.0, 1.0), SignalMoments(0.3, 1.2, 0.4), SignalMoments(-1.0, 0.8, 0.2)])
+@pytest.mark.parametrize(
+    "g", [SignalMoments(0.0, 1.0), SignalMoments(0.3, 1.2, 0.4), SignalMoments(-1.0, 0.8, 0.2)]
+)
 def test_max_pooling_of_relu_output_is_exact_via_the_activation_origin(k, g):
     # max_i relu(g_i) = relu(max_i g_i): not a Gaussian max, and must match closely.
     x = estimate_activation(g, ACTIVATIONS["relu"])
@@ -482,7 +492,9 @@ def feature_offsets(rng: np.random.Generator, x: SignalMoments, examples: int, f
     return gaussian_channels(rng, x, features, examples).T
 
 
-@pytest.mark.parametrize("x, eps", [(SignalMoments(0.5, 1.0, 0.3), 1e-3), (SignalMoments(0.2, 0.002, 0.0007), 1e-3)])
+@pytest.mark.parametrize(
+    "x, eps", [(SignalMoments(0.5, 1.0, 0.3), 1e-3), (SignalMoments(0.2, 0.002, 0.0007), 1e-3)]
+)
 def test_layer_normalization_matches_per_example_standardization(x, eps):
     d = 64
     est = estimate_layer_normalization(x, d, eps)
@@ -503,7 +515,11 @@ def test_group_normalization_matches_per_group_standardization():
         examples = 100
         channels = groups * per_group
         offsets = rng.standard_normal(channels) * math.sqrt(x.shared_var)
-        v = x.mean + offsets + rng.standard_normal((examples, positions, channels)) * math.sqrt(x.fluctuating_var)
+        v = (
+            x.mean
+            + offsets
+            + rng.standard_normal((examples, positions, channels)) * math.sqrt(x.fluctuating_var)
+        )
         g = v.reshape(examples, positions, groups, per_group)
         y = (g - g.mean(axis=(1, 3), keepdims=True)) / np.sqrt(g.var(axis=(1, 3), keepdims=True) + eps)
         y = y.reshape(examples * positions, channels).T
@@ -607,7 +623,11 @@ def test_maximum_shared_variance_matches_simulated_channels(xs):
 @pytest.mark.parametrize(
     "name, estimator, layer",
     [
-        ("dropout", lambda x: estimate_dropout(x, 0.3), lambda rng, v: v * (rng.random(v.shape) >= 0.3) / 0.7),
+        (
+            "dropout",
+            lambda x: estimate_dropout(x, 0.3),
+            lambda rng, v: v * (rng.random(v.shape) >= 0.3) / 0.7,
+        ),
         (
             "gaussian_dropout",
             lambda x: estimate_gaussian_dropout(x, 0.3),
@@ -684,7 +704,14 @@ def tiny_weights(cell: str, features: int, units: int, seed: int = 0):
 def spec_for(cell: str, timesteps: int, return_sequences: bool = False, features: int = 3, units: int = 4):
     kernel, recurrent, bias = tiny_weights(cell, features, units)
     return RecurrentSpec(
-        cell, units, TANH, None if cell == "simple_rnn" else SIGMOID, kernel, recurrent, bias, timesteps,
+        cell,
+        units,
+        TANH,
+        None if cell == "simple_rnn" else SIGMOID,
+        kernel,
+        recurrent,
+        bias,
+        timesteps,
         return_sequences=return_sequences,
     )
 
@@ -873,7 +900,10 @@ def test_offset_map_fills_a_constant_mean_only_when_nothing_is_shared():
     assert SignalMoments(0.3, 1.0, 0.2).offset_map((4, 4, 2)) is None
 
 
-@pytest.mark.parametrize("strides, padding, dilation", [((1, 1), "same", (1, 1)), ((2, 1), "same", (1, 2)), ((1, 2), "valid", (1, 1))])
+@pytest.mark.parametrize(
+    "strides, padding, dilation",
+    [((1, 1), "same", (1, 1)), ((2, 1), "same", (1, 2)), ((1, 2), "valid", (1, 1))],
+)
 def test_conv_with_a_drawn_kernel_matches_simulation(strides, padding, dilation):
     rng = np.random.default_rng(30)
     kernel = rng.standard_normal((3, 3, 4, 5)) / 6.0
@@ -945,7 +975,9 @@ def test_attend_matches_a_simulation_with_per_example_components(example, keys):
 
     rng = np.random.default_rng(5)
     shared, independent, score_var = 0.4, 1.0 - example, 2.0
-    o, d = _attention_simulation(rng, 200_000, keys, 2, 0.0, example, independent, score_var, offsets=np.zeros(2))
+    o, d = _attention_simulation(
+        rng, 200_000, keys, 2, 0.0, example, independent, score_var, offsets=np.zeros(2)
+    )
     v = SignalMoments(0.0, shared + example + independent, shared, example_shared_var=example)
     out = attend(v, attention_weight_concentration(keys, score_var, 200_000), keys)
     random = float(np.mean(o**2))  # d = 0: all of it is the random part
@@ -981,7 +1013,9 @@ def test_realised_attention_matches_a_simulation_of_the_drawn_kernels():
     v = xs @ wv.reshape(features, -1)
     scores = rng.standard_normal((100_000, heads, keys)) * math.sqrt(score_var)
     a = np.exp(scores - special.logsumexp(scores, axis=-1, keepdims=True))
-    y = np.einsum("bht,bthd->bhd", a, v.reshape(100_000, keys, heads, dim)).reshape(100_000, -1) @ wo.reshape(heads * dim, -1)
+    y = np.einsum("bht,bthd->bhd", a, v.reshape(100_000, keys, heads, dim)).reshape(100_000, -1) @ wo.reshape(
+        heads * dim, -1
+    )
     assert out.mean == pytest.approx(float(y.mean()), abs=0.01)
     assert out.second_moment == pytest.approx(float(np.mean(y**2)), rel=0.02)
     np.testing.assert_allclose(out.offsets, y.mean(axis=0), atol=0.02)
@@ -990,13 +1024,18 @@ def test_realised_attention_matches_a_simulation_of_the_drawn_kernels():
 def test_realised_attention_needs_known_offsets():
     from autoinit.estimators.attention import realised_attention
 
-    assert realised_attention(SignalMoments(0.0, 1.0, 0.5), np.ones((2, 1, 2)), np.ones((1, 2, 2)), 0.5, 4) is None
+    assert (
+        realised_attention(SignalMoments(0.0, 1.0, 0.5), np.ones((2, 1, 2)), np.ones((1, 2, 2)), 0.5, 4)
+        is None
+    )
 
 
 def test_average_pooling_keeps_the_per_example_part():
     rng = np.random.default_rng(2)
     window, example, independent = 8, 0.3, 0.7
-    x = rng.standard_normal((200_000, 1)) * math.sqrt(example) + rng.standard_normal((200_000, window)) * math.sqrt(independent)
+    x = rng.standard_normal((200_000, 1)) * math.sqrt(example) + rng.standard_normal(
+        (200_000, window)
+    ) * math.sqrt(independent)
     out = estimate_average_pooling(SignalMoments(0.0, 1.0, example_shared_var=example), window)
     assert out.var == pytest.approx(float(x.mean(axis=1).var()), rel=0.02)
 
@@ -1018,8 +1057,12 @@ def test_simulate_recurrent_uses_realised_offsets_and_measures_step_covariance()
     # Reference: the same layer on sequences with exactly these offsets.
     batch, h, c, hs = 20_000, 0.0, 0.0, []
     k, rk, b = spec.kernel, spec.recurrent_kernel, spec.bias
-    sig = lambda z: 1.0 / (1.0 + np.exp(-z))
-    h = np.zeros((batch, spec.units)); c = np.zeros_like(h)
+
+    def sig(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    h = np.zeros((batch, spec.units))
+    c = np.zeros_like(h)
     for _ in range(6):
         z = (offsets + math.sqrt(0.5) * rng.standard_normal((batch, features))) @ k + h @ rk + b
         i, f, g, o = np.split(z, 4, axis=1)
@@ -1086,7 +1129,9 @@ def test_resize_variance_factor_matches_resized_white_noise(length_in, length_ou
 
 
 def test_resampling_shrinks_only_the_white_part():
-    y = estimate_resampling(SignalMoments(1.0, 3.0, 1.0, example_shared_var=0.5), RANDOM_OFFSET_BILINEAR_FACTOR**2)
+    y = estimate_resampling(
+        SignalMoments(1.0, 3.0, 1.0, example_shared_var=0.5), RANDOM_OFFSET_BILINEAR_FACTOR**2
+    )
     assert y.mean == 1.0 and y.shared_var == 1.0 and y.example_shared_var == pytest.approx(0.5)
     assert y.var == pytest.approx(1.5 + 1.5 * 4.0 / 9.0)
     shift = np.random.default_rng(0).uniform(size=400_000)  # one random sub-pixel position per axis
@@ -1142,14 +1187,18 @@ def test_max_pooling_map_windows_that_start_on_padding_are_finite():
     ((6, 6, 5), (3, 3, 3), (2, 1, 1), "valid", (1, 1, 1), 1),
     ((8, 8), (5, 5), (1, 1), "same", (2, 2), 4),
 ])  # fmt: skip
-def test_a_map_constant_over_positions_convolves_like_the_full_map(spatial, kernel, strides, padding, dilation, groups):
+def test_a_map_constant_over_positions_convolves_like_the_full_map(
+    spatial, kernel, strides, padding, dilation, groups
+):
     from autoinit.estimators.convolutional import convolve_constant_map, convolve_map
 
     rng = np.random.default_rng(5)
     channels, out = 8, 8
     w = rng.standard_normal((*kernel, channels // groups, out))
     values = rng.standard_normal(channels)
-    full = convolve_map(np.broadcast_to(values, (*spatial, channels)).copy(), w, strides, padding, dilation, groups)
+    full = convolve_map(
+        np.broadcast_to(values, (*spatial, channels)).copy(), w, strides, padding, dilation, groups
+    )
     fast = convolve_constant_map(values, w, spatial, strides, padding, dilation, groups)
     assert fast.shape == full.shape and np.allclose(fast, full)
 
@@ -1159,7 +1208,9 @@ def test_a_map_constant_over_positions_convolves_like_the_full_map(spatial, kern
     ((6, 5), (3, 3), (2, 1), "same", 2),
     ((7,), (3,), (1,), "valid", 1),
 ])  # fmt: skip
-def test_conv_pair_covariance_matches_simulated_outputs_of_one_example(spatial, kernel, strides, padding, groups):
+def test_conv_pair_covariance_matches_simulated_outputs_of_one_example(
+    spatial, kernel, strides, padding, groups
+):
     from autoinit.estimators.convolutional import conv_pair_covariance, convolve_map
 
     rng = np.random.default_rng(11)

@@ -12,13 +12,13 @@ import warnings
 
 import keras
 import pytest
+from band import expected_second_moment, out_of_band, weighted_ratios
 from keras import layers as L
 from keras import ops
 
 from autoinit import AutoInit
 from autoinit.errors import UnsupportedLayerWarning
 from autoinit.probe import probe
-from band import expected_second_moment, out_of_band, weighted_ratios
 
 
 def _second(record: dict) -> float:
@@ -59,7 +59,9 @@ IMAGENET_VARIANCE = [(0.229 * 255) ** 2, (0.224 * 255) ** 2, (0.225 * 255) ** 2]
 
 PREPROCESSING = {
     "normalization_from_config": lambda: L.Normalization(mean=IMAGENET_MEAN, variance=IMAGENET_VARIANCE),
-    "normalization_inverted": lambda: L.Normalization(mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25], invert=True),
+    "normalization_inverted": lambda: L.Normalization(
+        mean=[1.0, 2.0, 3.0], variance=[4.0, 1.0, 0.25], invert=True
+    ),
     "rescaling_per_channel": lambda: L.Rescaling([2.0, 0.5, 1.0], offset=[1.0, 0.0, -1.0]),
     "center_crop": lambda: L.CenterCrop(16, 16),
     "resizing_down": lambda: L.Resizing(12, 12),
@@ -120,7 +122,9 @@ def test_functional_op_nodes_are_modelled():
     measured = _measured_directly(model)
     ops_seen = {r["class_name"] for r in predicted.values()}
     assert {"Add", "Multiply", "Relu6", "Subtract", "TrueDivide", "Gelu", "Negative", "Sigmoid"} <= ops_seen
-    assert _second(predicted["multiply_1"]) == pytest.approx(_second(measured["multiply_1"]), rel=0.05)  # hard-swish
+    assert _second(predicted["multiply_1"]) == pytest.approx(
+        _second(measured["multiply_1"]), rel=0.05
+    )  # hard-swish
     for name in ("expand", "squeeze", "project", "head"):
         ratio = _second(measured[name]) / expected_second_moment(predicted[name])
         assert 0.5 <= ratio <= 2.0, (name, ratio)
@@ -160,7 +164,9 @@ def test_spectral_normalization_is_estimated_with_its_normalized_kernel_and_flag
         x = L.SpectralNormalization(L.Dense(32), name="sn_dense")(L.Flatten()(x))
         return keras.Model(inputs, L.Dense(8, name="head")(x))
 
-    with pytest.warns(UnsupportedLayerWarning, match=r"cannot set the scale of layer 'sn_conv' \(SpectralNormalization\)"):
+    with pytest.warns(
+        UnsupportedLayerWarning, match=r"cannot set the scale of layer 'sn_conv' \(SpectralNormalization\)"
+    ):
         model, estimates = AutoInit(seed=1).initialize_model(build(), return_estimates=True)
     predicted = {r["name"]: r for r in estimates}
     measured = {r["name"]: r for r in probe(model, batch_size=64, seed=1)}
@@ -239,7 +245,12 @@ def test_what_autoinit_models_is_accepted_on_upload(kind):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnsupportedLayerWarning)
         estimates = AutoInit(seed=0).initialize_model(config, return_estimates=True)[1]
-    assert all(r["estimator"] == "builtin" for r in estimates), [r["name"] for r in estimates if r["estimator"] != "builtin"]
-    unexpected = [str(w.message) for w in caught
-                  if issubclass(w.category, UnsupportedLayerWarning) and "SpectralNormalization" not in str(w.message)]
+    assert all(r["estimator"] == "builtin" for r in estimates), [
+        r["name"] for r in estimates if r["estimator"] != "builtin"
+    ]
+    unexpected = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, UnsupportedLayerWarning) and "SpectralNormalization" not in str(w.message)
+    ]
     assert not unexpected, unexpected

@@ -14,12 +14,12 @@ import json
 import warnings
 
 import pytest
+from band import out_of_band, weighted_ratios
+from corpus import APPLICATIONS, CORPUS, EVOLVED, application
 
 from autoinit import AutoInit
 from autoinit.errors import UnsafeConfigError, UnsupportedLayerWarning
 from autoinit.upload import validate_model_config
-from band import out_of_band, weighted_ratios
-from corpus import APPLICATIONS, CORPUS, EVOLVED, application
 
 LAYER_SCALE = (
     "ConvNeXt's LayerScale (module keras.src.applications.convnext) is neither modelled nor on the "

@@ -6,15 +6,16 @@ import warnings
 
 import keras
 import pytest
+from band import out_of_band, weighted_ratios
 
 from autoinit import AutoInit
-from band import out_of_band, weighted_ratios
 
 
 def time_distributed_model() -> keras.Model:
     inputs = keras.Input((6, 16, 16, 3), name="clip")
-    x = keras.layers.TimeDistributed(keras.layers.Conv2D(8, 3, padding="same", activation="relu"),
-                                     name="frame_conv")(inputs)
+    x = keras.layers.TimeDistributed(
+        keras.layers.Conv2D(8, 3, padding="same", activation="relu"), name="frame_conv"
+    )(inputs)
     x = keras.layers.TimeDistributed(keras.layers.GlobalAveragePooling2D(), name="frame_pool")(x)
     x = keras.layers.TimeDistributed(keras.layers.Dense(32, activation="tanh"), name="frame_dense")(x)
     outputs = keras.layers.Dense(4, name="head")(keras.layers.Flatten(name="flat")(x))
@@ -37,4 +38,5 @@ def test_time_distributed_initializers_are_in_the_initialized_config():
     rebuilt = keras.saving.deserialize_keras_object(config)
     original = AutoInit(seed=3).initialize_model(time_distributed_model())
     assert rebuilt.get_layer("frame_conv").get_weights()[0] == pytest.approx(
-        original.get_layer("frame_conv").get_weights()[0])
+        original.get_layer("frame_conv").get_weights()[0]
+    )

@@ -238,7 +238,9 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
     return y.with_covariance(activation_covariance(activation.fn, d, r, x.covariance))
 
 
-def _tabulated_moments(activation: Activation, d: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _tabulated_moments(
+    activation: Activation, d: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """``E[f(d + scale z)]`` and ``E[f(.)^2]`` elementwise, by interpolation."""
     z, w = standard_normal_grid(_PER_CHANNEL_NODES, 10.0)
     grid_d = np.linspace(float(d.min()), float(d.max()), _TABLE_SIZE)
@@ -255,7 +257,9 @@ def _tabulated_moments(activation: Activation, d: np.ndarray, scale: np.ndarray)
     query = np.stack([d.ravel(), scale.ravel()], axis=-1)
     results = []
     for table in (table1, table2):
-        interpolate = interpolate_grid((grid_d, grid_s), table, method="linear", bounds_error=False, fill_value=None)
+        interpolate = interpolate_grid(
+            (grid_d, grid_s), table, method="linear", bounds_error=False, fill_value=None
+        )
         results.append(interpolate(query).reshape(d.shape))
     return results[0], results[1]
 
@@ -309,16 +313,20 @@ def composed(outer: Activation, inner: Activation) -> Activation:
         return outer
     if outer.is_linear:
         return inner
-    return Activation(("compose", outer.key, inner.key), lambda x: outer.fn(inner.fn(x)),
-                      outer.monotone and inner.monotone)
+    return Activation(
+        ("compose", outer.key, inner.key), lambda x: outer.fn(inner.fn(x)), outer.monotone and inner.monotone
+    )
 
 
 def affine_of(scale: float, shift: float, inner: Activation) -> Activation:
     """``scale * inner(x) + shift`` as one elementwise activation."""
     if scale == 1.0 and shift == 0.0:
         return inner
-    return Activation(("affine", float(scale), float(shift), inner.key),
-                      lambda x: scale * inner.fn(x) + shift, scale >= 0.0 and inner.monotone)
+    return Activation(
+        ("affine", float(scale), float(shift), inner.key),
+        lambda x: scale * inner.fn(x) + shift,
+        scale >= 0.0 and inner.monotone,
+    )
 
 
 _COMBINATIONS = {

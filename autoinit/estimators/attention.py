@@ -43,7 +43,13 @@ from scipy import special
 from autoinit.estimators.core import dense_weight_variance, estimate_dense
 from autoinit.moments import SignalMoments
 
-__all__ = ["AttentionScales", "attend", "realised_attention", "attention_weight_concentration", "estimate_multi_head_attention"]
+__all__ = [
+    "AttentionScales",
+    "attend",
+    "realised_attention",
+    "attention_weight_concentration",
+    "estimate_multi_head_attention",
+]
 
 
 @dataclass(frozen=True)
@@ -128,11 +134,15 @@ def attend(v: SignalMoments, concentration: float, keys: int, dropout: float = 0
         random = np.broadcast_to(v.random_map(), v.offsets.shape)
         example = v.example_fraction * random
         out = SignalMoments.from_offsets(v.offsets, example + (random - example) * concentration)
-        return replace(out, example_shared_var=float(np.mean(example + (random - example) / max(int(keys), 1))))
+        return replace(
+            out, example_shared_var=float(np.mean(example + (random - example) / max(int(keys), 1)))
+        )
     example = v.example_shared_var
     independent = max(v.fluctuating_var - example, 0.0)
     second = v.shared_var + example + independent * concentration
-    return SignalMoments(0.0, second, v.shared_var, example_shared_var=example + independent / max(int(keys), 1))
+    return SignalMoments(
+        0.0, second, v.shared_var, example_shared_var=example + independent / max(int(keys), 1)
+    )
 
 
 def realised_attention(

@@ -47,9 +47,7 @@ class LayerOutputDistributionEstimator:
 
     def estimate(self, means_in: list[float], vars_in: list[float]) -> tuple[float, float]:
         """Return ``(mean_out, var_out)`` for inputs with ``means_in``/``vars_in``."""
-        raise NotImplementedError(
-            f"{type(self).__name__} must override `estimate(self, means_in, vars_in)`."
-        )
+        raise NotImplementedError(f"{type(self).__name__} must override `estimate(self, means_in, vars_in)`.")
 
     def estimate_moments(self, inputs: Sequence[SignalMoments]) -> SignalMoments:
         """Like ``estimate`` but on ``SignalMoments``.

@@ -65,7 +65,9 @@ def conv_output_length(length: int, kernel: int, stride: int, padding: str, dila
     return max((length - span) // stride + 1, 0)
 
 
-def tap_mask_1d(length: int | None, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1) -> np.ndarray:
+def tap_mask_1d(
+    length: int | None, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1
+) -> np.ndarray:
     """Boolean ``(outputs, kernel)``: which taps of each output land inside the input.
 
     ``length=None`` (unknown) or ``"valid"`` padding: one row, all taps inside.
@@ -86,7 +88,9 @@ def tap_mask_1d(length: int | None, kernel: int, stride: int = 1, padding: str =
     return (taps >= 0) & (taps < length)
 
 
-def average_taps_1d(length: int | None, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1) -> float:
+def average_taps_1d(
+    length: int | None, kernel: int, stride: int = 1, padding: str = "valid", dilation: int = 1
+) -> float:
     """Mean number of kernel taps that land inside the input, over outputs.
 
     ``length=None`` (unknown) assumes no border effect (``kernel`` taps).
@@ -110,7 +114,9 @@ def _over_axes(per_axis, spatial, kernel, strides, padding: str, dilation) -> fl
     return math.prod(per_axis(n, k, s, padding, d) for n, k, s, d in zip(spatial, kernel, strides, dilation))
 
 
-def padding_geometry(length: int, kernel: int, stride: int, padding: str, dilation: int = 1) -> tuple[int, int, int]:
+def padding_geometry(
+    length: int, kernel: int, stride: int, padding: str, dilation: int = 1
+) -> tuple[int, int, int]:
     """``(pad_before, pad_after, out_len)`` of one axis of a convolution or
     pooling window (TF's rule for "same")."""
     span = (kernel - 1) * dilation + 1
@@ -162,11 +168,13 @@ def convolve_map(
     rank = kernel.ndim - 2
     _check_groups(values, kernel, groups)
     if values.ndim == 1:
-        return _grouped_product(values, kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1]).sum(axis=0), groups)
+        return _grouped_product(
+            values, kernel.reshape(-1, kernel.shape[-2], kernel.shape[-1]).sum(axis=0), groups
+        )
     lead = values.ndim - rank - 1  # 1 for a batch
     geometry = [
         padding_geometry(n, k, s, padding, d)
-        for n, k, s, d in zip(values.shape[lead:lead + rank], kernel.shape[:rank], strides, dilation)
+        for n, k, s, d in zip(values.shape[lead : lead + rank], kernel.shape[:rank], strides, dilation)
     ]
     padded = np.pad(values, [(0, 0)] * lead + [(b, a) for b, a, _ in geometry] + [(0, 0)])
     outs = [o for _, _, o in geometry]
@@ -243,12 +251,17 @@ def conv_pair_covariance(
     w = np.asarray(kernel, dtype=np.float64)
     rank = w.ndim - 2
     per_in, out = w.shape[-2], w.shape[-1]
-    geometry = [padding_geometry(n, k, st, padding, d) for n, k, st, d in zip(spatial, w.shape[:rank], strides, dilation)]
+    geometry = [
+        padding_geometry(n, k, st, padding, d)
+        for n, k, st, d in zip(spatial, w.shape[:rank], strides, dilation)
+    ]
     positions_out = math.prod(o for _, _, o in geometry)
     if positions_out < 2 or math.prod(spatial) * per_in * out > _PAIR_COVARIANCE_ELEMENTS:
         return 0.0
     carried, squared = w, w * w
-    for axis, ((before, _, outs), n, k, st, d) in enumerate(zip(geometry, spatial, w.shape[:rank], strides, dilation)):
+    for axis, ((before, _, outs), n, k, st, d) in enumerate(
+        zip(geometry, spatial, w.shape[:rank], strides, dilation)
+    ):
         reach = np.zeros((n, k))  # reach[i, t]: input i is tap t of some output
         for t in range(k):
             i = np.arange(outs) * st - before + t * d
@@ -325,13 +338,29 @@ def estimate_conv_realised(
         r = _constant_over_positions(x.random_map(), offsets.shape) if d is not None else None
         if r is not None:
             constant = functools.partial(
-                convolve_constant_map, spatial=offsets.shape[:-1], strides=strides, padding=padding,
-                dilation=dilation, groups=groups,
+                convolve_constant_map,
+                spatial=offsets.shape[:-1],
+                strides=strides,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
             )
-            return _with_pair_covariance(SignalMoments.from_offsets(constant(d, w), constant(r, w * w)), x, w,
-                                         offsets.shape, strides, padding, dilation, groups)
-    apply = functools.partial(convolve_map, strides=strides, padding=padding, dilation=dilation, groups=groups)
-    y = linear_map_moments(x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w))
+            return _with_pair_covariance(
+                SignalMoments.from_offsets(constant(d, w), constant(r, w * w)),
+                x,
+                w,
+                offsets.shape,
+                strides,
+                padding,
+                dilation,
+                groups,
+            )
+    apply = functools.partial(
+        convolve_map, strides=strides, padding=padding, dilation=dilation, groups=groups
+    )
+    y = linear_map_moments(
+        x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w)
+    )
     if x.covariance is not None or offsets.ndim != rank + 1:
         return y  # the covariance carries the pairs itself
     return _with_pair_covariance(y, x, w, offsets.shape, strides, padding, dilation, groups)
@@ -346,7 +375,9 @@ def _with_pair_covariance(y, x, w, shape, strides, padding, dilation, groups) ->
     return replace(y, example_shared_var=pairs) if pairs > 0.0 else y
 
 
-def _transpose_geometry(length: int, kernel: int, stride: int, padding: str, dilation: int) -> tuple[int, int]:
+def _transpose_geometry(
+    length: int, kernel: int, stride: int, padding: str, dilation: int
+) -> tuple[int, int]:
     """``(pad_before, out_len)`` of one axis of a transposed convolution (Keras, no output_padding)."""
     span = (kernel - 1) * dilation + 1
     if padding == "valid":
@@ -371,7 +402,7 @@ def convolve_transpose_map(
             f"{kernel.shape}. Received: values shape {values.shape}"
         )
     lead = values.ndim - rank - 1
-    spatial = values.shape[lead:lead + rank]
+    spatial = values.shape[lead : lead + rank]
     geometry = [
         _transpose_geometry(n, k, s, padding, d)
         for n, k, s, d in zip(spatial, kernel.shape[:rank], strides, dilation)
@@ -384,8 +415,7 @@ def convolve_transpose_map(
     buffer = np.zeros((*values.shape[:lead], *full, kernel.shape[-2]))
     for tap in itertools.product(*(range(k) for k in kernel.shape[:rank])):
         window = (slice(None),) * lead + tuple(
-            slice(t * d, t * d + (n - 1) * s + 1, s)
-            for t, d, n, s in zip(tap, dilation, spatial, strides)
+            slice(t * d, t * d + (n - 1) * s + 1, s) for t, d, n, s in zip(tap, dilation, spatial, strides)
         )
         buffer[window] += values @ kernel[tap].T
     crop = (slice(None),) * lead + tuple(slice(before, before + out) for before, out in geometry)
@@ -413,10 +443,14 @@ def estimate_conv_transpose_realised(
             f"Received: offsets shape {offsets.shape}"
         )
     apply = functools.partial(convolve_transpose_map, strides=strides, padding=padding, dilation=dilation)
-    return linear_map_moments(x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w))
+    return linear_map_moments(
+        x, offsets, functools.partial(apply, kernel=w), functools.partial(apply, kernel=w * w)
+    )
 
 
-def average_transpose_taps_1d(length: int | None, kernel: int, stride: int, padding: str, dilation: int = 1) -> float:
+def average_transpose_taps_1d(
+    length: int | None, kernel: int, stride: int, padding: str, dilation: int = 1
+) -> float:
     """Mean number of (input, tap) pairs that write each output of a transposed conv."""
     if length is None:
         return kernel / stride

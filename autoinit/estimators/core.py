@@ -104,7 +104,9 @@ def estimate_einsum_realised(
     out = rest.split("->")[1]
     leading = lhs.startswith("...") and out.startswith("...")
     if not leading and lhs[:1] != out[:1]:
-        raise EstimationError(f"Expected an einsum equation whose batch axis leads input and output. Received: {equation!r}")
+        raise EstimationError(
+            f"Expected an einsum equation whose batch axis leads input and output. Received: {equation!r}"
+        )
     d = np.asarray(offsets, dtype=np.float64)[None]
     r = np.broadcast_to(x.random_map(), offsets.shape)[None]
     expected = np.einsum(equation, d, w)[0]

@@ -181,4 +181,3 @@ def _shared_uncached(f: ElementwiseFn, mean: float, var: float, shared_var: floa
         first = float(wu @ g)
         shared = float(wu @ (g * g)) - first * first
     return max(shared, 0.0)
-

@@ -70,9 +70,7 @@ def estimate_add(xs: Sequence[SignalMoments]) -> SignalMoments:
     known = _linear_offsets(xs, [1.0] * len(xs))
     if known is not None:
         return known
-    return SignalMoments(
-        sum(x.mean for x in xs), sum(x.var for x in xs), sum(x.shared_var for x in xs)
-    )
+    return SignalMoments(sum(x.mean for x in xs), sum(x.var for x in xs), sum(x.shared_var for x in xs))
 
 
 def estimate_subtract(xs: Sequence[SignalMoments]) -> SignalMoments:

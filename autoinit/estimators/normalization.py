@@ -109,18 +109,25 @@ class BatchRenorm:
         """``(r, d)`` for batch statistics per channel."""
         sigma = self.sigma(epsilon)
         r = np.clip(np.sqrt(np.asarray(batch_var) + epsilon) / sigma, self.rmin, self.rmax)
-        d = np.clip((np.asarray(batch_mean) - np.asarray(self.mean, dtype=np.float64).ravel()) / sigma,
-                    -self.dmax, self.dmax)
+        d = np.clip(
+            (np.asarray(batch_mean) - np.asarray(self.mean, dtype=np.float64).ravel()) / sigma,
+            -self.dmax,
+            self.dmax,
+        )
         return r, d
 
 
 def _affine(mean: float, var: float, shared: float, scale: np.ndarray, shift: np.ndarray) -> SignalMoments:
     """Moments of ``scale_c * x + shift_c`` over channels c, for ``x`` with the
     same (mean, var, shared) in every channel."""
-    scale, shift = np.broadcast_arrays(np.asarray(scale, dtype=np.float64), np.asarray(shift, dtype=np.float64))
+    scale, shift = np.broadcast_arrays(
+        np.asarray(scale, dtype=np.float64), np.asarray(shift, dtype=np.float64)
+    )
     channel_means = scale * mean + shift
     out_mean = float(channel_means.mean())
-    second = float(np.mean(scale * scale) * (var + mean * mean) + np.mean(2 * scale * shift * mean + shift * shift))
+    second = float(
+        np.mean(scale * scale) * (var + mean * mean) + np.mean(2 * scale * shift * mean + shift * shift)
+    )
     out_shared = float(channel_means.var() + np.mean(scale * scale) * shared)
     return SignalMoments(out_mean, second - out_mean * out_mean, out_shared)
 

@@ -70,7 +70,9 @@ def estimate_average_pooling(x: SignalMoments, window: float) -> SignalMoments:
     if x.offsets is not None and x.offsets.ndim == 1:  # each channel's expected value passes
         random = e + (x.random_map() - e) / k
         return replace(SignalMoments.from_offsets(x.offsets, random), example_shared_var=e)
-    return SignalMoments(x.mean, x.shared_var + e + (x.fluctuating_var - e) / k, x.shared_var, example_shared_var=e)
+    return SignalMoments(
+        x.mean, x.shared_var + e + (x.fluctuating_var - e) / k, x.shared_var, example_shared_var=e
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -149,13 +151,21 @@ def clark_maximum(means: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray
         with np.errstate(divide="ignore", invalid="ignore"):
             a = (mean - mu_k) / theta
         degenerate = ~(theta > 1e-12 * np.maximum(np.abs(mean) + np.abs(mu_k), 1.0))
-        win = np.where(degenerate, (mean >= mu_k).astype(np.float64), special.ndtr(np.where(degenerate, 0.0, a)))
-        density = np.where(degenerate, 0.0, np.exp(-0.5 * np.where(degenerate, 0.0, a) ** 2) / np.sqrt(2.0 * np.pi))
+        win = np.where(
+            degenerate, (mean >= mu_k).astype(np.float64), special.ndtr(np.where(degenerate, 0.0, a))
+        )
+        density = np.where(
+            degenerate, 0.0, np.exp(-0.5 * np.where(degenerate, 0.0, a) ** 2) / np.sqrt(2.0 * np.pi)
+        )
         win = np.where(present[:, k], win, 1.0)  # a missing element never wins
         density = np.where(present[:, k], density, 0.0)
         safe_mu_k = np.where(present[:, k], mu_k, 0.0)
         new_mean = mean * win + safe_mu_k * (1.0 - win) + theta * density
-        second = (mean * mean + var) * win + (safe_mu_k**2 + var_k) * (1.0 - win) + (mean + safe_mu_k) * theta * density
+        second = (
+            (mean * mean + var) * win
+            + (safe_mu_k**2 + var_k) * (1.0 - win)
+            + (mean + safe_mu_k) * theta * density
+        )
         var = np.maximum(second - new_mean * new_mean, 0.0)
         with_rest = with_rest * win[:, None] + cov[:, k, :] * (1.0 - win[:, None])
         mean = new_mean
@@ -224,7 +234,9 @@ def average_pooling_map(values: np.ndarray, pool: tuple, strides: tuple, padding
     """Average pooling of one example ``(*positions, channels)`` or a batch
     ``(batch, *positions, channels)`` (Keras: padding is not counted)."""
     rank = len(pool)
-    return _average_over_windows(values, _windows(values.shape[-rank - 1:], tuple(pool), tuple(strides), padding))
+    return _average_over_windows(
+        values, _windows(values.shape[-rank - 1 :], tuple(pool), tuple(strides), padding)
+    )
 
 
 def _average_over_windows(values: np.ndarray, windows: np.ndarray) -> np.ndarray:
@@ -237,7 +249,9 @@ def _average_over_windows(values: np.ndarray, windows: np.ndarray) -> np.ndarray
     return summed / present.sum(axis=-1)
 
 
-def estimate_average_pooling_map(x: SignalMoments, pool: tuple, strides: tuple, padding: str) -> SignalMoments | None:
+def estimate_average_pooling_map(
+    x: SignalMoments, pool: tuple, strides: tuple, padding: str
+) -> SignalMoments | None:
     """Average pooling of a full map of expected values (channels last): the
     map is pooled; element variances are pooled exactly with the covariance
     (``autoinit.estimators.covariance``), else as independent ones

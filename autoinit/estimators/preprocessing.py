@@ -38,7 +38,7 @@ from dataclasses import replace
 import numpy as np
 
 from autoinit.estimators.gaussian import gaussian_moments
-from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
+from autoinit.moments import SignalMoments
 
 __all__ = [
     "estimate_affine",
@@ -179,8 +179,14 @@ def estimate_resampling(x: SignalMoments, factor: float) -> SignalMoments:
     example = x.example_shared_var
     shrunk = example + factor * np.maximum(random - example, 0.0)
     out = SignalMoments.from_offsets(x.offsets, shrunk)
-    return SignalMoments(out.mean, out.var, out.shared_var, offsets=out.offsets, element_var=out.element_var,
-                         example_shared_var=example)
+    return SignalMoments(
+        out.mean,
+        out.var,
+        out.shared_var,
+        offsets=out.offsets,
+        element_var=out.element_var,
+        example_shared_var=example,
+    )
 
 
 def estimate_clipped_random_affine(
@@ -238,8 +244,9 @@ def estimate_clipped_random_affine(
     random = np.maximum(np.asarray(seconds) - means_a**2, 0.0)
     y = SignalMoments.from_offsets(means_a, random)
     example = float(np.mean(within))
-    return SignalMoments(y.mean, y.var, y.shared_var, offsets=y.offsets, element_var=y.element_var,
-                         example_shared_var=example)
+    return SignalMoments(
+        y.mean, y.var, y.shared_var, offsets=y.offsets, element_var=y.element_var, example_shared_var=example
+    )
 
 
 def _draw_grid(scales, shifts, w, scale_range, shift_range):

@@ -13,8 +13,6 @@ examples and elements, so the shared (per-channel) variance is unchanged.
 
 from __future__ import annotations
 
-import numpy as np
-
 from autoinit.moments import SignalMoments
 
 __all__ = [

@@ -28,7 +28,6 @@ reads the position's own state), and every tap is inside the map (borders,
 where ``same`` padding reads zeros, are a small share of larger maps).
 """
 
-
 from __future__ import annotations
 
 from dataclasses import dataclass, replace

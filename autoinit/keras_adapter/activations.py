@@ -61,7 +61,11 @@ def resolve_activation(fn: Any) -> Activation | str:
 def _layer_activation(layer: Any) -> Activation | str:
     kind = type(layer).__name__
     if kind == "ReLU":
-        return relu_family(float(layer.negative_slope), None if layer.max_value is None else float(layer.max_value), float(layer.threshold))
+        return relu_family(
+            float(layer.negative_slope),
+            None if layer.max_value is None else float(layer.max_value),
+            float(layer.threshold),
+        )
     if kind == "LeakyReLU":
         return relu_family(negative_slope=float(layer.negative_slope))
     if kind == "PReLU":

@@ -184,7 +184,9 @@ class LayerContext:
         """
         target = self.target if target is None else target
         first = self.first_call(place)
-        variance = dense_weight_variance(x, fan_in, target) if first else self.session.chosen[id(self.layer)][place]
+        variance = (
+            dense_weight_variance(x, fan_in, target) if first else self.session.chosen[id(self.layer)][place]
+        )
         if first:
             self.write(variable, variance, place, initializer_attr)
         z = None

@@ -62,7 +62,11 @@ def functional_of(model: keras.Model, strict: bool = True) -> Any:
                 "(or `model.build(input_shape)`). Received: an unbuilt Sequential."
             )
         return graph
-    if hasattr(model, "_nodes_by_depth") and getattr(model, "_layers", None) is not None and hasattr(model, "inputs"):
+    if (
+        hasattr(model, "_nodes_by_depth")
+        and getattr(model, "_layers", None) is not None
+        and hasattr(model, "inputs")
+    ):
         try:
             model.inputs  # noqa: B018 - subclassed models raise here
         except (AttributeError, ValueError):
@@ -113,7 +117,9 @@ def run_graph(
             name = prefix + op.name + (f"#{index + 1}" if index else "")
             flat = [values[id(x)] for x in node.input_tensors]
             if isinstance(op, keras.Model) and is_graph_model(op):
-                outputs = run_graph(op, flat, visit, prefix=name + "/", counters=counters, positions=positions)
+                outputs = run_graph(
+                    op, flat, visit, prefix=name + "/", counters=counters, positions=positions
+                )
             else:
                 args, kwargs = node.arguments.fill_in(values)
                 call = LayerCall(

@@ -35,8 +35,7 @@ def normalize_config(config: Any) -> dict:
             ) from None
     if not isinstance(config, Mapping):
         raise ModelConfigError(
-            "Expected a keras.Model, a config dict or a JSON string. "
-            f"Received: {type(config).__name__}"
+            f"Expected a keras.Model, a config dict or a JSON string. Received: {type(config).__name__}"
         )
     config = dict(config)
     if "class_name" not in config and "layers" in config:
@@ -49,7 +48,10 @@ def normalize_config(config: Any) -> dict:
             f"Received: class_name={class_name!r}"
         )
     if not isinstance(config.get("config"), Mapping):
-        raise ModelConfigError("Expected the model config to have a 'config' object. Received: " + repr(type(config.get("config")).__name__))
+        raise ModelConfigError(
+            "Expected the model config to have a 'config' object. Received: "
+            + repr(type(config.get("config")).__name__)
+        )
     from autoinit.legacy import convert_legacy_config, is_legacy_config
 
     if is_legacy_config(config):
@@ -75,7 +77,9 @@ def load_model(model_or_config: Any, custom_objects: Mapping[str, Any] | None = 
             f"({config.get('class_name')} '{config.get('config', {}).get('name', '?')}'): {message}"
         ) from error
     if not isinstance(model, keras.Model):
-        raise ModelConfigError(f"Expected the config to describe a keras.Model. Received: {type(model).__name__}")
+        raise ModelConfigError(
+            f"Expected the config to describe a keras.Model. Received: {type(model).__name__}"
+        )
     return model
 
 
@@ -83,7 +87,8 @@ def _one_line(error: Exception, limit: int = 600) -> str:
     """Keras' multi-line, coloured error as one plain line that keeps the cause
     (its first line is often only "Exception encountered when calling ...")."""
     text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(error))
-    text = " ".join(line.strip() for line in text.splitlines() if line.strip() and set(line.strip()) != {"\u2022"})
+    text = " ".join(
+        line.strip() for line in text.splitlines() if line.strip() and set(line.strip()) != {"\u2022"}
+    )
     text = text or type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
-

@@ -56,7 +56,9 @@ def propagate(
             f"moments. Received: {len(input_moments)}"
         )
     if session.writer is not None:
-        input_moments = [_independent_elements(m, shape, dtype) for (_, shape, dtype), m in zip(inputs, input_moments)]
+        input_moments = [
+            _independent_elements(m, shape, dtype) for (_, shape, dtype), m in zip(inputs, input_moments)
+        ]
     for (name, shape, _dtype), moments in zip(inputs, input_moments):
         records.append(_record(name, "InputLayer", shape, moments, False, LayerNote(estimator="input")))
 
@@ -91,7 +93,15 @@ def propagate(
         outputs = outputs if isinstance(outputs, list) else [outputs] * max(len(call.output_shapes), 1)
         has_weights = bool(getattr(layer, "weights", None))
         records.append(
-            _record(call.name, type(layer).__name__, call.output_shapes[0] if call.output_shapes else (), outputs[0], has_weights, ctx.note, call)
+            _record(
+                call.name,
+                type(layer).__name__,
+                call.output_shapes[0] if call.output_shapes else (),
+                outputs[0],
+                has_weights,
+                ctx.note,
+                call,
+            )
         )
         return outputs
 
@@ -112,7 +122,9 @@ def _independent_elements(moments: SignalMoments, shape: tuple, dtype: Any) -> S
     if not (math.isfinite(moments.mean) and math.isfinite(moments.var)):
         return moments
     offsets = np.full(example, moments.mean)
-    return SignalMoments.from_offsets(offsets, moments.var).with_covariance(moments.var * np.eye(offsets.size))
+    return SignalMoments.from_offsets(offsets, moments.var).with_covariance(
+        moments.var * np.eye(offsets.size)
+    )
 
 
 def _run_custom(estimator_cls: type, ctx: LayerContext) -> SignalMoments:
@@ -166,7 +178,10 @@ def _record(
     if getattr(note, "shared_with", None):
         record["shared_call"] = note.shared_with  # weights set by that call; no target here
     if note.pre_activation is not None:
-        record["pre_activation"] = {"mean": _json_float(note.pre_activation.mean), "var": _json_float(note.pre_activation.var)}
+        record["pre_activation"] = {
+            "mean": _json_float(note.pre_activation.mean),
+            "var": _json_float(note.pre_activation.var),
+        }
     if call is not None:
         record["layer_name"] = call.layer.name
         record["call_index"] = call.call_index

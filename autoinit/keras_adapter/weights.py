@@ -58,7 +58,9 @@ class WeightWriter:
     def variable_seed(self, place: str) -> int:
         return (zlib.crc32(place.encode()) ^ (self.seed * 2654435761)) % (2**31 - 1)
 
-    def initializer(self, shape: tuple[int, ...], variance: float, place: str) -> keras.initializers.Initializer:
+    def initializer(
+        self, shape: tuple[int, ...], variance: float, place: str
+    ) -> keras.initializers.Initializer:
         seed = self.variable_seed(place)
         if self.distribution == "orthogonal" and len(shape) >= 2:
             rows, cols = math.prod(shape[:-1]), shape[-1]
@@ -66,9 +68,13 @@ class WeightWriter:
             return keras.initializers.Orthogonal(gain=gain, seed=seed)
         distribution = "truncated_normal" if self.distribution == "orthogonal" else self.distribution
         scale = variance * max(1.0, keras_fan_in(shape))
-        return keras.initializers.VarianceScaling(scale=scale, mode="fan_in", distribution=distribution, seed=seed)
+        return keras.initializers.VarianceScaling(
+            scale=scale, mode="fan_in", distribution=distribution, seed=seed
+        )
 
-    def write(self, layer: Any, variable: Any, variance: float, place: str, initializer_attr: str | None) -> None:
+    def write(
+        self, layer: Any, variable: Any, variance: float, place: str, initializer_attr: str | None
+    ) -> None:
         """Draw ``variable`` with element variance ``variance``; record the
         initializer on ``layer.<initializer_attr>`` for the config."""
         if not (variance > 0.0 and math.isfinite(variance)):
@@ -84,7 +90,9 @@ class WeightWriter:
         if self.constrain:
             from autoinit.keras_adapter.constraints import CenteredScale
 
-            constraint_attr = initializer_attr.replace("_initializer", "_constraint") if initializer_attr else None
+            constraint_attr = (
+                initializer_attr.replace("_initializer", "_constraint") if initializer_attr else None
+            )
             constraint = CenteredScale(stddev=math.sqrt(variance))
             variable.constraint = constraint
             if constraint_attr and hasattr(layer, constraint_attr):

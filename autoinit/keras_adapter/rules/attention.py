@@ -6,8 +6,7 @@ import keras
 import numpy as np
 
 from autoinit.estimators.attention import estimate_multi_head_attention, realised_attention
-from autoinit.keras_adapter.context import conditioning_factor, scaled
-from autoinit.keras_adapter.context import LayerContext
+from autoinit.keras_adapter.context import LayerContext, conditioning_factor, scaled
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -57,7 +56,9 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
         ctx.weight_variance(place, variance)
     if first and ctx.session.writer is not None:
         for place, sub in dense.items():
-            ctx.session.writer.write(sub, sub.kernel, variances[place], ctx.seed_place(place), "kernel_initializer")
+            ctx.session.writer.write(
+                sub, sub.kernel, variances[place], ctx.seed_place(place), "kernel_initializer"
+            )
             if getattr(sub, "bias", None) is not None:
                 ctx.session.writer.zero(sub, sub.bias, "bias_initializer")
         # The layer's config carries one kernel initializer for all four
@@ -68,8 +69,12 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
     result = scales.result
     if ctx.session.writer is not None:
         realised = realised_attention(
-            value, _numpy(dense["value"].kernel), _numpy(dense["output"].kernel), scales.concentration,
-            key_length or 32, float(layer.dropout),
+            value,
+            _numpy(dense["value"].kernel),
+            _numpy(dense["output"].kernel),
+            scales.concentration,
+            key_length or 32,
+            float(layer.dropout),
         )
         if realised is not None:
             result = realised

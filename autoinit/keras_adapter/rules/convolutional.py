@@ -32,7 +32,12 @@ def conv_realised(layer, groups: int = 1, depthwise: bool = False):
     def realised(kernel, x, offsets):
         w = depthwise_as_grouped(kernel) if depthwise else kernel
         return estimate_conv_realised(
-            w, x, offsets, strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
+            w,
+            x,
+            offsets,
+            strides=layer.strides,
+            padding=layer.padding,
+            dilation=layer.dilation_rate,
             groups=offsets.shape[-1] if depthwise else groups,
         )
 
@@ -46,7 +51,11 @@ def conv(ctx: LayerContext) -> SignalMoments:
     groups = int(getattr(layer, "groups", 1) or 1)
     fan_in = _conv_taps(ctx, layer.kernel_size) * int(kernel.shape[-2])
     z = ctx.dense_like(
-        ctx.x, fan_in, kernel, realised=conv_realised(layer, groups), in_channels=int(kernel.shape[-2]) * groups
+        ctx.x,
+        fan_in,
+        kernel,
+        realised=conv_realised(layer, groups),
+        in_channels=int(kernel.shape[-2]) * groups,
     )
     return finish_weighted(ctx, z)
 
@@ -56,14 +65,20 @@ def conv_transpose(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     kernel = layer.kernel  # (*kernel_size, filters, in_channels)
     spatial = spatial_dims(ctx.input_shape, layer.data_format, len(layer.kernel_size))
-    taps = average_transpose_taps(spatial, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
+    taps = average_transpose_taps(
+        spatial, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate
+    )
     realised = None
     if layer.data_format != "channels_first" and layer.output_padding is None and None not in spatial:
         realised = functools.partial(
             estimate_conv_transpose_realised,
-            strides=layer.strides, padding=layer.padding, dilation=layer.dilation_rate,
+            strides=layer.strides,
+            padding=layer.padding,
+            dilation=layer.dilation_rate,
         )
-    z = ctx.dense_like(ctx.x, taps * int(kernel.shape[-1]), kernel, realised=realised, in_channels=int(kernel.shape[-1]))
+    z = ctx.dense_like(
+        ctx.x, taps * int(kernel.shape[-1]), kernel, realised=realised, in_channels=int(kernel.shape[-1])
+    )
     return finish_weighted(ctx, z)
 
 
@@ -76,7 +91,11 @@ def depthwise_conv(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     taps = _conv_taps(ctx, layer.kernel_size)
     z = ctx.dense_like(
-        ctx.x, taps, _depthwise_kernel(layer), "depthwise_kernel", "depthwise_initializer",
+        ctx.x,
+        taps,
+        _depthwise_kernel(layer),
+        "depthwise_kernel",
+        "depthwise_initializer",
         realised=conv_realised(layer, depthwise=True),
     )
     return finish_weighted(ctx, z)
@@ -89,7 +108,12 @@ def separable_conv(ctx: LayerContext) -> SignalMoments:
     taps = _conv_taps(ctx, layer.kernel_size)
     depthwise = layer.depthwise_kernel
     middle = ctx.dense_like(
-        ctx.x, taps, depthwise, "depthwise_kernel", "depthwise_initializer", target=1.0,
+        ctx.x,
+        taps,
+        depthwise,
+        "depthwise_kernel",
+        "depthwise_initializer",
+        target=1.0,
         realised=conv_realised(layer, depthwise=True),
     )
     pointwise = layer.pointwise_kernel
@@ -97,13 +121,20 @@ def separable_conv(ctx: LayerContext) -> SignalMoments:
     pointwise_realised = None
     if layer.data_format != "channels_first":
         pointwise_realised = functools.partial(
-            estimate_conv_realised, strides=(1,) * len(layer.kernel_size), padding="valid",
+            estimate_conv_realised,
+            strides=(1,) * len(layer.kernel_size),
+            padding="valid",
             dilation=(1,) * len(layer.kernel_size),
         )
     middle_shape = (*ctx.output_shape[1:-1], fan_in)
     z = ctx.dense_like(
-        middle, fan_in, pointwise, "pointwise_kernel", "pointwise_initializer",
-        realised=pointwise_realised, shape=middle_shape,
+        middle,
+        fan_in,
+        pointwise,
+        "pointwise_kernel",
+        "pointwise_initializer",
+        realised=pointwise_realised,
+        shape=middle_shape,
     )
     ctx.aim(ctx.target, overwrite=True)
     return finish_weighted(ctx, z)

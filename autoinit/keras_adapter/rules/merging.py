@@ -57,7 +57,9 @@ def subtract(ctx: LayerContext) -> SignalMoments:
     if same is not None:
         return same
     weights = [1.0] * len(ctx.inputs)
-    return _summed_covariance(_example(estimate_subtract(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
+    return _summed_covariance(
+        _example(estimate_subtract(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights
+    )
 
 
 @rule("Multiply")
@@ -113,7 +115,9 @@ def average(ctx: LayerContext) -> SignalMoments:
         return same
     n = len(ctx.inputs)
     weights = [1.0 / n**2] * n
-    return _summed_covariance(_example(estimate_average(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
+    return _summed_covariance(
+        _example(estimate_average(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights
+    )
 
 
 @rule("Maximum")

@@ -32,19 +32,23 @@ def _values(variable) -> np.ndarray | None:
 def batch_normalization(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     x = ctx.x
-    if x.offsets is not None and normalized_axes(layer.axis, len(ctx.input_shape)) != [len(ctx.input_shape) - 1]:
+    if x.offsets is not None and normalized_axes(layer.axis, len(ctx.input_shape)) != [
+        len(ctx.input_shape) - 1
+    ]:
         x = SignalMoments(x.mean, x.var, x.shared_var)  # maps are channels-last
     renorm = None
     if getattr(layer, "renorm", False):
         clipping = layer.renorm_clipping or {}
         renorm = BatchRenorm(
-            mean=_values(layer.renorm_mean), stddev=_values(layer.renorm_stddev),
+            mean=_values(layer.renorm_mean),
+            stddev=_values(layer.renorm_stddev),
             rmin=float(clipping.get("rmin") or 0.0),
             rmax=float(clipping["rmax"]) if clipping.get("rmax") is not None else math.inf,
             dmax=float(clipping["dmax"]) if clipping.get("dmax") is not None else math.inf,
         )
     y = estimate_batch_normalization(
-        x, float(layer.epsilon),
+        x,
+        float(layer.epsilon),
         gamma=_values(layer.gamma) if layer.scale else None,
         beta=_values(layer.beta) if layer.center else None,
         renorm=renorm,
@@ -74,13 +78,17 @@ def group_normalization(ctx: LayerContext) -> SignalMoments:
     axis = layer.axis % len(shape)
     channels = shape[axis] or layer.groups
     positions = math.prod(d or 1 for i, d in enumerate(shape) if i not in (0, axis))
-    return estimate_group_normalization(ctx.x, max(channels // layer.groups, 1), positions, float(layer.epsilon))
+    return estimate_group_normalization(
+        ctx.x, max(channels // layer.groups, 1), positions, float(layer.epsilon)
+    )
 
 
 @rule("UnitNormalization")
 def unit_normalization(ctx: LayerContext) -> SignalMoments:
     shape = ctx.input_shape
-    return estimate_unit_normalization(ctx.x, size_over_axes(shape, normalized_axes(ctx.layer.axis, len(shape))))
+    return estimate_unit_normalization(
+        ctx.x, size_over_axes(shape, normalized_axes(ctx.layer.axis, len(shape)))
+    )
 
 
 @rule("SpectralNormalization")
@@ -96,11 +104,19 @@ def spectral_normalization(ctx: LayerContext) -> SignalMoments:
             f"SpectralNormalization layer '{wrapper.name}' wraps {type(inner).__name__}, which has no "
             "estimator; expected a Dense, convolution or Embedding layer."
         )
-    inner_ctx = LayerContext(call=replace(ctx.call, layer=inner), inputs=ctx.inputs, args=ctx.args,
-                             kwargs=ctx.kwargs, session=ctx.session, note=ctx.note)
+    inner_ctx = LayerContext(
+        call=replace(ctx.call, layer=inner),
+        inputs=ctx.inputs,
+        args=ctx.args,
+        kwargs=ctx.kwargs,
+        session=ctx.session,
+        note=ctx.note,
+    )
     y = inner_rule(inner_ctx)
     z = ctx.note.pre_activation if ctx.note.pre_activation is not None else y
-    sigma = spectral_norm_estimate(_values(wrapper.kernel), _values(wrapper.vector_u), int(wrapper.power_iterations))
+    sigma = spectral_norm_estimate(
+        _values(wrapper.kernel), _values(wrapper.vector_u), int(wrapper.power_iterations)
+    )
     ctx.note.target = None
     warnings.warn(
         f"AutoInit cannot set the scale of layer '{wrapper.name}' (SpectralNormalization): it divides "

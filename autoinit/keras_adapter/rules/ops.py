@@ -117,7 +117,10 @@ def negative(ctx: LayerContext) -> SignalMoments:
     return _affine(ctx, -1.0, 0.0)
 
 
-@rule(*(f"{NUMPY}.{name}" for name in UNARY_NUMPY_OPS if name != "Negative"), *(f"{NN}.{name}" for name in UNARY_NN_OPS))
+@rule(
+    *(f"{NUMPY}.{name}" for name in UNARY_NUMPY_OPS if name != "Negative"),
+    *(f"{NN}.{name}" for name in UNARY_NN_OPS),
+)
 def unary_op(ctx: LayerContext) -> SignalMoments:
     """An elementwise op: the op itself, evaluated on the quadrature nodes,
     is the activation (its arguments, e.g. ``approximate`` or ``negative_slope``,

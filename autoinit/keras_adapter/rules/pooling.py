@@ -40,7 +40,8 @@ def average_pooling(ctx: LayerContext) -> SignalMoments:
             return y
     spatial = spatial_dims(ctx.input_shape, layer.data_format, len(layer.pool_size))
     inverse = math.prod(
-        _window_inverse_mean(n, p, s, layer.padding) for n, p, s in zip(spatial, layer.pool_size, layer.strides)
+        _window_inverse_mean(n, p, s, layer.padding)
+        for n, p, s in zip(spatial, layer.pool_size, layer.strides)
     )
     return estimate_average_pooling(ctx.x, 1.0 / inverse)
 
@@ -67,7 +68,11 @@ def global_average_pooling(ctx: LayerContext) -> SignalMoments:
     """Position-dependent expected values (``offsets`` map) average exactly
     to their channel means; only the random part shrinks with the window."""
     x = ctx.x
-    if x.covariance is not None and x.offsets.ndim > 1 and getattr(ctx.layer, "data_format", None) != "channels_first":
+    if (
+        x.covariance is not None
+        and x.offsets.ndim > 1
+        and getattr(ctx.layer, "data_format", None) != "channels_first"
+    ):
         channels = x.offsets.shape[-1]
 
         def mean_over_positions(batch: np.ndarray) -> np.ndarray:

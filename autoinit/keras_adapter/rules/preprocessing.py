@@ -31,8 +31,9 @@ def rescaling(ctx: LayerContext) -> SignalMoments:
     """``y = scale x + offset``; a per-channel ``scale`` or ``offset`` (a list)
     broadcasts over the last axis, as Keras does."""
     layer = ctx.layer
-    return estimate_affine(ctx.x, np.asarray(layer.scale, np.float64), np.asarray(layer.offset, np.float64),
-                           _example_shape(ctx))
+    return estimate_affine(
+        ctx.x, np.asarray(layer.scale, np.float64), np.asarray(layer.offset, np.float64), _example_shape(ctx)
+    )
 
 
 @rule("Normalization")
@@ -74,7 +75,8 @@ def _resize_factor(ctx: LayerContext, interpolation: str) -> float:
     ):
         return 1.0  # a crop inside the image
     return math.prod(
-        resize_variance_factor(b, a) if a is not None and b is not None else 1.0 for b, a in zip(before, after)
+        resize_variance_factor(b, a) if a is not None and b is not None else 1.0
+        for b, a in zip(before, after)
     )
 
 

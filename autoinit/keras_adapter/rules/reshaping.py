@@ -31,7 +31,11 @@ def _reshaped_map(ctx: LayerContext) -> SignalMoments | None:
     x, in_shape, out_shape = ctx.x, tuple(ctx.input_shape[1:]), tuple(ctx.output_shape[1:])
     if type(ctx.layer).__name__ == "Permute" or x.offsets is None or x.offsets.shape != in_shape:
         return None
-    if not out_shape or any(d is None for d in out_shape) or getattr(ctx.layer, "data_format", None) == "channels_first":
+    if (
+        not out_shape
+        or any(d is None for d in out_shape)
+        or getattr(ctx.layer, "data_format", None) == "channels_first"
+    ):
         return None
     random = np.broadcast_to(x.random_map(), x.offsets.shape).reshape(out_shape)
     out = SignalMoments.from_offsets(x.offsets.reshape(out_shape), random, x.origin)
@@ -42,7 +46,11 @@ def _spatial_map(ctx: LayerContext) -> SignalMoments | None:
     """The input when it carries a full channels-last map of expected values."""
     x = ctx.x
     rank = len(ctx.input_shape) - 2
-    if x.offsets is None or x.offsets.ndim != rank + 1 or getattr(ctx.layer, "data_format", None) == "channels_first":
+    if (
+        x.offsets is None
+        or x.offsets.ndim != rank + 1
+        or getattr(ctx.layer, "data_format", None) == "channels_first"
+    ):
         return None
     return x
 
@@ -61,7 +69,9 @@ def _with_maps(x: SignalMoments, transform) -> SignalMoments:
     """Apply the same element move to the expected values and the variances
     (and to both sides of the covariance: ``T C T^T``)."""
     random = np.broadcast_to(x.random_map(), x.offsets.shape)
-    out = SignalMoments.from_offsets(transform(np.asarray(x.offsets, np.float64)), transform(np.asarray(random, np.float64)))
+    out = SignalMoments.from_offsets(
+        transform(np.asarray(x.offsets, np.float64)), transform(np.asarray(random, np.float64))
+    )
     if x.covariance is None or out.offsets.size > COVARIANCE_ELEMENTS:
         return out
     return out.with_covariance(linear_covariance(batched(transform), x.covariance, x.offsets.shape))

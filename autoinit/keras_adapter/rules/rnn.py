@@ -15,11 +15,16 @@ from dataclasses import replace
 import keras
 import numpy as np
 
+from autoinit.estimators.convolutional import average_taps
 from autoinit.estimators.core import dense_weight_variance
-from autoinit.estimators.merging import estimate_add, estimate_average, estimate_concatenate, estimate_multiply
+from autoinit.estimators.merging import (
+    estimate_add,
+    estimate_average,
+    estimate_concatenate,
+    estimate_multiply,
+)
 from autoinit.estimators.rnn import RecurrentSpec, simulate_recurrent
 from autoinit.keras_adapter.activations import resolve_activation
-from autoinit.estimators.convolutional import average_taps
 from autoinit.keras_adapter.context import LayerContext, spatial_dims
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
@@ -41,7 +46,9 @@ def _recurrent(ctx: LayerContext, rnn, prefix: str) -> list[SignalMoments]:
     writer = ctx.session.writer
     if first and writer is not None:
         writer.write(cell, cell.kernel, variance, ctx.seed_place(place), "kernel_initializer")
-        writer.redraw(cell, cell.recurrent_kernel, cell.recurrent_initializer, ctx.seed_place(f"{prefix}recurrent"))
+        writer.redraw(
+            cell, cell.recurrent_kernel, cell.recurrent_initializer, ctx.seed_place(f"{prefix}recurrent")
+        )
     recurrent_activation = getattr(cell, "recurrent_activation", None)
     spec = RecurrentSpec(
         cell=_CELLS[type(cell).__name__],
@@ -103,8 +110,9 @@ def conv_lstm(ctx: LayerContext) -> list[SignalMoments]:
     # Border taps read zeros: the simulation's full neighbourhoods are
     # weighted down to the average number of in-bounds taps (its variance).
     size = math.prod(cell.kernel_size)
-    out_spatial = spatial_dims((None, *ctx.output_shape[2:]) if layer.return_sequences else ctx.output_shape,
-                               cell.data_format, rank)
+    out_spatial = spatial_dims(
+        (None, *ctx.output_shape[2:]) if layer.return_sequences else ctx.output_shape, cell.data_format, rank
+    )
     recurrent_taps = average_taps(out_spatial, cell.kernel_size, (1,) * rank, "same", (1,) * rank)
     spec = RecurrentSpec(
         cell="lstm",
@@ -112,7 +120,8 @@ def conv_lstm(ctx: LayerContext) -> list[SignalMoments]:
         activation=resolve_activation(cell.activation),
         recurrent_activation=resolve_activation(cell.recurrent_activation),
         kernel=_numpy(cell.kernel).reshape(-1, 4 * filters) * math.sqrt(taps / size),
-        recurrent_kernel=_numpy(cell.recurrent_kernel).reshape(-1, 4 * filters) * math.sqrt(recurrent_taps / size),
+        recurrent_kernel=_numpy(cell.recurrent_kernel).reshape(-1, 4 * filters)
+        * math.sqrt(recurrent_taps / size),
         bias=_numpy(getattr(cell, "bias", None)),
         timesteps=ctx.input_shape[1],
         return_sequences=bool(layer.return_sequences),

@@ -39,10 +39,11 @@ def time_distributed(ctx: LayerContext) -> SignalMoments:
     )
     # Expected values that vary along time cannot be given to one inner call:
     # keep one value per channel then (a map over the inner axes is kept).
-    inputs = [m.per_channel() if m.offsets is not None and m.offsets.ndim == len(shape) - 1 else m
-              for m, shape in zip(ctx.inputs, ctx.call.input_shapes)]
-    inner_ctx = LayerContext(call=call, inputs=inputs, args=(), kwargs={}, session=ctx.session,
-                             note=ctx.note)
+    inputs = [
+        m.per_channel() if m.offsets is not None and m.offsets.ndim == len(shape) - 1 else m
+        for m, shape in zip(ctx.inputs, ctx.call.input_shapes)
+    ]
+    inner_ctx = LayerContext(call=call, inputs=inputs, args=(), kwargs={}, session=ctx.session, note=ctx.note)
     z = inner_rule(inner_ctx)
     return _over_time(z, ctx.output_shape) if isinstance(z, SignalMoments) else z
 
