@@ -1225,4 +1225,8 @@ def test_conv_pair_covariance_matches_simulated_outputs_of_one_example(
     positions = z.shape[1]
     simulated = float(np.mean(total - diagonal)) / (positions * (positions - 1))
     estimate = conv_pair_covariance(w, r, spatial, strides, padding, (1,) * len(kernel), groups)
+    as_map = np.broadcast_to(r, (*spatial, channels)).copy()  # the per-position path gives the same
+    assert conv_pair_covariance(
+        w, as_map, spatial, strides, padding, (1,) * len(kernel), groups
+    ) == pytest.approx(estimate)
     assert estimate == pytest.approx(simulated, rel=0.1, abs=0.02 * float(np.mean(diagonal)) / positions)

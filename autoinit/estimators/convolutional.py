@@ -251,6 +251,8 @@ def conv_pair_covariance(
     w = np.asarray(kernel, dtype=np.float64)
     rank = w.ndim - 2
     per_in, out = w.shape[-2], w.shape[-1]
+    if all(k == 1 for k in w.shape[:rank]):
+        return 0.0  # 1x1 windows never share an input
     geometry = [
         padding_geometry(n, k, st, padding, d)
         for n, k, st, d in zip(spatial, w.shape[:rank], strides, dilation)
@@ -268,11 +270,18 @@ def conv_pair_covariance(
             reach[i[(i >= 0) & (i < n)], t] = 1.0
         carried = np.moveaxis(np.tensordot(reach, carried, axes=([1], [axis])), 0, axis)
         squared = np.moveaxis(np.tensordot(reach, squared, axes=([1], [axis])), 0, axis)
-    r = np.broadcast_to(np.asarray(random_var, np.float64), (*spatial, per_in * groups))
     group_of = np.arange(out) // (out // groups)
-    r = r[..., group_of[None, :] * per_in + np.arange(per_in)[:, None]]  # (*spatial, per_in, out)
-    total = np.sum(r * carried * carried, axis=tuple(range(rank + 1)))
-    diagonal = np.sum(r * squared, axis=tuple(range(rank + 1)))
+    channel = group_of[None, :] * per_in + np.arange(per_in)[:, None]  # (per_in, out) -> input channel
+    r = np.asarray(random_var, np.float64)
+    positions = tuple(range(rank))
+    if r.ndim <= 1:  # the same at every position: sum over positions first
+        r_c = np.broadcast_to(r, (per_in * groups,))[channel]
+        total = np.sum(r_c * np.sum(carried * carried, axis=positions), axis=0)
+        diagonal = np.sum(r_c * np.sum(squared, axis=positions), axis=0)
+    else:
+        r = np.broadcast_to(r, (*spatial, per_in * groups))[..., channel]  # (*spatial, per_in, out)
+        total = np.sum(r * carried * carried, axis=(*positions, rank))
+        diagonal = np.sum(r * squared, axis=(*positions, rank))
     return float(np.mean(total - diagonal)) / (positions_out * (positions_out - 1))
 
 
@@ -370,7 +379,9 @@ def _with_pair_covariance(y, x, w, shape, strides, padding, dilation, groups) ->
     """``y`` with the per-example component its kernel makes from the
     input's position-independent fluctuations (``conv_pair_covariance``);
     the input's own per-example component is added by the caller."""
-    white = np.broadcast_to(x.random_map(), shape) * (1.0 - x.example_fraction)
+    random = _constant_over_positions(x.random_map(), shape)
+    random = np.broadcast_to(x.random_map(), shape) if random is None else random
+    white = random * (1.0 - x.example_fraction)
     pairs = conv_pair_covariance(w, white, shape[:-1], strides, padding, dilation, groups)
     return replace(y, example_shared_var=pairs) if pairs > 0.0 else y
 
