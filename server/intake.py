@@ -144,7 +144,13 @@ def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budge
         changes.append(f"a probe_batch of at most {(budget - base) // held} (received {options.probe_batch})")
     if backward and probe_memory_floor(sizes, options.probe_batch, backward=False) <= budget:
         changes.append("backward=false (the gradient probe keeps part of every layer's output)")
-    changes.append("a model with smaller inputs or narrower layers")
+    graph = _FIXED + _PER_CALL["backward" if backward else "forward"] * sizes.calls
+    if graph > budget:  # the traced graph alone does not fit, whatever the batch
+        changes.append(
+            f"a model with fewer layers (the traced graph of {sizes.calls} layer calls alone needs about {_mib(graph)})"
+        )
+    else:
+        changes.append("a model with smaller inputs or narrower layers")
     raise ProblemError(
         422,
         "The probe needs more memory than this server allows",
@@ -152,7 +158,7 @@ def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budge
         f"outputs alive at once per example{', ' + _mib(_BYTES * sizes.total) + ' in all' if backward else ''}) "
         f"with probe_batch={options.probe_batch}{' and backward=true' if backward else ''} needs about "
         f"{_mib(need)} even one example at a time; this server's workers allow {_mib(budget)} "
-        f"(AUTOINIT_WORKER_MEMORY_BUDGET). It would fit with " + ", or ".join(changes) + ".",
+        f"(AUTOINIT_WORKER_MEMORY_BUDGET). What to change: " + "; or ".join(changes) + ".",
     )
 
 

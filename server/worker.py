@@ -172,7 +172,8 @@ def _run(task: Any, settings: Settings, job_id: str, options: dict[str, Any]) ->
             "The worker stopped during this job",
             f"The worker process running this job stopped {attempt - 1} times before "
             "it finished (it was killed, most likely for running out of memory: the "
-            "model may be too large for the worker). The job is not retried again.",
+            "model may be too large for the worker, or AUTOINIT_WORKER_MEMORY_BUDGET above what "
+            "it can use). The job is not retried again.",
             attempt - 1,
         )
     report = _Reporter(task, job_id, attempt)

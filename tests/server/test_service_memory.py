@@ -112,6 +112,19 @@ def test_backward_is_named_when_only_the_gradient_probe_does_not_fit(small_budge
     assert "backward=true" in detail and "backward=false" in detail, detail
 
 
+def test_a_model_whose_traced_graph_alone_is_over_the_budget_is_told_to_have_fewer_layers():
+    from autoinit.options import InitializeOptions
+    from server.intake import check_probe_memory
+    from server.problems import ProblemError
+
+    with pytest.raises(ProblemError) as refused:
+        check_probe_memory(_example("preact_resnet56_nobn"), InitializeOptions(probe_batch=1), 30 << 20)
+    assert refused.value.status == 422
+    detail = refused.value.detail
+    assert "fewer layers (the traced graph of 141 layer calls alone needs about 36 MiB)" in detail, detail
+    assert "probe_batch of at most" not in detail, detail
+
+
 # --- Progress moves with the probe ---------------------------------------------
 
 
