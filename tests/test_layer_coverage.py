@@ -227,18 +227,7 @@ ONCE_REFUSED = {  # issue 12: refused on upload, though (now) modelled
 }
 
 
-UNBOUNDED_WRAPPER = (
-    "until the upload's parameter bound (autoinit/upload/params.py) knows the SpectralNormalization "
-    "wrapper: 'AutoInit cannot bound the parameters of class SpectralNormalization' (being added "
-    "alongside; make this strict, then drop it, once it lands)"
-)
-
-
-@pytest.mark.parametrize("kind", [
-    pytest.param(kind, marks=pytest.mark.xfail(strict=False, reason=UNBOUNDED_WRAPPER))
-    if kind == "spectral_normalization" else kind
-    for kind in sorted(ONCE_REFUSED)
-])  # fmt: skip
+@pytest.mark.parametrize("kind", sorted(ONCE_REFUSED))
 def test_what_autoinit_models_is_accepted_on_upload(kind):
     config = json.loads(ONCE_REFUSED[kind]().to_json())
     validate_model_config(config)  # raises UnsafeConfigError when refused
