@@ -17,6 +17,7 @@ from typing import Any
 from autoinit.errors import ModelConfigError, UnsafeConfigError
 from autoinit.legacy import convert_legacy_config, is_legacy_config
 from autoinit.options import InitializeOptions
+from autoinit.probe_cost import FLOAT_BYTES, TensorSizes, probe_graph_bytes, probe_memory_bytes
 from autoinit.upload import (
     UploadLimits,
     UploadTooLargeError,
@@ -100,28 +101,23 @@ def validate_upload(data: bytes, filename: str | None, limits: UploadLimits) -> 
     )
 
 
-# autoinit.probe.memory.estimate_probe_memory's calibration (TensorFlow, a traced
-# graph), restated here because that module imports Keras and the API process
-# must not; tests/server/test_service_memory.py fails when the two disagree.
-_FIXED = 16 << 20
-_PER_CALL = {"forward": 150_000, "backward": 450_000}
-_LIVE_SETS = 3.0
-_KEPT_FOR_GRADIENT = 0.6
-_BYTES = 4  # float32
+def _byte_sizes(sizes: ActivationElements) -> TensorSizes:
+    return TensorSizes(
+        inputs=FLOAT_BYTES * sizes.inputs,
+        outputs=FLOAT_BYTES * sizes.outputs,
+        live_peak=FLOAT_BYTES * sizes.live_peak,
+        total=FLOAT_BYTES * sizes.total,
+        calls=sizes.calls,
+    )
 
 
 def probe_memory_floor(
     sizes: ActivationElements, batch_size: int, *, backward: bool, micro_batch: int = 1
 ) -> int:
     """Bytes the worker's probe needs at its smallest micro-batch (one example):
-    ``estimate_probe_memory(model, batch_size, micro_batch, backward=backward)``."""
-    held = _BYTES * (sizes.inputs + (sizes.outputs if backward else 0))  # the batch, and R
-    if backward:
-        per_example = _KEPT_FOR_GRADIENT * sizes.total + _LIVE_SETS * sizes.live_peak
-    else:
-        per_example = _LIVE_SETS * sizes.live_peak
-    fixed = _FIXED + _PER_CALL["backward" if backward else "forward"] * sizes.calls
-    return int(fixed + batch_size * held + micro_batch * _BYTES * per_example)
+    the worker's own estimate (`autoinit.probe_cost`, shared with
+    ``autoinit.probe.estimate_probe_memory``), from the config's sizes."""
+    return probe_memory_bytes(_byte_sizes(sizes), batch_size, micro_batch, backward=backward)
 
 
 def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budget: int) -> None:
@@ -138,13 +134,14 @@ def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budge
     if need <= budget:
         return
     changes = []
-    held = probe_memory_floor(sizes, 1, backward=backward) - probe_memory_floor(sizes, 0, backward=backward)
-    base = probe_memory_floor(sizes, 0, backward=backward)
+    # One example at a time, the need grows by `held` per example of the batch (held on the host).
+    held = probe_memory_floor(sizes, 2, backward=backward) - probe_memory_floor(sizes, 1, backward=backward)
+    base = probe_memory_floor(sizes, 1, backward=backward) - held
     if held > 0 and budget - base >= held:
         changes.append(f"a probe_batch of at most {(budget - base) // held} (received {options.probe_batch})")
     if backward and probe_memory_floor(sizes, options.probe_batch, backward=False) <= budget:
         changes.append("backward=false (the gradient probe keeps part of every layer's output)")
-    graph = _FIXED + _PER_CALL["backward" if backward else "forward"] * sizes.calls
+    graph = probe_graph_bytes(sizes.calls, backward=backward)
     if graph > budget:  # the traced graph alone does not fit, whatever the batch
         changes.append(
             f"a model with fewer layers (the traced graph of {sizes.calls} layer calls alone needs about {_mib(graph)})"
@@ -154,8 +151,8 @@ def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budge
     raise ProblemError(
         422,
         "The probe needs more memory than this server allows",
-        f"Probing this model ({sizes.calls} layer calls, {_mib(_BYTES * sizes.live_peak)} of layer "
-        f"outputs alive at once per example{', ' + _mib(_BYTES * sizes.total) + ' in all' if backward else ''}) "
+        f"Probing this model ({sizes.calls} layer calls, {_mib(FLOAT_BYTES * sizes.live_peak)} of layer "
+        f"outputs alive at once per example{', ' + _mib(FLOAT_BYTES * sizes.total) + ' in all' if backward else ''}) "
         f"with probe_batch={options.probe_batch}{' and backward=true' if backward else ''} needs about "
         f"{_mib(need)} even one example at a time; this server's workers allow {_mib(budget)} "
         f"(AUTOINIT_WORKER_MEMORY_BUDGET). What to change: " + "; or ".join(changes) + ".",

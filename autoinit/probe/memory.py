@@ -7,18 +7,20 @@ compiled forward pass holds the peak of that live set; the eager pass (other
 backends) holds every output until the pass ends; the backward pass keeps
 what the gradient needs, bounded by every output, plus the gradients' live
 set. Float32 elements; unknown dimensions count as 32 (what the probe feeds).
+The calibrated cost model itself is `autoinit.probe_cost` (Keras-free, so the
+service's API process uses the same one).
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import keras
 
 from autoinit.keras_adapter.graph import LayerCall, model_inputs, run_graph
+from autoinit.probe_cost import FLOAT_BYTES, TensorSizes, probe_memory_bytes
 
 __all__ = [
     "ActivationSizes",
@@ -32,32 +34,9 @@ DEFAULT_MEMORY_BUDGET = 1 << 30
 """Bytes a probe may grow by, by default (1 GiB): the forward probe of
 ResNet-812 at a batch of 256 runs in one micro-batch."""
 
-_BYTES = 4  # float32
-# Calibrated on pre-activation ResNet-56/164/812 without BN (peak resident
-# growth of a fresh process, benchmarks/bench_probe_memory.py), rounded up:
-# a traced pass costs a fixed amount per layer call (its graph, the optimised
-# copy, the executor's kernels; the backward graph about three times the
-# forward's), and per example a few live sets (kernels' scratch, outputs the
-# executor frees late) or, backward, part of every output (what the gradient
-# keeps) plus the gradients' own live set.
-_FIXED = 16 << 20
-_PER_CALL = {"forward": 150_000, "backward": 450_000, "eager": 20_000}
-_LIVE_SETS = 3.0
-_KEPT_FOR_GRADIENT = 0.6
-_EAGER_OUTPUTS = 1.2
 
-
-@dataclass(frozen=True)
-class ActivationSizes:
-    """Per-example float32 bytes of a model's tensors."""
-
-    inputs: int
-    outputs: int
-    live_peak: int
-    """Largest set of layer outputs alive at once, in execution order."""
-    total: int
-    """All layer outputs together."""
-    calls: int
+#: Per-example bytes of a model's tensors (`autoinit.probe_cost.TensorSizes`).
+ActivationSizes = TensorSizes
 
 
 def _elements(shape: tuple) -> int:
@@ -104,10 +83,10 @@ def activation_sizes(model: keras.Model) -> ActivationSizes:
         live += deltas[moment]
         peak = max(peak, live)
     return ActivationSizes(
-        inputs=_BYTES * sum(size[t] for t in inputs),
-        outputs=_BYTES * sum(size[t] for t in final if isinstance(t, int)),
-        live_peak=_BYTES * peak,
-        total=_BYTES * sum(size.values()),
+        inputs=FLOAT_BYTES * sum(size[t] for t in inputs),
+        outputs=FLOAT_BYTES * sum(size[t] for t in final if isinstance(t, int)),
+        live_peak=FLOAT_BYTES * peak,
+        total=FLOAT_BYTES * sum(size.values()),
         calls=step,
     )
 
@@ -136,16 +115,8 @@ def estimate_probe_memory(
         sizes: ``activation_sizes(model)``, when already computed.
     """
     sizes = sizes or activation_sizes(model)
-    micro = min(batch_size, micro_batch or batch_size)
     compiled = keras.backend.backend() == "tensorflow" if compiled is None else compiled
-    held = batch_size * (sizes.inputs + (sizes.outputs if backward else 0))  # the batch, and R
-    if backward:
-        kind, per_example = "backward", _KEPT_FOR_GRADIENT * sizes.total + _LIVE_SETS * sizes.live_peak
-    elif compiled:
-        kind, per_example = "forward", _LIVE_SETS * sizes.live_peak
-    else:
-        kind, per_example = "eager", _EAGER_OUTPUTS * sizes.total  # an interpreter holds every output
-    return int(_FIXED + _PER_CALL[kind] * sizes.calls + held + micro * per_example)
+    return probe_memory_bytes(sizes, batch_size, micro_batch, backward=backward, compiled=compiled)
 
 
 def choose_micro_batch(

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from autoinit.errors import ModelConfigError
+from autoinit.errors import ParameterBoundError
 from autoinit.keras_facts import MODEL_CLASSES
 from autoinit.upload.structure import format_path
 
@@ -62,10 +62,6 @@ WEIGHTLESS_LAYERS = frozenset(
     UpSampling2D UpSampling3D Cropping1D Cropping2D Cropping3D ZeroPadding1D
     ZeroPadding2D ZeroPadding3D InputLayer""".split()
 )
-
-
-class ParameterBoundError(ModelConfigError):
-    """The parameters of a config cannot be bounded, or exceed the limit."""
 
 
 def _count(value: Any) -> int | None:
