@@ -26,7 +26,9 @@ def _as_list(value: float | Sequence[float], n: int, what: str) -> list[float]:
         return [float(value)] * n
     values = [float(v) for v in value]
     if len(values) != n:
-        raise AutoInitError(f"`{what}` should be a number or a list of {n} (one per model input). Received: {value!r}")
+        raise AutoInitError(
+            f"`{what}` should be a number or a list of {n} (one per model input). Received: {value!r}"
+        )
     return values
 
 
@@ -108,11 +110,15 @@ class AutoInit:
                 f"Received: {config['distribution']!r}"
             )
         if not (isinstance(signal_variance, (int, float)) and signal_variance > 0):
-            raise AutoInitError(f"`signal_variance` should be a positive number. Received: signal_variance={signal_variance!r}")
+            raise AutoInitError(
+                f"`signal_variance` should be a positive number. Received: signal_variance={signal_variance!r}"
+            )
         if seed is not None and not isinstance(seed, int):
             raise AutoInitError(f"`seed` argument should be an int or None. Received: seed={seed!r}")
         if isinstance(input_data_var, (int, float)) and input_data_var < 0:
-            raise AutoInitError(f"`input_data_var` should be >= 0. Received: input_data_var={input_data_var!r}")
+            raise AutoInitError(
+                f"`input_data_var` should be >= 0. Received: input_data_var={input_data_var!r}"
+            )
         self.weight_init_config = config
         self.input_data_mean = input_data_mean
         self.input_data_var = input_data_var
@@ -201,7 +207,11 @@ class AutoInit:
         if self.seed is None:
             self.seed = secrets.randbelow(2**31 - 1)
         config = self.weight_init_config
-        writer = WeightWriter(config["distribution"], self.seed, bool(config["constrain_weights"])) if write else None
+        writer = (
+            WeightWriter(config["distribution"], self.seed, bool(config["constrain_weights"]))
+            if write
+            else None
+        )
         session = Session(
             writer=writer,
             signal_variance=self.signal_variance,

@@ -49,7 +49,14 @@ from autoinit.estimators.activations import ACTIVATIONS, AXIS_ACTIVATIONS, Activ
 from autoinit.estimators.gaussian import gaussian_moments
 from autoinit.keras_facts import ACTIVATION_FUNCTION_MODULES, MODEL_CLASSES
 
-__all__ = ["CENTER_TOLERANCE", "CenteredActivation", "gaussian_mean", "center_config", "center_model", "load_centered"]
+__all__ = [
+    "CENTER_TOLERANCE",
+    "CenteredActivation",
+    "gaussian_mean",
+    "center_config",
+    "center_model",
+    "load_centered",
+]
 
 CENTER_TOLERANCE = 1e-7
 """Activations with ``|mu_f|`` at most this are left alone (tanh, selu, ...)."""
@@ -129,7 +136,11 @@ def _resolve_with_keras(spec: Any, custom_objects: Mapping[str, Any] | None) -> 
 
     try:
         with keras.saving.custom_object_scope(dict(custom_objects or {})):
-            fn = keras.activations.get(spec) if isinstance(spec, str) else keras.saving.deserialize_keras_object(spec)
+            fn = (
+                keras.activations.get(spec)
+                if isinstance(spec, str)
+                else keras.saving.deserialize_keras_object(spec)
+            )
         return resolve_activation(fn)
     except Exception:  # noqa: BLE001 - any failure means: cannot evaluate, leave uncentred
         return None
@@ -145,7 +156,11 @@ def _spec_activation(spec: Any, custom_objects: Mapping[str, Any] | None) -> tup
         return name, ACTIVATIONS[name]
     resolved = _resolve_with_keras(spec, custom_objects)
     if isinstance(resolved, Activation):
-        label = name if name is not None else str(spec.get("config", "custom") if isinstance(spec, Mapping) else spec)
+        label = (
+            name
+            if name is not None
+            else str(spec.get("config", "custom") if isinstance(spec, Mapping) else spec)
+        )
         return label, resolved
     if resolved is None:
         warnings.warn(
@@ -180,7 +195,11 @@ def _layer_activation(
         found = _spec_activation(config.get("activation"), custom_objects)
         return None if found is None else (*found, kind != "Activation")
     if kind == "ReLU":
-        slope, top, threshold = float(config.get("negative_slope", 0.0)), config.get("max_value"), float(config.get("threshold", 0.0))
+        slope, top, threshold = (
+            float(config.get("negative_slope", 0.0)),
+            config.get("max_value"),
+            float(config.get("threshold", 0.0)),
+        )
         top = None if top is None else float(top)
         label = "ReLU"
         if (slope, top, threshold) != (0.0, None, 0.0):
@@ -239,7 +258,12 @@ def _tensor_refs(data: Any) -> Iterator[dict]:
 
 def _history_triplets(data: Any) -> Iterator[list]:
     """``[layer, node, tensor]`` triplets in ``input_layers``/``output_layers`` (any nesting)."""
-    if isinstance(data, list) and len(data) == 3 and isinstance(data[0], str) and all(isinstance(i, int) for i in data[1:]):
+    if (
+        isinstance(data, list)
+        and len(data) == 3
+        and isinstance(data[0], str)
+        and all(isinstance(i, int) for i in data[1:])
+    ):
         yield data
     elif isinstance(data, list):
         for value in data:
@@ -253,7 +277,11 @@ def _tensor(layer: str, node: int, like: Mapping[str, Any]) -> dict:
     config = like["config"]
     return {
         "class_name": "__keras_tensor__",
-        "config": {"shape": copy.deepcopy(config.get("shape")), "dtype": config.get("dtype"), "keras_history": [layer, node, 0]},
+        "config": {
+            "shape": copy.deepcopy(config.get("shape")),
+            "dtype": config.get("dtype"),
+            "keras_history": [layer, node, 0],
+        },
     }
 
 
@@ -278,7 +306,13 @@ class _Rewriter:
         self.custom_objects = custom_objects
         self.centered: list[CenteredActivation] = []
 
-    def model(self, entry: dict, prefix: str, outputs_protected: bool, output_likes: Mapping[int, dict] | None = None) -> None:
+    def model(
+        self,
+        entry: dict,
+        prefix: str,
+        outputs_protected: bool,
+        output_likes: Mapping[int, dict] | None = None,
+    ) -> None:
         """Rewrite a (nested) model config in place. ``outputs_protected``:
         its outputs are the top-level model's outputs, left uncentred."""
         if _class_name(entry) == "Sequential":
@@ -321,14 +355,18 @@ class _Rewriter:
             if fused:
                 spec = entry["config"]["activation"]
                 entry["config"]["activation"] = "linear"
-                result.append(_new_layer("Activation", self.namer(f"{name}_activation"), dtype, activation=spec))
+                result.append(
+                    _new_layer("Activation", self.namer(f"{name}_activation"), dtype, activation=spec)
+                )
             rescaling = self.namer(f"{name}_centered")
             result.append(_new_layer("Rescaling", rescaling, dtype, scale=1.0, offset=-mean))
             self._record(prefix, name, label, mean, rescaling, fused)
         config["layers"] = result
 
     # -- Functional: insert after every call, rewire consumers -------------------------
-    def functional(self, config: dict, prefix: str, outputs_protected: bool, output_likes: Mapping[int, dict]) -> None:
+    def functional(
+        self, config: dict, prefix: str, outputs_protected: bool, output_likes: Mapping[int, dict]
+    ) -> None:
         layers: list[dict] = config.get("layers", [])
         outputs = list(_history_triplets(config.get("output_layers")))
         output_names = {t[0] for t in outputs}
@@ -351,7 +389,12 @@ class _Rewriter:
             if found is None or (outputs_protected and name in output_names):
                 continue
             label, _activation, fused, mean = found
-            if not fused and refs and name not in output_names and all(_is_matching_rescaling(c, mean) for c, _ in refs):
+            if (
+                not fused
+                and refs
+                and name not in output_names
+                and all(_is_matching_rescaling(c, mean) for c, _ in refs)
+            ):
                 continue  # already centred
             nodes = len(entry.get("inbound_nodes") or [])
             like = self._output_likes(name, nodes, refs, outputs, output_likes)
@@ -365,7 +408,9 @@ class _Rewriter:
                 source = self.namer(f"{name}_activation")
                 result.append(_called(_new_layer("Activation", source, dtype, activation=spec), name, like))
             rescaling = self.namer(f"{name}_centered")
-            result.append(_called(_new_layer("Rescaling", rescaling, dtype, scale=1.0, offset=-mean), source, like))
+            result.append(
+                _called(_new_layer("Rescaling", rescaling, dtype, scale=1.0, offset=-mean), source, like)
+            )
             redirect[name] = rescaling
             self._record(prefix, name, label, mean, rescaling, fused)
         for name, target in redirect.items():
@@ -378,7 +423,11 @@ class _Rewriter:
 
     @staticmethod
     def _output_likes(
-        name: str, nodes: int, refs: list[tuple[dict, dict]], outputs: list[list], output_likes: Mapping[int, dict]
+        name: str,
+        nodes: int,
+        refs: list[tuple[dict, dict]],
+        outputs: list[list],
+        output_likes: Mapping[int, dict],
     ) -> list[dict] | None:
         """Per call of layer ``name``, a serialized tensor describing its output
         (shape, dtype), from a consumer or, for a nested model's output, from
@@ -422,7 +471,9 @@ def center_config(
     except (TypeError, ValueError) as error:
         raise ModelConfigError(f"Expected a JSON-serializable model config. Received: {error}") from None
     if not _is_model(rewritten):
-        raise ModelConfigError(f"Expected a model config with 'layers'. Received: class_name={_class_name(rewritten)!r}")
+        raise ModelConfigError(
+            f"Expected a model config with 'layers'. Received: class_name={_class_name(rewritten)!r}"
+        )
     rewriter = _Rewriter(_Namer(_all_names(rewritten)), custom_objects)
     rewriter.model(rewritten, "", outputs_protected=True)
     return rewritten, rewriter.centered
@@ -440,7 +491,9 @@ def _copy_weights(source: Any, target: Any) -> None:
             counterpart.set_weights(layer.get_weights())
 
 
-def center_model(model: Any, custom_objects: Mapping[str, Any] | None = None) -> tuple[Any, list[CenteredActivation]]:
+def center_model(
+    model: Any, custom_objects: Mapping[str, Any] | None = None
+) -> tuple[Any, list[CenteredActivation]]:
     """AutoInit++'s rewrite of a built ``keras.Model``.
 
     Returns ``(model, centered)``. When nothing needs centring the given model

@@ -81,14 +81,25 @@ def _add_option_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(*flags, dest=option, action="store_true", help=text)
         elif typing.get_origin(annotation) is list:  # checked by the model: one-line errors
             (item,) = typing.get_args(annotation)
-            parser.add_argument(*flags, dest=option, action="extend", nargs="+", metavar="NAME",
-                                help=f"{text}; any of {', '.join(typing.get_args(item))}")
+            parser.add_argument(
+                *flags,
+                dest=option,
+                action="extend",
+                nargs="+",
+                metavar="NAME",
+                help=f"{text}; any of {', '.join(typing.get_args(item))}",
+            )
         elif typing.get_origin(annotation) is typing.Literal:
-            parser.add_argument(*flags, dest=option, metavar="NAME",
-                                help=f"{text}; one of {', '.join(typing.get_args(annotation))}")
+            parser.add_argument(
+                *flags,
+                dest=option,
+                metavar="NAME",
+                help=f"{text}; one of {', '.join(typing.get_args(annotation))}",
+            )
         else:
-            parser.add_argument(*flags, dest=option, type=annotation,
-                                metavar=option.split("_")[-1][0].upper(), help=text)
+            parser.add_argument(
+                *flags, dest=option, type=annotation, metavar=option.split("_")[-1][0].upper(), help=text
+            )
 
 
 def _options(args: argparse.Namespace):
@@ -98,8 +109,11 @@ def _options(args: argparse.Namespace):
     from autoinit.options import InitializeOptions
 
     # Unset flags are None (store_true ones False): the model's defaults apply.
-    given = {name: getattr(args, name) for name in InitializeOptions.model_fields
-             if getattr(args, name, None) is not None and getattr(args, name) is not False}
+    given = {
+        name: getattr(args, name)
+        for name in InitializeOptions.model_fields
+        if getattr(args, name, None) is not None and getattr(args, name) is not False
+    }
     try:
         return InitializeOptions(**given)
     except ValidationError as error:
@@ -123,15 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
         "tf.keras 2) or a .keras file (only its config is read, never its weights).",
     )
     init.add_argument("model", metavar="MODEL", help="model config (.json) or .keras file")
-    init.add_argument("-o", "--output", required=True, metavar="OUT.keras", help="where to save the initialized model")
-    init.add_argument("--config-out", metavar="CFG.json", help="also write the initialized config (seeded initializers)")
+    init.add_argument(
+        "-o", "--output", required=True, metavar="OUT.keras", help="where to save the initialized model"
+    )
+    init.add_argument(
+        "--config-out", metavar="CFG.json", help="also write the initialized config (seeded initializers)"
+    )
     init.add_argument("--traces", metavar="T.json", help="also probe the model and write the traces JSON")
-    init.add_argument("--html", metavar="PLOT.html", help="also probe the model and write the signal figure (offline HTML); "
-                      "with --train-steps, the training curves (loss, gradient norm) below it in the same file")
+    init.add_argument(
+        "--html",
+        metavar="PLOT.html",
+        help="also probe the model and write the signal figure (offline HTML); "
+        "with --train-steps, the training curves (loss, gradient norm) below it in the same file",
+    )
     _add_option_flags(init)
     init.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
-    zoo = commands.add_parser("zoo", help="the paper's models", description="List or export the paper's models.")
+    zoo = commands.add_parser(
+        "zoo", help="the paper's models", description="List or export the paper's models."
+    )
     zoo_commands = zoo.add_subparsers(dest="zoo_command", metavar="ACTION", required=True)
     zoo_commands.add_parser("list", help="list the models with a description")
     export = zoo_commands.add_parser("export", help="write a model's config (model.to_json()) to a file")
@@ -170,8 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutoInitError as error:  # bad config, unknown layer facts, ...: the input's fault
         return _fail(str(error), EXIT_BAD_INPUT)
     except (ValueError, TypeError) as error:  # Keras refusing the model while building/probing it
-        return _fail(f"the model could not be initialized: {type(error).__name__}: {_plain(error)}",
-                     EXIT_BAD_INPUT)
+        return _fail(
+            f"the model could not be initialized: {type(error).__name__}: {_plain(error)}", EXIT_BAD_INPUT
+        )
 
 
 def _plain(error: Exception) -> str:
@@ -184,7 +209,9 @@ def _fail(message: str, status: int) -> int:
     return status
 
 
-def _warning_line(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+def _warning_line(
+    message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
     # Warnings (e.g. a layer with no estimator, treated as pass-through) as
     # one line each, without the source line Python would print.
     print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
@@ -247,7 +274,9 @@ def _write_text(path: str, text: str, what: str) -> None:
     try:
         Path(path).write_text(text, encoding="utf-8")
     except OSError as error:
-        raise CliError(f"cannot write the {what} to {path!r}: {error.strerror or error}", EXIT_FAILURE) from None
+        raise CliError(
+            f"cannot write the {what} to {path!r}: {error.strerror or error}", EXIT_FAILURE
+        ) from None
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -276,11 +305,17 @@ def run_init(args: argparse.Namespace) -> int:
             from autoinit.training import train_probe
 
             traces["training"] = train_probe(
-                config, steps=options.train_steps, seed=options.seed, baselines=options.baselines,
-                input_mean=options.input_mean, input_var=options.input_var,
-                signal_variance=options.signal_variance, distribution=options.distribution,
+                config,
+                steps=options.train_steps,
+                seed=options.seed,
+                baselines=options.baselines,
+                input_mean=options.input_mean,
+                input_var=options.input_var,
+                signal_variance=options.signal_variance,
+                distribution=options.distribution,
                 center_activations=options.center_activations,
-                progress=lambda fraction, stage: report(fraction, stage))
+                progress=lambda fraction, stage: report(fraction, stage),
+            )
     else:
         report(0.05, "building model and running AutoInit")
         autoinit = AutoInit(**options.autoinit_arguments())
@@ -290,7 +325,9 @@ def run_init(args: argparse.Namespace) -> int:
     try:
         model.save(args.output)
     except OSError as error:
-        raise CliError(f"cannot write the model to {args.output!r}: {error.strerror or error}", EXIT_FAILURE) from None
+        raise CliError(
+            f"cannot write the model to {args.output!r}: {error.strerror or error}", EXIT_FAILURE
+        ) from None
     if args.config_out:
         initialized = keras.saving.serialize_keras_object(model)
         _write_text(args.config_out, json.dumps(initialized, indent=1), "initialized config")
@@ -305,7 +342,9 @@ def run_init(args: argparse.Namespace) -> int:
         try:
             plot.write_html(figures, args.html)
         except OSError as error:
-            raise CliError(f"cannot write the figure to {args.html!r}: {error.strerror or error}", EXIT_FAILURE) from None
+            raise CliError(
+                f"cannot write the figure to {args.html!r}: {error.strerror or error}", EXIT_FAILURE
+            ) from None
     _print_scales(rows, sys.stdout)
     return EXIT_OK
 

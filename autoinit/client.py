@@ -69,7 +69,8 @@ def _payload(model_or_path: Any) -> tuple[bytes, str]:
     if not path.is_file():
         raise FileNotFoundError(
             f"Expected a keras.Model, a config dict, a JSON string or a path to a .keras/.json "
-            f"file. Received: {model_or_path!r}, which is not a file.")
+            f"file. Received: {model_or_path!r}, which is not a file."
+        )
     return path.read_bytes(), path.name
 
 
@@ -80,8 +81,12 @@ def _multipart(fields: dict[str, tuple[str | None, bytes, str]]) -> tuple[bytes,
         disposition = f'form-data; name="{name}"'
         if filename is not None:
             disposition += f'; filename="{filename}"'
-        parts.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
-                     f"Content-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+            f"Content-Type: {content_type}\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -90,8 +95,14 @@ class _Http:
         self.base = url.rstrip("/")
         self.headers = {"X-API-Key": api_key} if api_key else {}
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str | None = None, timeout: float = 60) -> tuple[int, bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, bytes]:
         headers = dict(self.headers)
         if content_type:
             headers["Content-Type"] = content_type
@@ -131,21 +142,30 @@ def initialize(
         TimeoutError: the job did not finish within ``timeout`` seconds.
     """
     data, filename = _payload(model_or_path)
-    body, content_type = _multipart({
-        "model": (filename, data, "application/octet-stream"),
-        "options": (None, json.dumps(options).encode(), "application/json"),
-    })
+    body, content_type = _multipart(
+        {
+            "model": (filename, data, "application/octet-stream"),
+            "options": (None, json.dumps(options).encode(), "application/json"),
+        }
+    )
     http = _Http(url, api_key)
     deadline = time.monotonic() + timeout
     first_wait = max(0.0, min(30.0, timeout))
-    job = http.json("POST", f"/initialize?wait={first_wait:g}", body=body,
-                    content_type=content_type, timeout=first_wait + 60)
+    job = http.json(
+        "POST",
+        f"/initialize?wait={first_wait:g}",
+        body=body,
+        content_type=content_type,
+        timeout=first_wait + 60,
+    )
     delay = 0.25
     while job["status"] not in ("succeeded", "failed"):
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"Job {job['id']} is still {job['status']} after {timeout:g} s "
-                               f"({job.get('stage')}, {job.get('progress', 0):.0%}); it keeps "
-                               f"running on the server: {url.rstrip('/')}/jobs/{job['id']}")
+            raise TimeoutError(
+                f"Job {job['id']} is still {job['status']} after {timeout:g} s "
+                f"({job.get('stage')}, {job.get('progress', 0):.0%}); it keeps "
+                f"running on the server: {url.rstrip('/')}/jobs/{job['id']}"
+            )
         time.sleep(delay)
         delay = min(delay * 1.5, 5.0)
         job = http.json("GET", f"/jobs/{job['id']}")
@@ -155,10 +175,14 @@ def initialize(
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(filename).stem.removesuffix(".keras") or job["id"]
     paths = {}
-    for name, suffix in (("model", "-autoinit.keras"), ("traces", "-traces.json"),
-                         ("config", "-config.json")):
+    for name, suffix in (
+        ("model", "-autoinit.keras"),
+        ("traces", "-traces.json"),
+        ("config", "-config.json"),
+    ):
         _, content = http.request("GET", f"/jobs/{job['id']}/{name}", timeout=max(60.0, timeout))
         paths[name] = out / f"{stem}{suffix}"
         paths[name].write_bytes(content)
-    return InitializeResult(model_path=paths["model"], traces_path=paths["traces"],
-                            config_path=paths["config"], job=job)
+    return InitializeResult(
+        model_path=paths["model"], traces_path=paths["traces"], config_path=paths["config"], job=job
+    )

@@ -80,8 +80,9 @@ class _Head:
     softmax: bool
 
 
-def load_training_data(source: str | os.PathLike | bytes, *, max_bytes: int | None = None
-                       ) -> tuple[np.ndarray, np.ndarray]:
+def load_training_data(
+    source: str | os.PathLike | bytes, *, max_bytes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(x, y)`` from an ``.npz`` archive holding arrays ``x`` and ``y``.
 
     Never unpickles (``allow_pickle=False``): object arrays are refused.
@@ -92,38 +93,47 @@ def load_training_data(source: str | os.PathLike | bytes, *, max_bytes: int | No
     """
     if isinstance(source, (bytes, bytearray)):
         if max_bytes is not None and len(source) > max_bytes:
-            raise TrainingDataError(f"The training data is {len(source):,} bytes; the limit is "
-                                    f"{max_bytes:,}.")
+            raise TrainingDataError(
+                f"The training data is {len(source):,} bytes; the limit is {max_bytes:,}."
+            )
         handle: Any = io.BytesIO(source)
     else:
         handle = os.fspath(source)
     try:
         with np.load(handle, allow_pickle=False) as archive:
             if not hasattr(archive, "files"):
-                raise TrainingDataError("Expected an .npz archive with arrays 'x' and 'y'. "
-                                        "Received: a single .npy array.")
+                raise TrainingDataError(
+                    "Expected an .npz archive with arrays 'x' and 'y'. Received: a single .npy array."
+                )
             missing = [key for key in ("x", "y") if key not in archive.files]
             if missing:
-                raise TrainingDataError(f"Expected an .npz archive with arrays 'x' and 'y'. "
-                                        f"Missing: {missing}; it holds {sorted(archive.files)}.")
+                raise TrainingDataError(
+                    f"Expected an .npz archive with arrays 'x' and 'y'. "
+                    f"Missing: {missing}; it holds {sorted(archive.files)}."
+                )
             x, y = archive["x"], archive["y"]
     except TrainingDataError:
         raise
     except ValueError as error:  # object arrays: "Object arrays cannot be loaded ..."
-        raise TrainingDataError(f"The training data could not be read without unpickling "
-                                f"(object arrays are refused): {error}") from None
+        raise TrainingDataError(
+            f"The training data could not be read without unpickling (object arrays are refused): {error}"
+        ) from None
     except Exception as error:  # zip/format errors
-        raise TrainingDataError(f"Expected an .npz archive with arrays 'x' and 'y'. "
-                                f"Could not read it: {type(error).__name__}: {error}") from None
+        raise TrainingDataError(
+            f"Expected an .npz archive with arrays 'x' and 'y'. "
+            f"Could not read it: {type(error).__name__}: {error}"
+        ) from None
     for name, array in (("x", x), ("y", y)):
         if array.dtype.kind not in "biuf":
             raise TrainingDataError(f"Array '{name}' must be numeric. Received dtype {array.dtype}.")
         if array.ndim == 0 or len(array) == 0:
-            raise TrainingDataError(f"Array '{name}' must hold at least one example. "
-                                    f"Received shape {array.shape}.")
+            raise TrainingDataError(
+                f"Array '{name}' must hold at least one example. Received shape {array.shape}."
+            )
     if len(x) != len(y):
-        raise TrainingDataError(f"'x' and 'y' must hold the same number of examples. "
-                                f"Received {len(x)} and {len(y)}.")
+        raise TrainingDataError(
+            f"'x' and 'y' must hold the same number of examples. Received {len(x)} and {len(y)}."
+        )
     return x, y
 
 
@@ -184,11 +194,14 @@ def train_probe(
     if task not in TASKS:
         raise AutoInitError(f"Unknown task. Expected one of {TASKS}. Received: task={task!r}")
     if (task == "data") != (data is not None):
-        raise AutoInitError("task='data' needs data=(x, y), and data needs task='data'. "
-                            f"Received: task={task!r}, data {'given' if data is not None else 'None'}")
+        raise AutoInitError(
+            "task='data' needs data=(x, y), and data needs task='data'. "
+            f"Received: task={task!r}, data {'given' if data is not None else 'None'}"
+        )
     if steps < 1 or batch_size < 1:
-        raise AutoInitError(f"steps and batch_size must be positive. Received: steps={steps}, "
-                            f"batch_size={batch_size}")
+        raise AutoInitError(
+            f"steps and batch_size must be positive. Received: steps={steps}, batch_size={batch_size}"
+        )
     unknown = [b for b in baselines if b != "default" and b not in BASELINES]
     if unknown:
         raise AutoInitError(f"Unknown baselines {unknown}. Expected 'default' or some of {BASELINES}.")
@@ -213,9 +226,13 @@ def train_probe(
         return load_model(config, custom_objects)
 
     def autoinit(model: Any) -> Any:
-        return AutoInit(weight_init_config={"distribution": distribution}, input_data_mean=input_mean,
-                        input_data_var=input_var, signal_variance=signal_variance,
-                        seed=seed).initialize_model(model)
+        return AutoInit(
+            weight_init_config={"distribution": distribution},
+            input_data_mean=input_mean,
+            input_data_var=input_var,
+            signal_variance=signal_variance,
+            seed=seed,
+        ).initialize_model(model)
 
     initializers: dict[str, Callable[[Any], Any]] = {}
     for name in baselines:
@@ -229,8 +246,15 @@ def train_probe(
     for index, (name, initialize) in enumerate(initializers.items()):
         model = initialize(fresh_copy())
         keras.utils.set_random_seed(seed)
-        series[name] = _train(model, heads, batches, lr, lambda step, name=name, index=index: report(
-            (index + (step + 1) / steps) / len(initializers), f"training {name}"))
+        series[name] = _train(
+            model,
+            heads,
+            batches,
+            lr,
+            lambda step, name=name, index=index: report(
+                (index + (step + 1) / steps) / len(initializers), f"training {name}"
+            ),
+        )
         del model
         keras.backend.clear_session()
     return {
@@ -240,8 +264,9 @@ def train_probe(
         "batch_size": batch_size,
         "seed": seed,
         "optimizer": {"name": "SGD", "learning_rate": lr, "momentum": MOMENTUM},
-        "loss": ["sparse_categorical_crossentropy" if head.softmax else "mean_squared_error"
-                 for head in heads],
+        "loss": [
+            "sparse_categorical_crossentropy" if head.softmax else "mean_squared_error" for head in heads
+        ],
         "series": series,
     }
 
@@ -259,46 +284,65 @@ def _heads(model: Any) -> list[_Head]:
 
 def _check_data(model: Any, heads: list[_Head], x: np.ndarray, y: np.ndarray) -> None:
     if len(model.inputs) != 1 or len(heads) != 1:
-        raise TrainingDataError(f"Training on data needs a model with one input and one output. "
-                                f"Received {len(model.inputs)} inputs and {len(heads)} outputs.")
+        raise TrainingDataError(
+            f"Training on data needs a model with one input and one output. "
+            f"Received {len(model.inputs)} inputs and {len(heads)} outputs."
+        )
     expected = tuple(model.inputs[0].shape[1:])
     if len(expected) != x.ndim - 1 or any(e is not None and e != r for e, r in zip(expected, x.shape[1:])):
-        raise TrainingDataError(f"'x' must have shape (N, {', '.join(map(str, expected))}) to fit the "
-                                f"model's input. Received {x.shape}.")
+        raise TrainingDataError(
+            f"'x' must have shape (N, {', '.join(map(str, expected))}) to fit the "
+            f"model's input. Received {x.shape}."
+        )
     head = heads[0]
     labels = head.softmax and y.dtype.kind in "biu"
     wanted = head.shape[:-1] if labels else head.shape
     if tuple(y.shape[1:]) != wanted:
         kind = "integer labels" if labels else "targets"
-        raise TrainingDataError(f"'y' ({kind}) must have shape (N, {', '.join(map(str, wanted))}) "
-                                f"to fit the model's output {head.shape}. Received {y.shape}.")
+        raise TrainingDataError(
+            f"'y' ({kind}) must have shape (N, {', '.join(map(str, wanted))}) "
+            f"to fit the model's output {head.shape}. Received {y.shape}."
+        )
     if labels and (y.min() < 0 or y.max() >= head.shape[-1]):
-        raise TrainingDataError(f"Labels must lie in [0, {head.shape[-1]}). Received "
-                                f"[{y.min()}, {y.max()}].")
+        raise TrainingDataError(f"Labels must lie in [0, {head.shape[-1]}). Received [{y.min()}, {y.max()}].")
 
 
-def _batches(model: Any, heads: list[_Head], steps: int, batch_size: int, seed: int,
-             data: tuple[np.ndarray, np.ndarray] | None, input_mean: float, input_var: float
-             ) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
+def _batches(
+    model: Any,
+    heads: list[_Head],
+    steps: int,
+    batch_size: int,
+    seed: int,
+    data: tuple[np.ndarray, np.ndarray] | None,
+    input_mean: float,
+    input_var: float,
+) -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
     """The same ``(inputs, targets)`` per step for every initialization."""
     rng = np.random.default_rng([seed, 1])
     if data is not None:
         x, y = data
-        order = np.concatenate([rng.permutation(len(x)) for _ in range(
-            math.ceil(steps * batch_size / len(x)))])
+        order = np.concatenate(
+            [rng.permutation(len(x)) for _ in range(math.ceil(steps * batch_size / len(x)))]
+        )
         for step in range(steps):
-            picked = order[step * batch_size:(step + 1) * batch_size]
+            picked = order[step * batch_size : (step + 1) * batch_size]
             target = y[picked]
-            yield [x[picked].astype("float32") if x.dtype.kind == "f" else x[picked]], [
-                target.astype("int32") if heads[0].softmax and target.dtype.kind in "biu"
-                else target.astype("float32")]
+            yield (
+                [x[picked].astype("float32") if x.dtype.kind == "f" else x[picked]],
+                [
+                    target.astype("int32")
+                    if heads[0].softmax and target.dtype.kind in "biu"
+                    else target.astype("float32")
+                ],
+            )
         return
     from autoinit.probe.inputs import gaussian_inputs
 
     teacher = _LinearTeacher(model, heads, rng, input_mean, input_var)
-    for step in range(steps):
-        inputs = gaussian_inputs(model, batch_size, seed=int(rng.integers(2**31)), mean=input_mean,
-                                 var=input_var)
+    for _ in range(steps):
+        inputs = gaussian_inputs(
+            model, batch_size, seed=int(rng.integers(2**31)), mean=input_mean, var=input_var
+        )
         yield inputs, teacher(inputs)
 
 
@@ -307,8 +351,9 @@ class _LinearTeacher:
     (standardized floats; token ids through a fixed random table), at most
     `_TEACHER_WIDTH` features and outputs (fixed random selections beyond)."""
 
-    def __init__(self, model: Any, heads: list[_Head], rng: np.random.Generator,
-                 input_mean: float, input_var: float) -> None:
+    def __init__(
+        self, model: Any, heads: list[_Head], rng: np.random.Generator, input_mean: float, input_var: float
+    ) -> None:
         self.rng, self.heads = rng, heads
         self.mean, self.std = input_mean, math.sqrt(input_var)
         self.table = rng.standard_normal((_TOKEN_TABLE, 4)).astype("float32")
@@ -325,8 +370,11 @@ class _LinearTeacher:
         phi = np.concatenate(parts, axis=1).astype("float32")
         if self.features is None:
             width = phi.shape[1]
-            self.features = (np.sort(self.rng.choice(width, _TEACHER_WIDTH, replace=False))
-                             if width > _TEACHER_WIDTH else np.arange(width))
+            self.features = (
+                np.sort(self.rng.choice(width, _TEACHER_WIDTH, replace=False))
+                if width > _TEACHER_WIDTH
+                else np.arange(width)
+            )
         return phi[:, self.features]
 
     def __call__(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -335,7 +383,7 @@ class _LinearTeacher:
             for head in self.heads:
                 size = int(np.prod(head.shape))
                 width = min(size, _TEACHER_WIDTH)
-                matrix = (self.rng.standard_normal((phi.shape[1], width)) / math.sqrt(phi.shape[1]))
+                matrix = self.rng.standard_normal((phi.shape[1], width)) / math.sqrt(phi.shape[1])
                 spread = self.rng.integers(width, size=size) if size > width else None
                 self.maps.append((matrix.astype("float32"), spread))
         targets = []
@@ -348,14 +396,17 @@ class _LinearTeacher:
         return targets
 
 
-def _train(model: Any, heads: list[_Head], batches: list, lr: float,
-           after_step: Callable[[int], None]) -> dict[str, Any]:
+def _train(
+    model: Any, heads: list[_Head], batches: list, lr: float, after_step: Callable[[int], None]
+) -> dict[str, Any]:
     import keras
 
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate=lr, momentum=MOMENTUM),
-        loss=[keras.losses.SparseCategoricalCrossentropy() if head.softmax
-              else keras.losses.MeanSquaredError() for head in heads],
+        loss=[
+            keras.losses.SparseCategoricalCrossentropy() if head.softmax else keras.losses.MeanSquaredError()
+            for head in heads
+        ],
     )
     weights = model.trainable_variables
     before = [keras.ops.convert_to_numpy(w) for w in weights]
@@ -370,14 +421,20 @@ def _train(model: Any, heads: list[_Head], batches: list, lr: float,
             after_step(step)
             continue
         with np.errstate(all="ignore"):
-            loss = float(np.asarray(model.train_on_batch(
-                inputs if len(inputs) > 1 else inputs[0],
-                targets if len(targets) > 1 else targets[0])).reshape(-1)[0])
+            loss = float(
+                np.asarray(
+                    model.train_on_batch(
+                        inputs if len(inputs) > 1 else inputs[0], targets if len(targets) > 1 else targets[0]
+                    )
+                ).reshape(-1)[0]
+            )
             after = [keras.ops.convert_to_numpy(w) for w in weights]
             # SGD with momentum: w_t - w_{t-1} = m_t = MOMENTUM m_{t-1} - lr g_t.
             steps_taken = [a - b for a, b in zip(after, before)]
-            squared = sum(float(np.sum(np.square((MOMENTUM * v - s) / lr, dtype=np.float64)))
-                          for v, s in zip(velocity, steps_taken))
+            squared = sum(
+                float(np.sum(np.square((MOMENTUM * v - s) / lr, dtype=np.float64)))
+                for v, s in zip(velocity, steps_taken)
+            )
         norm = math.sqrt(squared) if math.isfinite(squared) else math.inf
         before, velocity = after, steps_taken
         finite = math.isfinite(loss) and math.isfinite(norm)

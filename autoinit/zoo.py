@@ -17,7 +17,8 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import keras
 from keras import layers
@@ -109,9 +110,7 @@ def resnet_stage_blocks(depth: int, block: str = "auto") -> tuple[str, int]:
         ValueError: unknown ``block``, or ``depth`` not of the block's form.
     """
     if block not in ("auto", "basic", "bottleneck"):
-        raise ValueError(
-            f"`block` should be one of 'auto', 'basic', 'bottleneck'. Received: block={block!r}"
-        )
+        raise ValueError(f"`block` should be one of 'auto', 'basic', 'bottleneck'. Received: block={block!r}")
     if block == "auto":
         block = "bottleneck" if depth >= 164 else "basic"
     convs_per_block = 2 if block == "basic" else 3
@@ -201,9 +200,9 @@ def preact_resnet(
     block, n = resnet_stage_blocks(depth, block)
     bottleneck = block == "bottleneck"
     inputs = keras.Input(shape=input_shape, name="image")
-    x = layers.Conv2D(
-        _STAGE_WIDTHS[0], 3, padding="same", kernel_initializer=initializer, name="stem_conv"
-    )(inputs)
+    x = layers.Conv2D(_STAGE_WIDTHS[0], 3, padding="same", kernel_initializer=initializer, name="stem_conv")(
+        inputs
+    )
     for stage, filters in enumerate(_STAGE_WIDTHS, start=1):
         for unit in range(1, n + 1):
             strides = 2 if stage > 1 and unit == 1 else 1
@@ -331,7 +330,9 @@ def text_rnn(
     tokens = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
     x = layers.Embedding(vocab_size, embed_dim, name="embedding")(tokens)
     x = layers.SpatialDropout1D(spatial_dropout, name="spatial_dropout")(x)
-    x = layers.Bidirectional(layers.GRU(units, return_sequences=True, name="gru"), name="bidirectional_gru")(x)
+    x = layers.Bidirectional(layers.GRU(units, return_sequences=True, name="gru"), name="bidirectional_gru")(
+        x
+    )
     x = layers.LSTM(units, name="lstm")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(tokens, outputs, name="text_rnn")
@@ -345,9 +346,7 @@ def text_rnn(
 _CODEEPNEAT_VARIANTS = (("relu", 0.25, 64), ("elu", 0.1, 128), ("swish", 0.4, 32))
 
 
-def _residual_module(
-    shape: tuple[int, ...], activation: str, dropout: float, name: str
-) -> keras.Model:
+def _residual_module(shape: tuple[int, ...], activation: str, dropout: float, name: str) -> keras.Model:
     """A CoDeepNEAT module: Conv2D -> Dropout -> Conv2D, plus a skip Add.
 
     Output shape equals input shape, so one module can be chained with itself.
@@ -401,9 +400,7 @@ def codeepneat_net(
 # --------------------------------------------------------------------------
 
 
-def mlp(
-    activation: str = "relu", depth: int = 8, width: int = 256, input_dim: int = 64
-) -> keras.Model:
+def mlp(activation: str = "relu", depth: int = 8, width: int = 256, input_dim: int = 64) -> keras.Model:
     """``depth`` Dense layers of ``width`` units, each with a fused activation.
 
     Output shape is ``(batch, width)``: there is no classifier head, so every

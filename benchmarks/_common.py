@@ -24,7 +24,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
 
-def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+def parse_args(
+    description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
     """``--quick`` (smaller run) plus any script-specific options."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="smaller run (fewer repetitions / models)")

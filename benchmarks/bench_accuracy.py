@@ -85,7 +85,10 @@ def suite(quick: bool) -> list[tuple[str, Callable]]:
     activations = ("relu", "selu") if quick else ("relu", "tanh", "selu", "gelu", "swish")
     dropouts = (0.5,) if quick else (0.0, 0.5)
     models: list[tuple[str, Callable]] = [
-        (f"all_cnn_c[{act},drop={rate}]", lambda act=act, rate=rate: zoo.all_cnn_c(activation=act, dropout_rate=rate))
+        (
+            f"all_cnn_c[{act},drop={rate}]",
+            lambda act=act, rate=rate: zoo.all_cnn_c(activation=act, dropout_rate=rate),
+        )
         for act in activations
         for rate in dropouts
     ]
@@ -218,7 +221,15 @@ def pooling_trap(batch_size: int) -> None:
     rows = []
     for name in ("conv", "global_average_pooling", "dense"):
         p, m = predicted[name]["var"], measured[name][1]
-        rows.append([name, fmt(p), fmt(m), f"{100 * (p / m - 1):+.1f}%", fmt(naive) if name == "global_average_pooling" else ""])
+        rows.append(
+            [
+                name,
+                fmt(p),
+                fmt(m),
+                f"{100 * (p / m - 1):+.1f}%",
+                fmt(naive) if name == "global_average_pooling" else "",
+            ]
+        )
     print(table(["layer", "predicted var", "measured var", "pred/meas - 1", "naive (var/256)"], rows))
 
 
@@ -252,12 +263,17 @@ def main() -> None:
         f"(requirement <= 0.05: {'PASS' if suite_median <= 0.05 else 'FAIL'}); "
         f"median of per-model medians: {median(per_model):.4f}"
     )
-    worst = sorted((l for r in results for l in r.layers if l.log_error is not None), key=lambda l: -l.log_error)[:15]
+    worst = sorted(
+        (l for r in results for l in r.layers if l.log_error is not None), key=lambda l: -l.log_error
+    )[:15]
     print("\nworst layers:")
     print(
         table(
             ["model", "layer", "class", "predicted var", "measured var", "|log10|"],
-            [[l.model, l.name, l.class_name, fmt(l.predicted_var), fmt(l.measured_var), fmt(l.log_error)] for l in worst],
+            [
+                [l.model, l.name, l.class_name, fmt(l.predicted_var), fmt(l.measured_var), fmt(l.log_error)]
+                for l in worst
+            ],
         )
     )
 
@@ -278,7 +294,17 @@ def main() -> None:
         print(
             table(
                 ["model", "layer", "class", "expected E[y^2]", "measured E[y^2]", "ratio"],
-                [[l.model, l.name, l.class_name, fmt(l.expected_sq), fmt(l.autoinit_sq), _ratio(l.autoinit_sq, l.expected_sq)] for l in failures],
+                [
+                    [
+                        l.model,
+                        l.name,
+                        l.class_name,
+                        fmt(l.expected_sq),
+                        fmt(l.autoinit_sq),
+                        _ratio(l.autoinit_sq, l.expected_sq),
+                    ]
+                    for l in failures
+                ],
             )
         )
 

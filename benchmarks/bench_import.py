@@ -38,10 +38,14 @@ CASES = {
 
 
 def measure(statement: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", _MEASURE.format(statement=statement)], cwd=REPO,
-                         capture_output=True, text=True, check=True,
-                         env={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3",
-                              "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE.format(statement=statement)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -52,15 +56,19 @@ def main() -> None:
     rows = {}
     for name, statement in CASES.items():
         runs = [measure(statement) for _ in range(args.repeats)]
-        rows[name] = {"seconds": statistics.median(r["seconds"] for r in runs),
-                      "rss_mib": statistics.median(r["rss_mib"] for r in runs),
-                      "loaded": runs[0]["loaded"]}
+        rows[name] = {
+            "seconds": statistics.median(r["seconds"] for r in runs),
+            "rss_mib": statistics.median(r["rss_mib"] for r in runs),
+            "loaded": runs[0]["loaded"],
+        }
     base = rows["numpy"]
     print(f"{'import':28} {'seconds':>8} {'x numpy':>8} {'RSS MiB':>8} {'x numpy':>8}  heavy modules loaded")
     for name, row in rows.items():
-        print(f"{name:28} {row['seconds']:8.3f} {row['seconds'] / base['seconds']:8.1f} "
-              f"{row['rss_mib']:8.0f} {row['rss_mib'] / base['rss_mib']:8.1f}  "
-              f"{', '.join(row['loaded']) or '-'}")
+        print(
+            f"{name:28} {row['seconds']:8.3f} {row['seconds'] / base['seconds']:8.1f} "
+            f"{row['rss_mib']:8.0f} {row['rss_mib'] / base['rss_mib']:8.1f}  "
+            f"{', '.join(row['loaded']) or '-'}"
+        )
 
 
 if __name__ == "__main__":

@@ -64,9 +64,12 @@ def _model_config(name: str) -> str:
 
 def _run_job(client: httpx.Client, body: str, options: dict) -> float:
     start = time.perf_counter()
-    answer = client.post("/initialize", params={"wait": 600},
-                         files={"model": ("model.json", body)},
-                         data={"options": json.dumps(options)})
+    answer = client.post(
+        "/initialize",
+        params={"wait": 600},
+        files={"model": ("model.json", body)},
+        data={"options": json.dumps(options)},
+    )
     job = answer.json()
     while job.get("status") not in ("succeeded", "failed"):
         time.sleep(0.1)
@@ -119,12 +122,19 @@ def _example_job(client: httpx.Client, name: str, options: dict, server_pid: int
     body = (EXAMPLES / f"{name}.json").read_bytes()
     api_pid = client.get("/healthz").json().get("pid")
     start = time.perf_counter()
-    answer = client.post("/initialize", files={"model": (f"{name}.json", body)},
-                         data={"options": json.dumps(options)})
+    answer = client.post(
+        "/initialize", files={"model": (f"{name}.json", body)}, data={"options": json.dumps(options)}
+    )
     job = answer.json()
     if answer.status_code >= 400:
-        return {"name": name, "status": f"refused {answer.status_code}", "detail": job.get("detail"),
-                "seconds": time.perf_counter() - start, "peak_rss": 0, "progress": []}
+        return {
+            "name": name,
+            "status": f"refused {answer.status_code}",
+            "detail": job.get("detail"),
+            "seconds": time.perf_counter() - start,
+            "peak_rss": 0,
+            "progress": [],
+        }
     peak, progress = 0, []
     while job.get("status") not in ("succeeded", "failed"):
         peak = max(peak, _worker_rss(server_pid, api_pid))
@@ -134,8 +144,14 @@ def _example_job(client: httpx.Client, name: str, options: dict, server_pid: int
         job = client.get(f"/jobs/{job['id']}").json()
     seconds = time.perf_counter() - start
     error = job.get("error") or {}
-    return {"name": name, "status": job["status"], "detail": error.get("detail"), "seconds": seconds,
-            "peak_rss": peak, "progress": progress}
+    return {
+        "name": name,
+        "status": job["status"],
+        "detail": error.get("detail"),
+        "seconds": seconds,
+        "peak_rss": peak,
+        "progress": progress,
+    }
 
 
 def _examples_table(client: httpx.Client, names: list[str], server_pid: int | None) -> None:
@@ -146,8 +162,11 @@ def _examples_table(client: httpx.Client, names: list[str], server_pid: int | No
         row = _example_job(client, name, options, server_pid)
         rows.append(row)
         values = [p for p, _, _ in row["progress"]]
-        print(f"  {name}: {row['status']} in {row['seconds']:.1f} s; progress seen (from s): "
-              f"{[f'{p:.2f} {s} ({t:.1f})' for p, s, t in row['progress']]}", flush=True)
+        print(
+            f"  {name}: {row['status']} in {row['seconds']:.1f} s; progress seen (from s): "
+            f"{[f'{p:.2f} {s} ({t:.1f})' for p, s, t in row['progress']]}",
+            flush=True,
+        )
         if row["detail"]:
             print(f"    {row['detail']}")
         if values != sorted(values):
@@ -169,19 +188,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-jobs", type=int, default=5)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--jobs-per-client", type=int, default=2)
-    parser.add_argument("--models", default="",
-                        help="Comma-separated page examples (frontend/examples), or 'examples' "
-                        "for all: one job each with the page's default options, in a table.")
-    parser.add_argument("--server-pid", type=int,
-                        help="With --url: the serve process, for the workers' memory.")
+    parser.add_argument(
+        "--models",
+        default="",
+        help="Comma-separated page examples (frontend/examples), or 'examples' "
+        "for all: one job each with the page's default options, in a table.",
+    )
+    parser.add_argument(
+        "--server-pid", type=int, help="With --url: the serve process, for the workers' memory."
+    )
     args = parser.parse_args(argv)
     index = json.loads((EXAMPLES / "index.json").read_text())
-    names = [e["name"] for e in index] if args.models == "examples" else \
-        [n for n in args.models.split(",") if n]
+    names = (
+        [e["name"] for e in index] if args.models == "examples" else [n for n in args.models.split(",") if n]
+    )
     unknown = sorted(set(names) - {e["name"] for e in index})
     if unknown:
-        parser.error(f"--models should name page examples {[e['name'] for e in index]}. "
-                     f"Received: {unknown}.")
+        parser.error(f"--models should name page examples {[e['name'] for e in index]}. Received: {unknown}.")
 
     body = _model_config(args.model)
     options = {"probe_batch": args.probe_batch}
@@ -193,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
         data_dir = Path(tempfile.mkdtemp(prefix="autoinit-bench-")) / "data"
         server = ServiceProcess(data_dir, "--workers", str(args.workers))
-        print(f"starting server on {server.url} with {args.workers} worker(s); "
-              f"log: {server.log_path}")
+        print(f"starting server on {server.url} with {args.workers} worker(s); log: {server.log_path}")
         started = time.perf_counter()
         server.wait_ready()
         print(f"server ready (a worker answers) after {time.perf_counter() - started:.1f} s")
@@ -206,9 +228,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warm-up job ({args.model}): {warm:.2f} s")
             latencies = [_run_job(client, body, options) for _ in range(args.latency_jobs)]
             if latencies:
-                print(f"upload->done latency, warm worker, {len(latencies)} jobs: "
-                      f"p50 {_percentile(latencies, 50):.2f} s, "
-                      f"p95 {_percentile(latencies, 95):.2f} s")
+                print(
+                    f"upload->done latency, warm worker, {len(latencies)} jobs: "
+                    f"p50 {_percentile(latencies, 50):.2f} s, "
+                    f"p95 {_percentile(latencies, 95):.2f} s"
+                )
 
             if args.clients > 0:
                 health_times: list[float] = []
@@ -226,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
                 total = args.clients * args.jobs_per_client
                 start = time.perf_counter()
                 with ThreadPoolExecutor(args.clients) as pool:
+
                     def one_client(_: int) -> list[float]:
                         with httpx.Client(base_url=url, timeout=900) as own:
                             return [_run_job(own, body, options) for _ in range(args.jobs_per_client)]
@@ -235,16 +260,22 @@ def main(argv: list[str] | None = None) -> int:
                 stop.set()
                 watcher.join()
                 flat = [t for times in per_client for t in times]
-                print(f"{args.clients} concurrent clients, {total} jobs in {elapsed:.1f} s: "
-                      f"{60 * total / elapsed:.1f} jobs/minute; per-job latency p50 "
-                      f"{_percentile(flat, 50):.2f} s, p95 {_percentile(flat, 95):.2f} s")
+                print(
+                    f"{args.clients} concurrent clients, {total} jobs in {elapsed:.1f} s: "
+                    f"{60 * total / elapsed:.1f} jobs/minute; per-job latency p50 "
+                    f"{_percentile(flat, 50):.2f} s, p95 {_percentile(flat, 95):.2f} s"
+                )
                 if health_times:
-                    print(f"/healthz while busy: p50 {1000 * statistics.median(health_times):.1f} ms, "
-                          f"max {1000 * max(health_times):.1f} ms ({len(health_times)} calls)")
+                    print(
+                        f"/healthz while busy: p50 {1000 * statistics.median(health_times):.1f} ms, "
+                        f"max {1000 * max(health_times):.1f} ms ({len(health_times)} calls)"
+                    )
             health = client.get("/healthz").json()
             rss = health.get("rss_bytes")
-            print(f"API process RSS: {rss / 2**20:.1f} MiB" if rss else "API RSS unknown",
-                  f"(tensorflow imported in API: {health['tensorflow_imported']})")
+            print(
+                f"API process RSS: {rss / 2**20:.1f} MiB" if rss else "API RSS unknown",
+                f"(tensorflow imported in API: {health['tensorflow_imported']})",
+            )
             if names:
                 _examples_table(client, names, server_pid)
     finally:

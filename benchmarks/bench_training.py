@@ -34,15 +34,29 @@ def rows_for(label: str, build, steps: int, batch_size: int, learning_rate: floa
     keras.backend.clear_session()
     gc.collect()
     start = time.perf_counter()
-    run = train_probe(build(), steps=steps, batch_size=batch_size, seed=0, baselines=("default",),
-                      learning_rate=learning_rate)
+    run = train_probe(
+        build(),
+        steps=steps,
+        batch_size=batch_size,
+        seed=0,
+        baselines=("default",),
+        learning_rate=learning_rate,
+    )
     per_step = (time.perf_counter() - start) / (steps * len(run["series"]))
     rows = []
     for name, series in run["series"].items():
         finite = [v for v in series["loss"] if v is not None]
-        rows.append([label, name, "-" if series["diverged_at"] is None else series["diverged_at"],
-                     fmt(series["loss"][0]), fmt(series["loss"][-1]),
-                     fmt(min(finite)) if finite else "overflow", f"{per_step:.2f}"])
+        rows.append(
+            [
+                label,
+                name,
+                "-" if series["diverged_at"] is None else series["diverged_at"],
+                fmt(series["loss"][0]),
+                fmt(series["loss"][-1]),
+                fmt(min(finite)) if finite else "overflow",
+                f"{per_step:.2f}",
+            ]
+        )
     return rows
 
 
@@ -56,23 +70,34 @@ def main() -> None:
     from autoinit import zoo
 
     steps = args.steps or (20 if args.quick else 100)
-    print(f"# synthetic linear-teacher task, SGD momentum 0.9, lr {args.learning_rate}, seed 0, "
-          f"{steps} steps")
+    print(
+        f"# synthetic linear-teacher task, SGD momentum 0.9, lr {args.learning_rate}, seed 0, {steps} steps"
+    )
     models = [
         ("ResNet-164 no BN (batch 32)", lambda: zoo.build("preact_resnet164_nobn"), 32),
         ("ResNet-812 no BN (batch 16)", lambda: zoo.build("preact_resnet812_nobn"), 16),
     ]
     activations = ("relu", "tanh") if args.quick else ACTIVATIONS
-    models += [(f"All-CNN-C {a} (batch 32)", lambda a=a: zoo.all_cnn_c(activation=a), 32)
-               for a in activations]
+    models += [
+        (f"All-CNN-C {a} (batch 32)", lambda a=a: zoo.all_cnn_c(activation=a), 32) for a in activations
+    ]
     rows = []
     for label, build, batch_size in models:
         rows += rows_for(label, build, steps, batch_size, args.learning_rate)
-        print(table(["model", "init", "diverged at", "loss step 0", f"loss step {steps - 1}",
-                     "lowest", "s/step"], rows[-2:]), flush=True)
+        print(
+            table(
+                ["model", "init", "diverged at", "loss step 0", f"loss step {steps - 1}", "lowest", "s/step"],
+                rows[-2:],
+            ),
+            flush=True,
+        )
     print()
-    print(table(["model", "init", "diverged at", "loss step 0", f"loss step {steps - 1}", "lowest",
-                 "s/step"], rows))
+    print(
+        table(
+            ["model", "init", "diverged at", "loss step 0", f"loss step {steps - 1}", "lowest", "s/step"],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,10 @@ def config_rows(activation: str, rate: float, embed_plotlyjs: bool) -> list[list
     model = zoo.all_cnn_c(activation=activation, dropout_rate=rate)
     traces = compare(model, baselines=("default",), seed=0, batch_size=BATCH_SIZE)
     _common.save_figure(
-        traces, f"all_cnn_c_{activation}_drop{rate}.html", embed_plotlyjs, f"All-CNN-C, {activation}, dropout {rate}"
+        traces,
+        f"all_cnn_c_{activation}_drop{rate}.html",
+        embed_plotlyjs,
+        f"All-CNN-C, {activation}, dropout {rate}",
     )
     weighted = [l for l in traces["layers"] if l["has_weights"]]
     rows = []
@@ -45,7 +48,15 @@ def config_rows(activation: str, rate: float, embed_plotlyjs: bool) -> list[list
         lo, hi = (min(finite), max(finite)) if finite else (None, None)
         spread = math.log10(hi / lo) if finite and len(finite) == len(values) else None
         rows.append(
-            [activation, rate, label, fmt(values[-1]), fmt(lo), fmt(hi), "overflow" if spread is None else f"{spread:.2f}"]
+            [
+                activation,
+                rate,
+                label,
+                fmt(values[-1]),
+                fmt(lo),
+                fmt(hi),
+                "overflow" if spread is None else f"{spread:.2f}",
+            ]
         )
     return rows
 
@@ -64,7 +75,15 @@ def main() -> None:
     print()
     print(
         table(
-            ["activation", "dropout", "initialization", "conv9 var", "min conv var", "max conv var", "log10(max/min)"],
+            [
+                "activation",
+                "dropout",
+                "initialization",
+                "conv9 var",
+                "min conv var",
+                "max conv var",
+                "log10(max/min)",
+            ],
             rows,
         )
     )

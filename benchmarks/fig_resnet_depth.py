@@ -29,13 +29,21 @@ def depth_rows(depth: int, embed_plotlyjs: bool) -> list[list[str]]:
     keras.backend.clear_session()
     gc.collect()
     model = zoo.preact_resnet(depth, batch_norm=False)
-    elapsed, traces = _common.timed(lambda: compare(model, baselines=("default",), seed=0, batch_size=BATCH_SIZE))
-    path = _common.save_figure(traces, f"resnet{depth}_nobn.html", embed_plotlyjs, f"Pre-activation ResNet-{depth}, no BN")
+    elapsed, traces = _common.timed(
+        lambda: compare(model, baselines=("default",), seed=0, batch_size=BATCH_SIZE)
+    )
+    path = _common.save_figure(
+        traces, f"resnet{depth}_nobn.html", embed_plotlyjs, f"Pre-activation ResNet-{depth}, no BN"
+    )
     print(f"  ResNet-{depth}: {elapsed:.1f}s -> {path.relative_to(path.parents[2])}", flush=True)
     layers = traces["layers"]
     pool = next(l for l in layers if l["name"] == "global_average_pooling")
     rows = []
-    for series, label in (("default", "He normal (default)"), ("autoinit", "AutoInit"), ("predicted", "AutoInit predicted")):
+    for series, label in (
+        ("default", "He normal (default)"),
+        ("autoinit", "AutoInit"),
+        ("predicted", "AutoInit predicted"),
+    ):
         values = [series_var(l, series) for l in layers if l["class_name"] != "InputLayer"]
         overflowed = sum(v is None for v in values)
         finite = [v for v in values if v is not None]
@@ -59,7 +67,12 @@ def main() -> None:
     for depth in (56, 164) if args.quick else (56, 164, 812):
         rows += depth_rows(depth, args.embed_plotlyjs)
     print()
-    print(table(["model", "initialization", "max layer var", "global avg pool var", "final layer var (softmax)"], rows))
+    print(
+        table(
+            ["model", "initialization", "max layer var", "global avg pool var", "final layer var (softmax)"],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

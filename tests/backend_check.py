@@ -19,8 +19,7 @@ from band import out_of_band, weighted_ratios  # noqa: E402
 
 from autoinit import AutoInit, zoo  # noqa: E402
 
-BAND_MODELS = ("mlp", "all_cnn_c", "preact_resnet56_nobn", "text_rnn", "transformer_encoder",
-               "codeepneat")
+BAND_MODELS = ("mlp", "all_cnn_c", "preact_resnet56_nobn", "text_rnn", "transformer_encoder", "codeepneat")
 
 
 def _weights(model: keras.Model) -> list[np.ndarray]:
@@ -28,8 +27,10 @@ def _weights(model: keras.Model) -> list[np.ndarray]:
 
 
 def main() -> None:
-    report: dict = {"backend": keras.backend.backend(), "modules": sorted(
-        name for name in ("tensorflow", "jax", "torch") if name in sys.modules)}
+    report: dict = {
+        "backend": keras.backend.backend(),
+        "modules": sorted(name for name in ("tensorflow", "jax", "torch") if name in sys.modules),
+    }
     config = json.loads(zoo.build("mlp").to_json())
     from_model, estimates = AutoInit(seed=3).initialize_model(zoo.build("mlp"), return_estimates=True)
     from_dict = AutoInit(seed=3).initialize_model(config)
@@ -38,10 +39,13 @@ def main() -> None:
         "types": sorted({type(m).__name__ for m in (from_model, from_dict, from_json)}),
         "estimates": len(estimates),
         "scaled": sum(1 for record in estimates if record["target"] is not None),
-        "same_seed_identical": all(np.array_equal(a, b) for a, b in
-                                   zip(_weights(from_dict), _weights(from_json))),
-        "other_seed_differs": not all(np.array_equal(a, b) for a, b in zip(
-            _weights(from_dict), _weights(AutoInit(seed=4).initialize_model(config)))),
+        "same_seed_identical": all(
+            np.array_equal(a, b) for a, b in zip(_weights(from_dict), _weights(from_json))
+        ),
+        "other_seed_differs": not all(
+            np.array_equal(a, b)
+            for a, b in zip(_weights(from_dict), _weights(AutoInit(seed=4).initialize_model(config)))
+        ),
     }
     rebuilt = keras.saving.deserialize_keras_object(AutoInit(seed=3).initialized_config(config))
     report["api"]["initialized_config_builds"] = len(rebuilt.layers) == len(from_dict.layers)

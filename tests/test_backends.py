@@ -23,10 +23,15 @@ pytestmark = pytest.mark.slow
 
 
 def _run_on(backend: str) -> dict:
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=str(REPO))
-    result = subprocess.run([sys.executable, str(HERE / "backend_check.py")], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
+    result = subprocess.run(
+        [sys.executable, str(HERE / "backend_check.py")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -34,8 +39,9 @@ def _run_on(backend: str) -> dict:
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_library_works_on_backend(backend):
     if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed (pip install 'autoinit[{backend}]'); "
-                    "./scripts/test installs it")
+        pytest.skip(
+            f"{backend} is not installed (pip install 'autoinit[{backend}]'); ./scripts/test installs it"
+        )
     report = _run_on(backend)
     assert report["backend"] == backend
     assert "tensorflow" not in report["modules"], "the library imported TensorFlow on " + backend

@@ -103,11 +103,15 @@ def test_gaussian_mean_matches_closed_forms(activation, expected):
 @pytest.mark.parametrize("builder", [separate_mlp, fused_mlp])
 def test_autoinit_plus_plus_centres_every_measured_activation_output(builder):
     plain = AutoInit(seed=0).initialize_model(builder())
-    centred, estimates = AutoInit(seed=0, center_activations=True).initialize_model(builder(), return_estimates=True)
+    centred, estimates = AutoInit(seed=0, center_activations=True).initialize_model(
+        builder(), return_estimates=True
+    )
     before = by_name(probe(plain, batch_size=512, seed=1))
     after = by_name(probe(centred, batch_size=512, seed=1))
 
-    activations = [name for name in before if name.startswith(("act", "dense")) and before[name]["mean"] > 0.1]
+    activations = [
+        name for name in before if name.startswith(("act", "dense")) and before[name]["mean"] > 0.1
+    ]
     assert len(activations) == 3  # the three ReLU outputs, mean ~0.4 under AutoInit
     for name in activations:
         assert before[name]["mean"] == pytest.approx(RELU_MEAN, abs=0.05)
@@ -135,7 +139,9 @@ def test_parameter_count_and_weight_draws_are_unchanged_and_seeded():
     assert first.count_params() == again.count_params() == count
     for a, b in zip(first.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(first.get_layer("dense1").kernel.numpy(), other.get_layer("dense1").kernel.numpy())
+    assert not np.array_equal(
+        first.get_layer("dense1").kernel.numpy(), other.get_layer("dense1").kernel.numpy()
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -162,14 +168,20 @@ def test_fused_activations_are_split_and_consumers_rewired():
         kernel, bias = model.get_layer(name).get_weights()
         y = np.maximum(y @ kernel + bias, 0.0) - RELU_MEAN
     kernel, bias = model.get_layer("head").get_weights()
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(centred(x)), y @ kernel + bias, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(centred(x)), y @ kernel + bias, rtol=1e-4, atol=1e-5
+    )
     assert model.get_layer("dense1").get_config()["activation"] == "relu"  # the given model is untouched
 
 
 def test_sequential_models_get_layers_inserted_after_and_keep_their_output_activation():
     centred, found = center_model(sequential_mlp())
     assert isinstance(centred, keras.Sequential)
-    assert [(c.layer, c.activation) for c in found] == [("dense1", "relu"), ("leaky", "LeakyReLU(0.2)"), ("dense3", "gelu")]
+    assert [(c.layer, c.activation) for c in found] == [
+        ("dense1", "relu"),
+        ("leaky", "LeakyReLU(0.2)"),
+        ("dense3", "gelu"),
+    ]
     assert [layer.name for layer in centred.layers] == [
         "dense1", "dense1_activation", "dense1_centered",
         "dense2", "leaky", "leaky_centered",
@@ -189,13 +201,21 @@ def test_shared_layers_and_nested_models_are_centred_once_per_call():
         "inner_linear", "inner_elu", "inner_elu_centered",
     ]  # fmt: skip
     records = [r["name"] for r in probe(centred, batch_size=16)]
-    for name in ("shared_centered", "shared_centered#2", "block/inner_elu_centered", "block#2/inner_elu_centered#2"):
+    for name in (
+        "shared_centered",
+        "shared_centered#2",
+        "block/inner_elu_centered",
+        "block#2/inner_elu_centered#2",
+    ):
         assert name in records
     # The nested block's output (the ELU) is rewired to its shift, seen from outside as well.
     x = np.random.default_rng(1).standard_normal((4, 32)).astype("float32")
     inner = keras.Model(block.inputs, block.get_layer("inner_elu").output)
     np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(block([x])), keras.ops.convert_to_numpy(inner([x])) - found[2].mean, rtol=1e-5, atol=1e-6
+        keras.ops.convert_to_numpy(block([x])),
+        keras.ops.convert_to_numpy(inner([x])) - found[2].mean,
+        rtol=1e-5,
+        atol=1e-6,
     )
     for layer in model.layers:  # weights travelled with their layers
         for a, b in zip(layer.get_weights(), centred.get_layer(layer.name).get_weights()):
@@ -247,12 +267,16 @@ def test_saved_model_reloads_with_stock_keras_and_computes_the_same(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)  # no custom_objects
     x = np.random.default_rng(2).standard_normal((4, 32)).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)), rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)), rtol=1e-6
+    )
     assert "Rescaling" in {type(layer).__name__ for layer in loaded.layers}
 
 
 def test_compare_measures_every_series_on_the_centred_model_and_flags_it():
-    traces = compare(separate_mlp(), baselines=("default", "he_normal"), seed=0, batch_size=256, center_activations=True)
+    traces = compare(
+        separate_mlp(), baselines=("default", "he_normal"), seed=0, batch_size=256, center_activations=True
+    )
     assert traces["center_activations"] is True
     layers = by_name(traces["layers"])
     assert layers["act1_centered"]["class_name"] == "Rescaling"
@@ -270,13 +294,31 @@ def test_cli_center_activations_flag(tmp_path, capsys):
     source = tmp_path / "mlp.json"
     source.write_text(fused_mlp().to_json())
     out, traces = tmp_path / "plus.keras", tmp_path / "traces.json"
-    assert main(["init", str(source), "-o", str(out), "--traces", str(traces), "--batch-size", "64", "--center-activations", "-q"]) == 0
+    assert (
+        main(
+            [
+                "init",
+                str(source),
+                "-o",
+                str(out),
+                "--traces",
+                str(traces),
+                "--batch-size",
+                "64",
+                "--center-activations",
+                "-q",
+            ]
+        )
+        == 0
+    )
     payload = json.loads(traces.read_text())
     assert payload["center_activations"] is True
     assert "dense1_centered" in {layer["name"] for layer in payload["layers"]}
     assert "dense1_centered" in [layer.name for layer in keras.saving.load_model(out).layers]
     assert main(["init", str(source), "-o", str(tmp_path / "plain.keras"), "-q"]) == 0
-    assert "dense1_centered" not in [layer.name for layer in keras.saving.load_model(tmp_path / "plain.keras").layers]
+    assert "dense1_centered" not in [
+        layer.name for layer in keras.saving.load_model(tmp_path / "plain.keras").layers
+    ]
     capsys.readouterr()
     main(["init", "--help"])
     assert "AutoInit++" in capsys.readouterr().out

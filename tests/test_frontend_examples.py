@@ -37,7 +37,8 @@ def test_the_index_lists_every_zoo_model_with_its_file():
 def test_each_example_is_the_zoo_config_and_passes_upload_validation(name):
     committed = (EXAMPLES / f"{name}.json").read_bytes()
     assert json.loads(committed) == _exporter().example_config(name), (
-        f"frontend/examples/{name}.json is stale: run scripts/export_examples.py")
+        f"frontend/examples/{name}.json is stale: run scripts/export_examples.py"
+    )
     # The page uploads these files as they are: they must pass the service's checks.
     summary = validate_model_config(parse_upload(committed, f"{name}.json", UploadLimits()), UploadLimits())
     expected_layers = {entry["name"]: entry["num_layers"] for entry in _index()}[name]

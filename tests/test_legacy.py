@@ -523,16 +523,21 @@ def test_to_legacy_config_writes_a_backward_layer_only_when_it_differs_from_the_
     )
 
 
-_TEXT_HEAD_GAP = pytest.mark.xfail(strict=True, reason=(
-    "The text model's head, Dense(1, sigmoid) on the concatenation of a SimpleRNN(4) and a "
-    "GlobalMaxPooling1D of 8 channels, measures 0.41, 2.02, 0.88, 0.34, 1.75, 0.58x its predicted "
-    "E[y^2] for seeds 0-5 (every other layer within 0.87-1.16x): with 12 inputs of fixed per-unit "
-    "offsets, the prediction of the pre-activation's mean is off; seed 0 passed by luck before "
-    "seeds were derived from graph positions"))
+_TEXT_HEAD_GAP = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "The text model's head, Dense(1, sigmoid) on the concatenation of a SimpleRNN(4) and a "
+        "GlobalMaxPooling1D of 8 channels, measures 0.41, 2.02, 0.88, 0.34, 1.75, 0.58x its predicted "
+        "E[y^2] for seeds 0-5 (every other layer within 0.87-1.16x): with 12 inputs of fixed per-unit "
+        "offsets, the prediction of the pre-activation's mean is off; seed 0 passed by luck before "
+        "seeds were derived from graph positions"
+    ),
+)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_TEXT_HEAD_GAP) if n == "text" else n
-                                  for n in BUILDABLE])
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=_TEXT_HEAD_GAP) if n == "text" else n for n in BUILDABLE]
+)
 def test_autoinit_keeps_every_weighted_layer_of_a_converted_model_in_band(name):
     from band import out_of_band, weighted_ratios
 

@@ -7,9 +7,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -58,9 +58,12 @@ def test_the_all_extra_names_every_role_but_gpu():
 
 
 def test_importing_the_library_loads_no_backend_and_no_service():
-    probe = ("import json, sys; import autoinit, autoinit.plot; from autoinit import AutoInit; "
-             "print(json.dumps(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch', "
-             "'fastapi', 'celery', 'uvicorn', 'redis', 'server') if m in sys.modules)))")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
-                            text=True, check=True, timeout=120)
+    probe = (
+        "import json, sys; import autoinit, autoinit.plot; from autoinit import AutoInit; "
+        "print(json.dumps(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch', "
+        "'fastapi', 'celery', 'uvicorn', 'redis', 'server') if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, timeout=120
+    )
     assert json.loads(result.stdout) == [], result.stdout

@@ -17,8 +17,9 @@ def small_mlp(stddev: float | None = None, depth: int = 3, classes: int | None =
     init = keras.initializers.RandomNormal(stddev=stddev) if stddev else "glorot_uniform"
     layers = [keras.Input((16,))]
     layers += [keras.layers.Dense(32, kernel_initializer=init) for _ in range(depth)]
-    layers += [keras.layers.Dense(classes or 4, kernel_initializer=init,
-                                  activation="softmax" if classes else None)]
+    layers += [
+        keras.layers.Dense(classes or 4, kernel_initializer=init, activation="softmax" if classes else None)
+    ]
     return keras.Sequential(layers, name="small_mlp")
 
 
@@ -67,7 +68,7 @@ def test_divergence_mid_run_is_reported_at_the_first_non_finite_step():
     assert step is not None and step > 0, series
     assert all(value is not None for value in series["loss"][:step])
     assert series["loss"][step] is None or series["grad_norm"][step] is None
-    assert series["loss"][step + 1:] == [None] * (40 - step - 1)
+    assert series["loss"][step + 1 :] == [None] * (40 - step - 1)
 
 
 def _npz(**arrays) -> bytes:
@@ -92,11 +93,14 @@ def test_an_npz_holding_pickles_is_refused_without_unpickling():
         load_training_data(pickled)
 
 
-@pytest.mark.parametrize(("arrays", "message"), [
-    ({"x": np.zeros((4, 16))}, "Missing: \\['y'\\]"),
-    ({"x": np.zeros((4, 16)), "y": np.zeros(3)}, "same number of examples"),
-    ({"x": np.array(["a", "b"]), "y": np.zeros(2)}, "must be numeric"),
-])
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.zeros((4, 16))}, "Missing: \\['y'\\]"),
+        ({"x": np.zeros((4, 16)), "y": np.zeros(3)}, "same number of examples"),
+        ({"x": np.array(["a", "b"]), "y": np.zeros(2)}, "must be numeric"),
+    ],
+)
 def test_malformed_npz_archives_are_refused_with_the_reason(arrays, message):
     with pytest.raises(TrainingDataError, match=message):
         load_training_data(_npz(**arrays))
@@ -107,11 +111,14 @@ def test_an_upload_over_the_size_limit_is_refused():
         load_training_data(_npz(x=np.zeros((10, 16)), y=np.zeros(10)), max_bytes=100)
 
 
-@pytest.mark.parametrize(("x", "y", "message"), [
-    (np.zeros((8, 15)), np.zeros(8, dtype="int64"), "'x' must have shape \\(N, 16\\)"),
-    (np.zeros((8, 16)), np.zeros((8, 3)), "must have shape \\(N, 5\\)"),
-    (np.zeros((8, 16)), np.full(8, 7), "Labels must lie in \\[0, 5\\)"),
-])
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        (np.zeros((8, 15)), np.zeros(8, dtype="int64"), "'x' must have shape \\(N, 16\\)"),
+        (np.zeros((8, 16)), np.zeros((8, 3)), "must have shape \\(N, 5\\)"),
+        (np.zeros((8, 16)), np.full(8, 7), "Labels must lie in \\[0, 5\\)"),
+    ],
+)
 def test_data_that_does_not_fit_the_model_is_refused_naming_the_shapes(x, y, message):
     with pytest.raises(TrainingDataError, match=message):
         train_probe(small_mlp(classes=5), steps=2, task="data", data=(x, y))

@@ -6,7 +6,8 @@ import functools
 import json
 import os
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,7 +26,7 @@ BUILDABLE = [name for name in zoo.ZOO if not name.startswith("preact_resnet812")
 ROUND_TRIPPED = [name for name in BUILDABLE if not name.startswith("preact_resnet164")]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def default_model(name: str) -> keras.Model:
     """Each zoo model with default arguments, built once per test session."""
     return zoo.build(name)
@@ -67,9 +68,7 @@ def count(model: keras.Model, cls: type) -> int:
 def test_each_zoo_model_runs_a_forward_pass_with_the_expected_output_shape(name: str) -> None:
     model = default_model(name)
     outputs = keras.ops.convert_to_numpy(model(tiny_batch(model), training=False))
-    expected_width = {"mlp": 256, "transformer_encoder": 2, "text_cnn": 2, "text_rnn": 2}.get(
-        name, 10
-    )
+    expected_width = {"mlp": 256, "transformer_encoder": 2, "text_cnn": 2, "text_rnn": 2}.get(name, 10)
     assert outputs.shape == (2, expected_width)
     assert np.all(np.isfinite(outputs))
     if name != "mlp":  # classifiers end in softmax

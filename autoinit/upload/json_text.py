@@ -36,7 +36,6 @@ _BRACKET_STEP = {"{": 1, "[": 1, "}": -1, "]": -1}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
-
 def loads_json(
     data: bytes | str,
     *,

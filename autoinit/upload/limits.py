@@ -9,7 +9,6 @@ from autoinit.errors import UploadTooLargeError
 __all__ = ["UploadLimits", "UploadTooLargeError", "check_size"]
 
 
-
 @dataclass(frozen=True)
 class UploadLimits:
     """Bounds on what one upload may ask of the service.
