@@ -32,6 +32,7 @@ __all__ = [
     "MAX_SEED",
     "MAX_TRAIN_STEPS",
     "InitializeOptions",
+    "check_options",
 ]
 
 #: ``"default"`` is the model's own initialization; the others are applied to all kernels.
@@ -134,3 +135,18 @@ class InitializeOptions(BaseModel):
             "backward": self.backward,
             "center_activations": self.center_activations,
         }
+
+
+def check_options(**values: Any) -> InitializeOptions:
+    """`InitializeOptions` from keyword values, or an `AutoInitError` naming the
+    first option out of bounds (what was expected and what was received)."""
+    from pydantic import ValidationError
+
+    from autoinit.errors import AutoInitError
+
+    try:
+        return InitializeOptions(**values)
+    except ValidationError as error:
+        first = error.errors()[0]
+        option = ".".join(str(part) for part in first["loc"]) or "options"
+        raise AutoInitError(f"`{option}`: {first['msg']}. Received: {first.get('input')!r}") from None

@@ -596,3 +596,20 @@ def test_traces_carry_pre_activation_moments_against_their_target_for_every_seri
     assert layers["dense1"]["autoinit"]["var"] < 0.5
     assert "pre_activation" not in layers["head"] and "pre_activation" not in layers["x"]
     assert json.loads(json.dumps(traces)) == traces
+
+
+def test_compare_checks_its_options_against_the_one_options_model():
+    import inspect
+
+    from autoinit.options import InitializeOptions
+
+    defaults = InitializeOptions()
+    parameters = inspect.signature(compare).parameters
+    assert parameters["batch_size"].default == defaults.probe_batch
+    assert parameters["seed"].default == defaults.seed
+    assert list(parameters["baselines"].default) == defaults.baselines
+    config = plain_mlp(depth=1, width=8).to_json()
+    with pytest.raises(AutoInitError, match="`input_var`: Input should be greater than 0"):
+        compare(config, input_var=0.0)
+    with pytest.raises(AutoInitError, match="`probe_batch`"):
+        compare(config, batch_size=10**6)

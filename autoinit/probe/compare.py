@@ -11,6 +11,7 @@ import keras
 from autoinit.autoinit import AutoInit
 from autoinit.errors import AutoInitError
 from autoinit.keras_adapter.loading import load_model
+from autoinit.options import InitializeOptions, check_options
 from autoinit.probe.baselines import BASELINES, apply_baseline
 from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET
 from autoinit.probe.run import probe
@@ -21,22 +22,26 @@ __all__ = ["compare", "Progress"]
 Progress = Callable[[float, str], None]
 
 
+#: Defaults come from the one options model (`autoinit.options`), as the API's and the CLI's do.
+_DEFAULTS = InitializeOptions()
+
+
 def compare(
     model_or_config: Any,
-    baselines: Sequence[str] = ("default",),
+    baselines: Sequence[str] = tuple(_DEFAULTS.baselines),
     *,
-    seed: int = 0,
-    input_mean: float = 0.0,
-    input_var: float = 1.0,
-    signal_variance: float = 1.0,
-    distribution: str = "truncated_normal",
-    batch_size: int = 256,
-    backward: bool = False,
+    seed: int = _DEFAULTS.seed,
+    input_mean: float = _DEFAULTS.input_mean,
+    input_var: float = _DEFAULTS.input_var,
+    signal_variance: float = _DEFAULTS.signal_variance,
+    distribution: str = _DEFAULTS.distribution,
+    batch_size: int = _DEFAULTS.probe_batch,
+    backward: bool = _DEFAULTS.backward,
     custom_objects: Mapping[str, Any] | None = None,
     custom_distribution_estimators: Mapping[type, type] | None = None,
     return_model: bool = False,
     progress: Progress | None = None,
-    center_activations: bool = False,
+    center_activations: bool = _DEFAULTS.center_activations,
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
 ):
     """AutoInit's prediction next to measured propagation under several inits.
@@ -54,6 +59,9 @@ def compare(
     model is rewritten first, and every series (default and baselines too) is
     measured on the rewritten model, so all share one list of layers.
 
+    The options are checked against `autoinit.options.InitializeOptions`'s
+    bounds (``batch_size`` is its ``probe_batch``).
+
     Returns:
         The traces payload (see docs/ARCHITECTURE.md); with
         ``return_model=True``, ``(traces, model)`` where ``model`` is the
@@ -63,6 +71,17 @@ def compare(
     unknown = [b for b in baselines if b != "default" and b not in BASELINES]
     if unknown:
         raise AutoInitError(f"Unknown baselines {unknown}. Expected 'default' or some of {BASELINES}.")
+    check_options(
+        baselines=list(baselines),
+        seed=seed,
+        input_mean=input_mean,
+        input_var=input_var,
+        signal_variance=signal_variance,
+        distribution=distribution,
+        probe_batch=batch_size,
+        backward=backward,
+        center_activations=center_activations,
+    )
     report(0.05, "building model")
     if isinstance(model_or_config, keras.Model):
         model = keras.models.clone_model(model_or_config)
