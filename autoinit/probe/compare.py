@@ -9,10 +9,9 @@ from typing import Any
 import keras
 
 from autoinit.autoinit import AutoInit
-from autoinit.errors import AutoInitError
 from autoinit.keras_adapter.loading import load_model
 from autoinit.options import InitializeOptions, check_options
-from autoinit.probe.baselines import BASELINES, apply_baseline
+from autoinit.probe.baselines import apply_baseline
 from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET
 from autoinit.probe.run import probe
 from autoinit.probe.traces import build_traces
@@ -68,9 +67,6 @@ def compare(
         AutoInit-initialized Keras model.
     """
     report = progress or (lambda fraction, stage: None)
-    unknown = [b for b in baselines if b != "default" and b not in BASELINES]
-    if unknown:
-        raise AutoInitError(f"Unknown baselines {unknown}. Expected 'default' or some of {BASELINES}.")
     check_options(
         baselines=list(baselines),
         seed=seed,
