@@ -49,6 +49,9 @@ class JobLinks(BaseModel):
     traces: str
     traces_csv: str
     figure: str
+    training_csv: str | None = Field(
+        None, description="The training curves as CSV; only on a job asked to train (train_steps > 0)."
+    )
 
 
 class JobResource(BaseModel):

@@ -801,3 +801,47 @@ def test_write_html_stacks_several_figures_on_one_page_with_plotly_js_once(trace
     assert html.count("Plotly.newPlot(") == 2 and not CDN_SCRIPT.search(html)
     assert len(re.findall(r"plotly\.js v\d", html)) == 1  # the library embedded once
     assert html.index("Signal propagation through tiny_cnn") < html.index("Does it train?")
+
+
+# ------------------------------------------------------- training as CSV ---
+def test_training_csv_has_a_row_per_step_and_loss_and_grad_norm_columns_per_initialization(training_run):
+    from autoinit.plot import training_to_csv
+
+    rows = list(csv.reader(io.StringIO(training_to_csv(training_run))))
+    names = list(training_run["series"])
+    assert names == ["default", "he_normal", "autoinit"]
+    assert rows[0] == ["step"] + [f"{n}_{key}" for n in names for key in ("loss", "grad_norm")]
+    body = rows[1:-1]
+    assert [row[0] for row in body] == [str(step) for step in range(training_run["steps"])]
+    for column, (name, key) in enumerate(((n, k) for n in names for k in ("loss", "grad_norm")), start=1):
+        values = training_run["series"][name][key]
+        # Every value at full precision; null (not finite, or after divergence) is an empty cell.
+        assert [row[column] for row in body] == ["" if v is None else repr(float(v)) for v in values]
+    # The default diverged at step 0: its cells are empty from there on; AutoInit's are all filled.
+    assert all(row[1] == row[2] == "" for row in body)
+    assert all(row[5] and row[6] for row in body)
+
+
+def test_training_csv_last_row_says_the_step_each_copy_diverged_at(training_run):
+    from autoinit.plot import training_to_csv
+
+    last = next(csv.reader(io.StringIO(training_to_csv(training_run).splitlines()[-1])))
+    expected = ["diverged_at"]
+    for curves in training_run["series"].values():
+        step = curves["diverged_at"]
+        expected += ["" if step is None else str(step)] * 2
+    assert last == expected
+    assert last[1:3] == ["0", "0"] and last[5:] == ["", ""]  # default at step 0; AutoInit never
+    edited = copy.deepcopy(training_run)
+    edited["series"]["he_normal"]["diverged_at"] = 5
+    edited["series"]["default"]["diverged_at"] = None
+    assert training_to_csv(edited).splitlines()[-1] == "diverged_at,,,5,5,,"
+
+
+def test_training_csv_refuses_what_is_not_a_training_object(traces):
+    from autoinit.plot import training_to_csv
+
+    with pytest.raises(TypeError, match="train_probe"):
+        training_to_csv([1, 2])
+    with pytest.raises(ValueError, match="'series'"):
+        training_to_csv(traces)  # the traces themselves, not traces["training"]

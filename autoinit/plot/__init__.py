@@ -9,7 +9,7 @@ Modules: ``signal`` (the figure), ``views`` (a fused layer's output or its
 pre-activation, which the target refers to), ``marks`` (target line,
 pass-through crosses, overflow triangles), ``style`` (labels, colours, plotly.js config),
 ``text`` (hover text), ``payload`` (reading the traces), ``output`` (JSON,
-HTML, images), ``table`` (CSV), ``training`` (the training figure: loss and
+HTML, images), ``table`` (CSV: layers, and training steps), ``training`` (the training figure: loss and
 gradient norm per step, from ``traces["training"]``).
 
 Example:
@@ -36,7 +36,7 @@ from autoinit.plot.style import (
     initialization_label,
     series_label,
 )
-from autoinit.plot.table import traces_to_csv
+from autoinit.plot.table import traces_to_csv, training_to_csv
 from autoinit.plot.training import SYNTHETIC_TASK_NOTE, TASK_NOTE_NAME, training_figure
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "signal_figure",
     "traces_to_csv",
     "training_figure",
+    "training_to_csv",
     "write_html",
     "write_image",
 ]

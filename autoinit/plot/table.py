@@ -1,4 +1,5 @@
-"""The traces as a CSV table, one row per layer (``GET /jobs/{id}/traces.csv``)."""
+"""The traces as CSV tables: one row per layer (``GET /jobs/{id}/traces.csv``),
+and the training curves, one row per step (``GET /jobs/{id}/traces?format=csv&table=training``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from autoinit.plot.payload import (
     pre_activation_of,
     x_of,
 )
+from autoinit.plot.training import TRAINING_PANELS, check_training, diverged_step
+
+#: First cell of the training table's last row: the step each copy diverged at.
+DIVERGED_ROW = "diverged_at"
 
 _LAYER_COLUMNS = (
     "index",
@@ -89,4 +94,43 @@ def traces_to_csv(traces: Mapping[str, Any]) -> str:
                 entry = block.get(s)
                 row.append(_csv_number(entry.get(stat)) if isinstance(entry, Mapping) else "")
         writer.writerow(row)
+    return buffer.getvalue()
+
+
+def training_to_csv(training: Mapping[str, Any]) -> str:
+    """The training curves (``traces["training"]``), one row per step.
+
+    Columns: ``step``, then for each initialization in the run's order
+    ``<name>_loss`` and ``<name>_grad_norm``. A value that is null (not
+    finite, or after the copy diverged) is an empty cell. The last row's
+    ``step`` cell is ``diverged_at`` (`DIVERGED_ROW`); its cells hold, in both
+    of an initialization's columns, the step at which that copy diverged, or
+    are empty when it did not.
+
+    Example:
+        >>> print(training_to_csv({"series": {"autoinit": {
+        ...     "loss": [1.5, 0.5], "grad_norm": [2.0, None], "diverged_at": 1}}}), end="")
+        step,autoinit_loss,autoinit_grad_norm
+        0,1.5,2.0
+        1,0.5,
+        diverged_at,1,1
+    """
+    check_training(training)
+    series: Mapping[str, Mapping[str, Any]] = training["series"]
+    steps = max(len(curves[key]) for curves in series.values() for key, _ in TRAINING_PANELS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["step", *(f"{name}_{key}" for name in series for key, _ in TRAINING_PANELS)])
+    for step in range(steps):
+        row: list[Any] = [step]
+        for curves in series.values():
+            for key, _ in TRAINING_PANELS:
+                values = curves[key]
+                row.append(_csv_number(values[step]) if step < len(values) else "")
+        writer.writerow(row)
+    footer: list[Any] = [DIVERGED_ROW]
+    for curves in series.values():
+        diverged = diverged_step(curves)
+        footer += ["" if diverged is None else diverged] * len(TRAINING_PANELS)
+    writer.writerow(footer)
     return buffer.getvalue()

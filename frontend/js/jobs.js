@@ -154,6 +154,10 @@ function renderDownloads(job) {
     [job.links.traces, "traces (JSON)"],
     [job.links.traces_csv, "traces (CSV)"],
   ];
+  // Loss and gradient norm per step, only for a job that trained (train_steps > 0).
+  if (job.links.training_csv && state.traces && state.traces.training) {
+    links.push([job.links.training_csv, "training (CSV)"]);
+  }
   $("downloads").replaceChildren(...links.map(([href, text]) => {
     const link = document.createElement("a");
     link.href = relative(href);

@@ -687,3 +687,46 @@ def test_training_steps_draw_loss_and_gradient_norm_charts_per_initialization(pa
     assert "training" not in httpx.get(f"{service.url}/jobs/{job_id}/traces", timeout=30).json()
     page.wait_for_function("document.getElementById('training-card').hidden")
     assert page.get_attribute("#training-card", "data-job") is None
+
+
+def _download_hrefs(page) -> list[str]:
+    links = page.locator("#downloads a")
+    return [links.nth(i).get_attribute("href") for i in range(links.count())]
+
+
+def test_a_training_job_offers_its_training_csv_next_to_the_other_downloads(page, service):
+    page.goto("/")
+    page.wait_for_function("document.querySelectorAll('input[name=baselines]').length > 0")
+    page.locator('input[name="train_steps"]').fill("3")
+    page.locator('#examples button[data-example="mlp"]').click()
+    job_id, training = _run_with_training(page, service, None, 3)
+    hrefs = _download_hrefs(page)
+    assert hrefs[:4] == [
+        f"jobs/{job_id}/model",
+        f"jobs/{job_id}/config",
+        f"jobs/{job_id}/traces",
+        f"jobs/{job_id}/traces.csv",
+    ]
+    assert hrefs[4:] == [f"jobs/{job_id}/traces.csv?table=training"]
+    link = page.locator("#downloads a").nth(4)
+    assert link.text_content() == "training (CSV)" and link.get_attribute("download") == ""
+    table = page.request.get(hrefs[4])
+    assert table.ok and table.text().splitlines()[0] == "step," + ",".join(
+        f"{name}_{key}" for name in training["series"] for key in ("loss", "grad_norm")
+    )
+    assert len(table.text().splitlines()) == 1 + 3 + 1  # header, a row per step, diverged_at
+
+    # The next job, which does not train, has no such link.
+    page.locator('input[name="train_steps"]').fill("0")
+    page.locator('#examples button[data-example="mlp"]').click()
+    job_id = _next_job(page, job_id)
+    page.wait_for_function(
+        f"document.querySelector('#downloads a') && "
+        f"document.querySelector('#downloads a').getAttribute('href') === 'jobs/{job_id}/model'"
+    )
+    assert _download_hrefs(page) == [
+        f"jobs/{job_id}/model",
+        f"jobs/{job_id}/config",
+        f"jobs/{job_id}/traces",
+        f"jobs/{job_id}/traces.csv",
+    ]

@@ -58,6 +58,9 @@ def to_resource(job: JobRecord) -> JobResource:
             traces=f"{base}/traces",
             traces_csv=f"{base}/traces.csv",
             figure=f"{base}/figure",
+            training_csv=f"{base}/traces.csv?table=training"
+            if (job.options or {}).get("train_steps")
+            else None,
         ),
     )
 

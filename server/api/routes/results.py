@@ -83,17 +83,38 @@ async def get_config(job: JobDep, service: ServiceDep) -> Response:
     return _file_answer(path, data, "application/json")
 
 
+#: The CSV tables of a job's traces: one row per layer, or one row per training step.
+CSV_TABLES = ("layers", "training")
+_TABLE_QUERY = Query(
+    "layers",
+    pattern=f"^({'|'.join(CSV_TABLES)})$",
+    description="With CSV: 'layers' (one row per layer) or 'training' (one row per training "
+    "step: step, <initialization>_loss, <initialization>_grad_norm; the last row, "
+    "'diverged_at', holds the step each copy diverged at). 404 when the job did not train.",
+)
+
+
 @router.get(
     "/jobs/{job_id}/traces",
     response_class=Response,
-    summary="Per-layer signal traces (JSON, or CSV with ?format=csv)",
-    responses={200: {"content": {"application/json": {}, "text/csv": {}}}},
+    summary="Per-layer signal traces (JSON, or CSV with ?format=csv; training steps with &table=training)",
+    responses={200: {"content": {"application/json": {}, "text/csv": {}}}, 422: PROBLEM_RESPONSE},
 )
 async def get_traces(
-    job: JobDep, service: ServiceDep, format: str = Query("json", pattern="^(json|csv)$")
+    job: JobDep,
+    service: ServiceDep,
+    format: str = Query("json", pattern="^(json|csv)$"),
+    table: str = _TABLE_QUERY,
 ) -> Response:
     if format == "csv":
-        return await get_traces_csv(job, service)
+        return await get_traces_csv(job, service, table)
+    if table != "layers":
+        raise ProblemError(
+            422,
+            "Invalid query",
+            f"table={table} selects a CSV table; ask with format=csv. "
+            "The JSON traces hold every table (the training under 'training').",
+        )
     path, data = await _artifact(service, job, "traces.json")
     return _file_answer(path, data, "application/json")
 
@@ -101,17 +122,30 @@ async def get_traces(
 @router.get(
     "/jobs/{job_id}/traces.csv",
     response_class=Response,
-    summary="Per-layer signal traces as CSV",
+    summary="Per-layer signal traces as CSV (training steps with ?table=training)",
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def get_traces_csv(job: JobDep, service: ServiceDep) -> Response:
-    from autoinit.plot import traces_to_csv
+async def get_traces_csv(job: JobDep, service: ServiceDep, table: str = _TABLE_QUERY) -> Response:
+    from autoinit.plot import traces_to_csv, training_to_csv
 
-    text = traces_to_csv(await _traces(service, job))
+    traces = await _traces(service, job)
+    if table == "training":
+        training = traces.get("training")
+        if training is None:
+            raise ProblemError(
+                404,
+                "Job has no training",
+                f"Job {job.id} did not train (train_steps={job.options.get('train_steps', 0)}): "
+                "its traces have no training to export. Submit the model with train_steps > 0 "
+                "for loss and gradient-norm curves.",
+            )
+        text, name = training_to_csv(training), f"{job.id}-training.csv"
+    else:
+        text, name = traces_to_csv(traces), f"{job.id}-traces.csv"
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{job.id}-traces.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 
 
