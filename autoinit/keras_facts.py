@@ -45,11 +45,13 @@ __all__ = [
     "LEGACY_DTYPE_POLICY_CLASSES",
     "MODELLED_LAYERS",
     "MODEL_CLASSES",
+    "APPLICATION_LAYERS",
     "OP_NODES",
     "REGULARIZER_CLASSES",
     "STRUCTURE_LAYERS",
     "WRAPPED_LAYER_KEYS",
     "family_of",
+    "is_application_layer",
     "is_op_node",
 ]
 
@@ -165,6 +167,13 @@ OP_NODES: Mapping[str, frozenset[str]] = {
     ),
 }
 
+#: Layer classes that ``keras.applications`` models define in their own
+#: modules (not ``keras.layers``), by module; modelled, so accepted on upload.
+#: The adapter registers their rules under ``"<module>.<class>"``.
+APPLICATION_LAYERS: Mapping[str, frozenset[str]] = {
+    "keras.src.applications.convnext": _names("LayerScale"),
+}
+
 #: ``module -> class names`` exactly as Keras 3 writes them. Keras resolves
 #: ``module.class_name`` (and imports ``keras.*`` modules), so only exact
 #: pairs are facts, never "anything under ``keras.``".
@@ -192,6 +201,11 @@ def family_of(class_name: str) -> str | None:
             if class_name in names:
                 return family
     return None
+
+
+def is_application_layer(module: object, class_name: object) -> bool:
+    """Whether ``(module, class_name)`` is an allow-listed ``keras.applications`` layer."""
+    return isinstance(module, str) and class_name in APPLICATION_LAYERS.get(module, ())
 
 
 def is_op_node(module: object, class_name: object) -> bool:

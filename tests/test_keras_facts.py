@@ -47,15 +47,17 @@ def test_a_class_is_accepted_on_upload_iff_modelled_or_structure() -> None:
     assert ALLOWED_CLASSES["keras.layers"] == keras_facts.ACCEPTED_LAYERS
 
 
-def test_an_op_node_is_accepted_on_upload_iff_the_adapter_models_it() -> None:
+def test_an_op_node_or_application_layer_is_accepted_on_upload_iff_the_adapter_models_it() -> None:
     _, op_rules = _rules()
-    registered = {(module, op) for module, ops in keras_facts.OP_NODES.items() for op in ops}
+    tables = (keras_facts.OP_NODES, keras_facts.APPLICATION_LAYERS)
+    registered = {(module, op) for table in tables for module, ops in table.items() for op in ops}
     assert registered == op_rules, (
         f"op rules without a fact: {sorted(op_rules - registered)}; "
         f"facts without a rule: {sorted(registered - op_rules)}"
     )
     for module, op in registered:
-        assert module.startswith("keras.src.ops.") and op in ALLOWED_CLASSES[module]
+        assert module.startswith(("keras.src.ops.", "keras.src.applications.")), module
+        assert op in ALLOWED_CLASSES[module]
 
 
 def test_modelled_layers_are_exactly_the_adapter_rules() -> None:

@@ -18,28 +18,19 @@ from band import out_of_band, weighted_ratios
 from corpus import APPLICATIONS, CORPUS, EVOLVED, application
 
 from autoinit import AutoInit
-from autoinit.errors import UnsafeConfigError, UnsupportedLayerWarning
+from autoinit.errors import UnsupportedLayerWarning
 from autoinit.upload import validate_model_config
 
-LAYER_SCALE = (
-    "ConvNeXt's LayerScale (module keras.src.applications.convnext) is neither modelled nor on the "
-    "allow-list: keras_facts has no table yet for layer classes outside keras.layers"
-)
 
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, raises=UnsafeConfigError, reason=LAYER_SCALE))
-    if name == "ConvNeXtTiny" else name
-    for name in [*APPLICATIONS, *EVOLVED]
-])  # fmt: skip
+@pytest.mark.parametrize("name", [*APPLICATIONS, *EVOLVED])
 def test_every_corpus_model_is_accepted_on_upload(name):
     validate_model_config(json.loads(CORPUS[name]().to_json()))
 
 
-@pytest.mark.parametrize("name", ["EfficientNetB0", "EfficientNetV2B0", "MobileNetV3Small"])
+@pytest.mark.parametrize("name", ["EfficientNetB0", "EfficientNetV2B0", "MobileNetV3Small", "ConvNeXtTiny"])
 def test_once_refused_applications_go_from_upload_to_autoinit_without_pass_through(name):
-    """Issue 12: refused for Normalization (EfficientNets) and an ``x + y``
-    op node (MobileNetV3)."""
+    """Issue 12: refused for Normalization (EfficientNets), an ``x + y`` op node
+    (MobileNetV3), and ConvNeXt's own LayerScale."""
     config = json.loads(application(name).to_json())
     validate_model_config(config)
     with warnings.catch_warnings():
@@ -48,7 +39,7 @@ def test_once_refused_applications_go_from_upload_to_autoinit_without_pass_throu
     assert all(r["estimator"] == "builtin" for r in estimates)
 
 
-CI_SUBSET = ["MobileNetV3Small", "ResNet50V2", "evolved_small_maps", "evolved_branches"]
+CI_SUBSET = ["MobileNetV3Small", "ResNet50V2", "ConvNeXtTiny", "evolved_small_maps", "evolved_branches"]
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -21,9 +21,12 @@ __all__ = ["propagate"]
 
 
 def _layer_key(op: Any) -> str:
-    """A layer's class name; a functional op node's ``"<module>.<class>"``."""
-    name = type(op).__name__
-    return name if isinstance(op, keras.layers.Layer) else f"{type(op).__module__}.{name}"
+    """A ``keras.layers`` class name; ``"<module>.<class>"`` for a functional op
+    node or a layer that a ``keras.applications`` module defines."""
+    name, module = type(op).__name__, type(op).__module__
+    if isinstance(op, keras.layers.Layer) and not module.startswith("keras.src.applications."):
+        return name
+    return f"{module}.{name}"
 
 
 def _custom_estimator(layer: Any, custom: Mapping[type, type]) -> type | None:

@@ -297,6 +297,7 @@ PARAMETER_RULES: dict[str, ParamRule] = {
     "MultiHeadAttention": _multi_head_attention,
     "Attention": lambda config, shapes: 2,
     "AdditiveAttention": lambda config, shapes: _dim(_first(shapes), -1),
+    "LayerScale": lambda config, shapes: _count(config.get("projection_dim")),  # ConvNeXt's gamma
 }  # fmt: skip
 for _rank in (1, 2, 3):
     PARAMETER_RULES[f"Conv{_rank}D"] = _conv(_rank)
@@ -384,6 +385,7 @@ def _shape_rules() -> dict[str, ShapeRule]:
         "GroupNormalization",
         "Normalization",
         "PReLU",
+        "LayerScale",
     }:
         rules[name] = _same
     for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):

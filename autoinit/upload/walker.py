@@ -324,7 +324,11 @@ class _ConfigWalker:
             return class_name in LAYER_CLASSES and (key is None or key in WRAPPED_LAYER_KEYS)
         if class_name in MODEL_CLASSES:
             return True
-        return module == "keras.layers" or keras_facts.is_op_node(module, class_name)
+        return (
+            module == "keras.layers"
+            or keras_facts.is_op_node(module, class_name)
+            or keras_facts.is_application_layer(module, class_name)
+        )
 
     def _count_layer(
         self,

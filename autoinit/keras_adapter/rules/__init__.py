@@ -31,6 +31,7 @@ def rule(*class_names: str) -> Callable[[Rule], Rule]:
 # One module per Keras layer family, as in ``autoinit.estimators``.
 from autoinit.keras_adapter.rules import (  # noqa: E402,F401  (registration)
     activations,
+    applications,
     attention,
     convolutional,
     core,
