@@ -59,7 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # metrics count the 500s CrashGuard answers (innermost, next to the routes).
     app.add_middleware(CrashGuard)
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_upload_bytes + FORM_OVERHEAD,
+        max_form_bytes=settings.max_upload_bytes + settings.max_data_bytes + FORM_OVERHEAD,
+    )
     app.add_middleware(RequestMetrics, metrics=service.metrics)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -5,6 +5,7 @@ default, under the data directory) or, when ``fsspec`` is installed, any
 fsspec URL such as ``s3://bucket/prefix`` for workers on other hosts.
 
 Names used: ``upload.json`` (the validated config, written by the API),
+``data.npz`` (the job's training data, if it came with any, written by the API),
 ``model.keras``, ``config.json`` and ``traces.json`` (written by a worker).
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 __all__ = ["ArtifactStore", "ARTIFACT_NAMES"]
 
-ARTIFACT_NAMES = frozenset({"upload.json", "model.keras", "config.json", "traces.json"})
+ARTIFACT_NAMES = frozenset({"upload.json", "data.npz", "model.keras", "config.json", "traces.json"})
 
 
 class ArtifactStore:

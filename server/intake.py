@@ -5,16 +5,21 @@ walk the result against the allow-list. Anything refused becomes a 4xx
 `ProblemError` before a job exists, so workers only ever see configs that
 passed `autoinit.upload.validate_model_config`. Then `check_probe_memory`
 refuses a job whose probe cannot fit the worker's memory budget even one
-example at a time, from the shapes the config states.
+example at a time, from the shapes the config states. Training data (the
+``data`` field, an ``.npz``) is read by `validate_training_data` with
+``autoinit.training.load_training_data``: never unpickled, bounded in size as
+sent and uncompressed.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from autoinit.errors import ModelConfigError, UnsafeConfigError
+from autoinit.errors import ModelConfigError, TrainingDataError, UnsafeConfigError
 from autoinit.legacy import convert_legacy_config, is_legacy_config
 from autoinit.options import InitializeOptions
 from autoinit.probe_cost import FLOAT_BYTES, TensorSizes, probe_graph_bytes, probe_memory_bytes
@@ -29,7 +34,14 @@ from autoinit.upload.params import ActivationElements, activation_elements
 from server.problems import ProblemError
 from server.text import has_lone_surrogate, lone_surrogate_path
 
-__all__ = ["ValidatedUpload", "validate_upload", "check_probe_memory", "probe_memory_floor"]
+__all__ = [
+    "ValidatedUpload",
+    "check_probe_memory",
+    "check_training_data_wanted",
+    "probe_memory_floor",
+    "validate_training_data",
+    "validate_upload",
+]
 
 log = logging.getLogger("autoinit.server")
 
@@ -161,3 +173,79 @@ def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budge
 
 def _mib(size: float) -> str:
     return f"{size / 2**20:,.0f} MiB" if size < 2**30 else f"{size / 2**30:,.1f} GiB"
+
+
+def check_training_data_wanted(options: InitializeOptions, max_train_steps: int) -> None:
+    """Training data trains the model: a 422 unless the options ask for training."""
+    if options.train_steps > 0:
+        return
+    raise ProblemError(
+        422,
+        "Training data without training",
+        "The 'data' field (training data) is used only to train the model: ask for training "
+        f"with train_steps > 0 (at most {max_train_steps} on this server, AUTOINIT_MAX_TRAIN_STEPS). "
+        f"Received: train_steps={options.train_steps}.",
+    )
+
+
+def validate_training_data(data: bytes, max_bytes: int) -> None:
+    """Read the ``data`` field as an ``.npz`` of ``x`` and ``y`` without unpickling.
+
+    Whether the arrays fit the model's input and output is the worker's check
+    (it builds the model): a mismatch fails the job with the reason.
+
+    Raises:
+        ProblemError: 413 when the archive or its arrays uncompressed are over
+            ``max_bytes`` (``AUTOINIT_MAX_DATA_BYTES``); 422 with
+            `autoinit.errors.TrainingDataError`'s message when it cannot be read
+            (not an ``.npz``, pickled object arrays, ``x`` or ``y`` missing,
+            non-numeric, of different lengths).
+    """
+    from autoinit.training import load_training_data  # NumPy only: no Keras in the API process
+
+    if len(data) > max_bytes:
+        raise ProblemError(
+            413,
+            "Training data too large",
+            f"The training data is {len(data):,} bytes; this server's limit is {max_bytes:,} "
+            "(AUTOINIT_MAX_DATA_BYTES).",
+        )
+    unpacked = _unpacked_bytes(data)
+    if unpacked is None:  # NumPy would take it for a pickle and say so: say what it is not
+        raise ProblemError(
+            422,
+            "Invalid training data",
+            "Expected an .npz archive (a zip of .npy arrays, as numpy.savez writes) with arrays "
+            f"'x' and 'y'. Received {len(data):,} bytes that are no zip archive "
+            f"(they start with {data[:8]!r}).",
+        )
+    if unpacked > max_bytes:
+        # A compressed archive is read whole: its arrays must fit the limit too.
+        raise ProblemError(
+            413,
+            "Training data too large",
+            f"The training data's arrays hold {unpacked:,} bytes uncompressed; this server's limit "
+            f"is {max_bytes:,} (AUTOINIT_MAX_DATA_BYTES).",
+        )
+    try:
+        load_training_data(data, max_bytes=max_bytes)
+    except TrainingDataError as error:
+        raise ProblemError(422, "Invalid training data", str(error)) from None
+    except Exception as error:  # hostile input met a bug: still a 4xx, never a 500
+        log.warning("training data refused after an unexpected %s", type(error).__name__, exc_info=True)
+        raise ProblemError(
+            422,
+            "Invalid training data",
+            f"Expected an .npz archive with arrays 'x' and 'y'. Could not read it: "
+            f"{type(error).__name__}: {str(error)[:300]}",
+        ) from None
+
+
+def _unpacked_bytes(data: bytes) -> int | None:
+    """The archive's members' sizes once uncompressed, as its directory states
+    them (reading a member stops there); None when it is no zip archive."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None

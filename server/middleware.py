@@ -23,22 +23,28 @@ _BODY_METHODS = ("POST", "PUT", "PATCH")
 
 class BodyLimit:
     """Bodies over ``max_bytes`` get 413: from Content-Length before any byte is
-    read, or while they stream in when no length is given."""
+    read, or while they stream in when no length is given. A multipart form
+    (which may carry training data next to the model) may hold ``max_form_bytes``."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, max_form_bytes: int | None = None) -> None:
         self.app, self.max_bytes = app, max_bytes
+        self.max_form_bytes = max_bytes if max_form_bytes is None else max_form_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
+        form = headers.get(b"content-type", b"").lower().startswith(b"multipart/form-data")
+        limit = self.max_form_bytes if form else self.max_bytes
+        settings = (
+            "AUTOINIT_MAX_UPLOAD_BYTES + AUTOINIT_MAX_DATA_BYTES" if form else "AUTOINIT_MAX_UPLOAD_BYTES"
+        )
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+        if length is not None and length.isdigit() and int(length) > limit:
             response = problem_response(
                 413,
                 "Upload too large",
-                f"The request body is {int(length):,} bytes; the limit is {self.max_bytes:,} "
-                "bytes (AUTOINIT_MAX_UPLOAD_BYTES).",
+                f"The request body is {int(length):,} bytes; the limit is {limit:,} bytes ({settings}).",
             )
             return await response(scope, receive, send)
         seen = 0
@@ -47,9 +53,9 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 raise ProblemError(
-                    413, "Upload too large", f"The request body is larger than {self.max_bytes:,} bytes."
+                    413, "Upload too large", f"The request body is larger than {limit:,} bytes."
                 )
             return message
 

@@ -76,13 +76,22 @@ class Service:
 
     # --- the work routes call --------------------------------------------------
 
-    def submit(self, upload: ValidatedUpload, options: InitializeOptions, filename: str | None) -> JobRecord:
-        """Store and queue a validated upload; 503 when the queue is unavailable."""
+    def submit(
+        self,
+        upload: ValidatedUpload,
+        options: InitializeOptions,
+        filename: str | None,
+        training_data: bytes | None = None,
+    ) -> JobRecord:
+        """Store and queue a validated upload (and its validated training data,
+        ``data.npz``); 503 when the queue is unavailable."""
         stored_options = options.model_dump(mode="json")
         config = json.dumps(upload.config).encode()  # before the record: it can fail no more
         job = self.store.create(options=stored_options, model=upload.summary, filename=filename)
         try:
             self.artifacts.put_bytes(job.id, "upload.json", config)
+            if training_data is not None:
+                self.artifacts.put_bytes(job.id, "data.npz", training_data)
             enqueue(self.celery, job.id, stored_options)
         except Exception as error:  # the record says why; the caller gets 503
             log.exception("could not store or queue job %s", job.id)

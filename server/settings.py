@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     api_keys: str = Field("", description="Comma-separated API keys; empty means no authentication.")
     cors_origins: str = Field("", description="Comma-separated allowed CORS origins.")
     max_upload_bytes: int = Field(50_000_000, gt=0, description="Larger uploads get 413.")
+    max_data_bytes: int = Field(
+        50_000_000,
+        gt=0,
+        description="Largest training-data upload (the multipart 'data' field: an .npz with "
+        "arrays x and y), as sent and with its arrays uncompressed; larger gets 413.",
+    )
     max_layers: int = Field(5000, gt=0, description="Layers per model, nested ones included.")
     max_params: int = Field(200_000_000, gt=0, description="Parameters per model.")
     max_depth: int = Field(64, gt=0, description="JSON nesting depth of a config.")

@@ -1,7 +1,8 @@
 """Reading an upload off the request: a raw body, or a multipart form.
 
-`read_upload` returns the model's bytes, its file name and the ``options``
-form field parsed into a dict; it knows HTTP, not models (`server.intake`
+`read_upload` returns the model's bytes, its file name, the ``options``
+form field parsed into a dict and the optional ``data`` field's bytes
+(training data); it knows HTTP, not models or arrays (`server.intake`
 checks what the bytes hold). `UPLOAD_REQUEST_BODY` documents the accepted
 bodies in the OpenAPI schema.
 """
@@ -28,7 +29,7 @@ __all__ = [
     "read_upload",
 ]
 
-#: Bytes a multipart body may hold beyond the model: boundaries and the options field.
+#: Bytes a multipart body may hold beyond the model and the data: boundaries and the options field.
 FORM_OVERHEAD = 1 << 20
 #: Longest ``options`` field: a flat object of nine options needs far less.
 MAX_OPTIONS_CHARS = 16_384
@@ -53,6 +54,17 @@ UPLOAD_REQUEST_BODY = {
                         "type": "string",
                         "description": "JSON object of options (see query parameters).",
                     },
+                    "data": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "Optional training data for train_steps > 0: an .npz archive "
+                        "with numeric arrays 'x' (examples of the model's input shape) and 'y' "
+                        "(targets: the output's shape, or integer class labels for a softmax "
+                        "head) of the same length, read without unpickling (object arrays are "
+                        "refused). At most AUTOINIT_MAX_DATA_BYTES (413 beyond); an archive "
+                        "that cannot be read is a 422 before any job exists. Without it, "
+                        "training runs on a synthetic teacher task.",
+                    },
                 },
             }
         },
@@ -68,29 +80,41 @@ UPLOAD_REQUEST_BODY = {
 
 @dataclass(frozen=True)
 class RawUpload:
-    """The model's bytes as sent, its file name, and the options sent with it."""
+    """The model's bytes as sent, its file name, the options sent with it, and
+    the ``data`` field's bytes (training data) when there is one."""
 
     data: bytes
     filename: str | None
     options: dict[str, Any] = field(default_factory=dict)
+    training_data: bytes | None = None
 
 
-async def read_upload(request: Request, filename: str | None, max_bytes: int) -> RawUpload:
-    """The model bytes, its file name and the ``options`` form field, if any.
+async def read_upload(
+    request: Request, filename: str | None, max_bytes: int, max_data_bytes: int | None = None
+) -> RawUpload:
+    """The model bytes, its file name, the ``options`` form field and the
+    ``data`` field (training data), each if sent.
 
     Raises:
-        ProblemError: 413 when the model field is over ``max_bytes``; 422 when
-            the form has no ``model`` field or its ``options`` are not a JSON object.
+        ProblemError: 413 when the model field is over ``max_bytes`` or the
+            data field over ``max_data_bytes``; 422 when the form has no
+            ``model`` field or its ``options`` are not a JSON object.
     """
     content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith("multipart/form-data"):
         return RawUpload(await request.body(), filename)
+    max_data_bytes = max_bytes if max_data_bytes is None else max_data_bytes
     try:
-        form = await request.form(max_files=2, max_fields=10, max_part_size=max_bytes + 1)
+        form = await request.form(
+            max_files=3, max_fields=10, max_part_size=max(max_bytes, max_data_bytes) + 1
+        )
     except StarletteHTTPException as error:
         if "exceeded maximum size" in str(error.detail):
             raise ProblemError(
-                413, "Upload too large", f"The 'model' field is larger than {max_bytes:,} bytes."
+                413,
+                "Upload too large",
+                f"A form field is larger than this server allows: the 'model' field may hold "
+                f"{max_bytes:,} bytes, the 'data' field {max_data_bytes:,}.",
             ) from None
         raise
     model = form.get("model")
@@ -105,12 +129,35 @@ async def read_upload(request: Request, filename: str | None, max_bytes: int) ->
         data, filename = await model.read(), model.filename or filename
     else:
         data = model.encode()
+        if len(data) > max_bytes:
+            raise ProblemError(
+                413, "Upload too large", f"The 'model' field is larger than {max_bytes:,} bytes."
+            )
+    training_data = await _training_data(form.get("data"), max_data_bytes)
     raw_options = form.get("options")
     if raw_options is None or raw_options == "":
-        return RawUpload(data, filename)
+        return RawUpload(data, filename, training_data=training_data)
     if isinstance(raw_options, UploadFile):
         raw_options = await raw_options.read(MAX_OPTIONS_CHARS * 4 + 1)
-    return RawUpload(data, filename, parse_options_field(raw_options))
+    return RawUpload(data, filename, parse_options_field(raw_options), training_data)
+
+
+async def _training_data(field: UploadFile | str | None, max_data_bytes: int) -> bytes | None:
+    """The ``data`` field's bytes (None when absent or empty); 413 over ``max_data_bytes``."""
+    if field is None:
+        return None
+    if isinstance(field, UploadFile):
+        data = await field.read(max_data_bytes + 1)
+    else:
+        data = field.encode("utf-8", "surrogateescape")
+    if len(data) > max_data_bytes:
+        raise ProblemError(
+            413,
+            "Training data too large",
+            f"The 'data' field is larger than {max_data_bytes:,} bytes, this server's limit "
+            "(AUTOINIT_MAX_DATA_BYTES).",
+        )
+    return data or None
 
 
 def parse_options_field(text: str | bytes) -> dict[str, Any]:

@@ -8,7 +8,8 @@ float32 statistics; the log names the device used), then runs jobs with
 
 1. count this attempt; past ``max_attempts`` the job fails (its earlier
    runs killed the worker: out of memory, or killed);
-2. read the validated config the API stored (``upload.json``);
+2. read the validated config the API stored (``upload.json``), and the
+   training data (``data.npz``) when the job came with some;
 3. ``autoinit.probe.compare`` builds it with ``safe_mode=True``, probes the
    baselines, runs AutoInit and probes the result, each probe in
    micro-batches within ``AUTOINIT_WORKER_MEMORY_BUDGET`` (the API refused
@@ -227,7 +228,8 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
     )
     del built
     if chosen.train_steps:
-        traces["training"] = _train(config, chosen, lambda f, stage: report(0.6 + 0.3 * f, stage))
+        data = store.get_bytes(job_id, "data.npz")
+        traces["training"] = _train(config, chosen, data, lambda f, stage: report(0.6 + 0.3 * f, stage))
     report(0.92, "saving model", force=True)
     with tempfile.TemporaryDirectory(prefix="autoinit-") as tmp:
         path = Path(tmp) / "model.keras"
@@ -244,12 +246,18 @@ def _initialize(settings, store, job_id, config, options, report, attempt, caugh
     )
 
 
-def _train(config: dict[str, Any], chosen: Any, progress: Any) -> dict[str, Any]:
-    """``train_steps`` SGD steps per initialization (`autoinit.training.train_probe`)."""
-    from autoinit.training import train_probe
+def _train(config: dict[str, Any], chosen: Any, data: bytes | None, progress: Any) -> dict[str, Any]:
+    """``train_steps`` SGD steps per initialization (`autoinit.training.train_probe`):
+    on the job's training data (an ``.npz`` the API read already) when it has
+    some, else on the synthetic teacher task. Data that does not fit the model
+    raises `autoinit.errors.TrainingDataError`: the job fails saying why."""
+    from autoinit.training import load_training_data, train_probe
 
+    arrays = load_training_data(data) if data is not None else None  # never unpickled
     return train_probe(
         config,
+        task="teacher" if arrays is None else "data",
+        data=arrays,
         steps=chosen.train_steps,
         seed=chosen.seed,
         baselines=chosen.baselines,
@@ -283,8 +291,10 @@ def _describe(error: Exception, settings: Settings) -> tuple[str, str]:
 def _describe_raw(error: Exception, settings: Settings) -> tuple[str, str]:
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from autoinit.errors import AutoInitError
+    from autoinit.errors import AutoInitError, TrainingDataError
 
+    if isinstance(error, TrainingDataError):
+        return "The training data does not fit the model", f"{type(error).__name__}: {error}"
     if isinstance(error, SoftTimeLimitExceeded):
         return (
             "The job took too long",

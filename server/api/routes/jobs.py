@@ -11,7 +11,12 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from server.api.deps import JobDep, QueryOptionsDep, ServiceDep, require_api_key
-from server.intake import check_probe_memory, validate_upload
+from server.intake import (
+    check_probe_memory,
+    check_training_data_wanted,
+    validate_training_data,
+    validate_upload,
+)
 from server.jobs import JobRecord
 from server.problems import ProblemError
 from server.protocol import JobState
@@ -122,16 +127,20 @@ async def initialize(
     ),
     query_options: QueryOptionsDep,
 ) -> JobResource:
-    upload = await read_upload(request, filename, service.settings.max_upload_bytes)
-    options = _options(upload.options, query_options, service.settings)
+    settings = service.settings
+    upload = await read_upload(request, filename, settings.max_upload_bytes, settings.max_data_bytes)
+    options = _options(upload.options, query_options, settings)
     try:
+        if upload.training_data is not None:
+            check_training_data_wanted(options, settings.max_train_steps)
         validated = await run_in_threadpool(validate_upload, upload.data, upload.filename, service.limits)
-        budget = service.settings.worker_memory_budget
-        await run_in_threadpool(check_probe_memory, validated.config, options, budget)
+        if upload.training_data is not None:
+            await run_in_threadpool(validate_training_data, upload.training_data, settings.max_data_bytes)
+        await run_in_threadpool(check_probe_memory, validated.config, options, settings.worker_memory_budget)
     except ProblemError as error:
         service.metrics.refused.labels(str(error.status)).inc()
         raise
-    job = await run_in_threadpool(service.submit, validated, options, upload.filename)
+    job = await run_in_threadpool(service.submit, validated, options, upload.filename, upload.training_data)
     job = await service.wait(job, wait)
     response.headers["Location"] = f"/jobs/{job.id}"
     if _wants_model(request):
