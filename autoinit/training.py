@@ -219,7 +219,10 @@ def train_probe(
     heads = _heads(template)
     if data is not None:
         _check_data(template, heads, *data)
-    batches = list(_batches(template, heads, steps, batch_size, seed, data, input_mean, input_var))
+
+    def batches() -> Iterator[tuple[list[np.ndarray], list[np.ndarray]]]:
+        # Drawn afresh (from the seed) for each copy: the same batches, never all in memory.
+        return _batches(template, heads, steps, batch_size, seed, data, input_mean, input_var)
 
     def fresh_copy() -> Any:
         keras.utils.set_random_seed(seed)  # the same default draws and dropout masks for every copy
@@ -249,7 +252,7 @@ def train_probe(
         series[name] = _train(
             model,
             heads,
-            batches,
+            batches(),
             lr,
             lambda step, name=name, index=index: report(
                 (index + (step + 1) / steps) / len(initializers), f"training {name}"
@@ -397,7 +400,7 @@ class _LinearTeacher:
 
 
 def _train(
-    model: Any, heads: list[_Head], batches: list, lr: float, after_step: Callable[[int], None]
+    model: Any, heads: list[_Head], batches: Iterator, lr: float, after_step: Callable[[int], None]
 ) -> dict[str, Any]:
     import keras
 
