@@ -64,6 +64,10 @@ export function loadOptions() {
     for (const control of form.querySelectorAll("[name]")) {
       if (!(control.name in properties)) control.closest("label").hidden = true;
     }
+    if (form.elements.train_steps && "train_steps" in properties) {
+      form.elements.train_steps.addEventListener("input", showTrainingData);
+      showTrainingData();
+    }
   }).catch((error) => {
     // Without the schema, jobs are sent without options: the server's defaults apply.
     $("options-error").hidden = false;
@@ -88,4 +92,17 @@ export async function readOptions() {
     else options[name] = data.get(name);
   }
   return options;
+}
+
+/** The training-data input is offered only while the form asks for training (train_steps > 0). */
+function showTrainingData() {
+  const steps = $("options-form").elements.train_steps;
+  $("train-data").hidden = !(steps && Number(steps.value) > 0);
+}
+
+/** The training data (.npz) to send as the upload's 'data' field, or null:
+ * none chosen, or the form does not ask for training. */
+export function readTrainingData() {
+  const file = $("train-data-input").files[0];
+  return file && !$("train-data").hidden ? file : null;
 }

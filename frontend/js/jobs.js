@@ -4,7 +4,7 @@
 import { fetchJson, relative } from "./api.js";
 import { renderChart } from "./chart.js";
 import { $ } from "./dom.js";
-import { readOptions } from "./form.js";
+import { readOptions, readTrainingData } from "./form.js";
 import { state } from "./state.js";
 import { renderTable } from "./table.js";
 import { renderTraining } from "./training.js";
@@ -16,6 +16,8 @@ async function submit(blob, filename) {
   const form = new FormData();
   form.append("model", blob, filename);
   form.append("options", JSON.stringify(await readOptions()));
+  const data = readTrainingData();
+  if (data) form.append("data", data, data.name);
   stopPolling();
   showJob({ status: "uploading", progress: 0, stage: `uploading ${filename}` }, filename);
   $("results").hidden = true;

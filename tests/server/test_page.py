@@ -730,3 +730,41 @@ def test_a_training_job_offers_its_training_csv_next_to_the_other_downloads(page
         f"jobs/{job_id}/traces",
         f"jobs/{job_id}/traces.csv",
     ]
+
+
+def test_training_data_is_offered_with_training_and_sent_as_the_data_field(page, service, tmp_path):
+    import numpy as np
+
+    page.goto("/")
+    page.wait_for_function("document.querySelectorAll('input[name=baselines]').length > 0")
+    steps_input = page.locator('input[name="train_steps"]')
+    steps_input.fill("0")
+    assert page.is_hidden("#train-data")  # nothing to train: no data to give
+    steps_input.fill("2")
+    assert page.is_visible("#train-data") and page.is_visible("#train-data-input")
+    assert "synthetic" in page.text_content("#train-steps-hint")
+
+    # Arrays that fit the mlp example: x of its input shape, y of its (non-softmax) output's.
+    import keras
+
+    example = keras.models.model_from_json((REPO / "frontend" / "examples" / "mlp.json").read_text())
+    rng = np.random.default_rng(0)
+    data = tmp_path / "train.npz"
+    np.savez(
+        data,
+        x=rng.standard_normal((96, *example.input_shape[1:])).astype("float32"),
+        y=rng.standard_normal((96, *example.output_shape[1:])).astype("float32"),
+    )
+    page.set_input_files("#train-data-input", str(data))
+    page.locator('#examples button[data-example="mlp"]').click()
+    job_id, training = _run_with_training(page, service, None, 2)
+    assert training["task"] == "data" and training["synthetic"] is False
+    note = page.locator("#training-note")
+    assert note.is_visible() and "synthetic" not in note.text_content()
+
+    # With training off, the chosen file is not sent (the server would refuse data without training).
+    steps_input.fill("0")
+    assert page.is_hidden("#train-data")
+    page.locator('#examples button[data-example="mlp"]').click()
+    job_id = _next_job(page, job_id)
+    assert page.is_hidden("#job-error")
