@@ -122,6 +122,8 @@ def test_a_job_with_training_data_trains_on_it_not_on_the_synthetic_task(client)
     assert training["task"] == "data" and training["synthetic"] is False
     assert training["steps"] == 3 and list(training["series"]) == ["default", "autoinit"]
     assert all(len(curves["loss"]) == 3 for curves in training["series"].values())
+    # The API read the archive (autoinit.training.load_training_data) without loading Keras.
+    assert client.get("/healthz").json()["tensorflow_imported"] is False
     # The same model without data trains on the synthetic task: the data made the difference.
     plain = client.post("/initialize", params={"wait": 180, "train_steps": 3}, json=mlp_config()).json()
     assert client.get(plain["links"]["traces"]).json()["training"]["task"] == "teacher"
