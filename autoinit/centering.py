@@ -47,7 +47,7 @@ from typing import Any
 from autoinit.errors import ModelConfigError, UnsupportedLayerWarning
 from autoinit.estimators.activations import ACTIVATIONS, AXIS_ACTIVATIONS, Activation, elu_family, relu_family
 from autoinit.estimators.gaussian import gaussian_moments
-from autoinit.keras_facts import ACTIVATION_FUNCTION_MODULES, MODEL_CLASSES
+from autoinit.keras_facts import ACTIVATION_FUNCTION_MODULES, MODEL_CLASSES, MODELLED_LAYERS
 
 __all__ = [
     "CENTER_TOLERANCE",
@@ -61,16 +61,10 @@ __all__ = [
 CENTER_TOLERANCE = 1e-7
 """Activations with ``|mu_f|`` at most this are left alone (tanh, selu, ...)."""
 
-FUSED_ACTIVATION_LAYERS = frozenset(
-    {
-        "Dense", "EinsumDense",
-        "Conv1D", "Conv2D", "Conv3D",
-        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
-        "SeparableConv1D", "SeparableConv2D",
-        "DepthwiseConv1D", "DepthwiseConv2D",
-    }
-)  # fmt: skip
-ACTIVATION_LAYERS = frozenset({"Activation", "ReLU", "LeakyReLU", "ELU", "PReLU"})
+#: Layers with a fused ``activation`` argument: Dense-like and the convolutional family.
+FUSED_ACTIVATION_LAYERS = MODELLED_LAYERS["convolutional"] | {"Dense", "EinsumDense"}
+#: Activation layers that act elementwise (Softmax normalizes across an axis).
+ACTIVATION_LAYERS = MODELLED_LAYERS["activations"] - {"Softmax"}
 
 
 @dataclass(frozen=True)
