@@ -304,18 +304,7 @@ def run_init(args: argparse.Namespace) -> int:
         if options.train_steps:
             from autoinit.training import train_probe
 
-            traces["training"] = train_probe(
-                config,
-                steps=options.train_steps,
-                seed=options.seed,
-                baselines=options.baselines,
-                input_mean=options.input_mean,
-                input_var=options.input_var,
-                signal_variance=options.signal_variance,
-                distribution=options.distribution,
-                center_activations=options.center_activations,
-                progress=lambda fraction, stage: report(fraction, stage),
-            )
+            traces["training"] = train_probe(config, **options.train_arguments(), progress=report)
     else:
         report(0.05, "building model and running AutoInit")
         autoinit = AutoInit(**options.autoinit_arguments())

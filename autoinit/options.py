@@ -122,6 +122,19 @@ class InitializeOptions(BaseModel):
                 arguments[outer] = value
         return arguments
 
+    def train_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of `autoinit.training.train_probe` (``train_steps`` is its ``steps``)."""
+        return {
+            "steps": self.train_steps,
+            "seed": self.seed,
+            "baselines": tuple(self.baselines),
+            "input_mean": self.input_mean,
+            "input_var": self.input_var,
+            "signal_variance": self.signal_variance,
+            "distribution": self.distribution,
+            "center_activations": self.center_activations,
+        }
+
     def compare_arguments(self) -> dict[str, Any]:
         """Keyword arguments of `autoinit.probe.compare` (``probe_batch`` is its ``batch_size``)."""
         return {

@@ -258,14 +258,7 @@ def _train(config: dict[str, Any], chosen: Any, data: bytes | None, progress: An
         config,
         task="teacher" if arrays is None else "data",
         data=arrays,
-        steps=chosen.train_steps,
-        seed=chosen.seed,
-        baselines=chosen.baselines,
-        input_mean=chosen.input_mean,
-        input_var=chosen.input_var,
-        signal_variance=chosen.signal_variance,
-        distribution=chosen.distribution,
-        center_activations=chosen.center_activations,
+        **chosen.train_arguments(),
         progress=progress,
     )
 
