@@ -47,6 +47,8 @@ __all__ = [
     "MODEL_CLASSES",
     "APPLICATION_LAYERS",
     "OP_NODES",
+    "TRACED_OP_NODES",
+    "HUB_LAYERS",
     "REGULARIZER_CLASSES",
     "STRUCTURE_LAYERS",
     "WRAPPED_LAYER_KEYS",
@@ -68,7 +70,7 @@ FAMILIES = (
 
 #: Layer classes AutoInit has a rule for, by family.
 MODELLED_LAYERS: Mapping[str, frozenset[str]] = {
-    "core": _names("Dense EinsumDense Embedding Identity Masking"),
+    "core": _names("Dense EinsumDense Embedding ReversibleEmbedding Identity Masking"),
     "convolutional": _names(
         """Conv1D Conv2D Conv3D Conv1DTranspose Conv2DTranspose Conv3DTranspose
         DepthwiseConv1D DepthwiseConv2D SeparableConv1D SeparableConv2D"""
@@ -165,6 +167,27 @@ OP_NODES: Mapping[str, frozenset[str]] = {
         HardSilu HardTanh HardShrink SoftShrink Softplus Softsign LogSigmoid
         SparsePlus Squareplus TanhShrink"""
     ),
+}
+
+#: ``keras.ops`` operations AutoInit models where they appear inside a
+#: composite layer's trace (``keras_adapter.composite``): shape and mask ops,
+#: products and softmax. Not accepted in uploaded configs (the upload's
+#: parameter bound does not follow their shapes).
+TRACED_OP_NODES: Mapping[str, frozenset[str]] = {
+    "keras.src.ops.core": _names("Cast Slice StopGradient Unstack"),
+    "keras.src.ops.numpy": _names(
+        """ExpandDims Squeeze Reshape Transpose GetItem BroadcastTo Tile Repeat
+        Split Stack Concatenate Take Tril Triu MoveAxis SwapAxes Einsum Matmul"""
+    ),
+    "keras.src.ops.nn": _names("Softmax"),
+}
+
+#: Leaf layers (weights, no sublayers) that ``keras_hub`` defines, by module;
+#: the adapter registers their rules under ``"<module>.<class>"``.
+HUB_LAYERS: Mapping[str, frozenset[str]] = {
+    "keras_hub.src.layers.modeling.position_embedding": _names("PositionEmbedding"),
+    "keras_hub.src.models.gemma.rms_normalization": _names("RMSNormalization"),
+    "keras_hub.src.models.llama.llama_layernorm": _names("LlamaLayerNorm"),
 }
 
 #: Layer classes that ``keras.applications`` models define in their own

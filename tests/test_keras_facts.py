@@ -49,15 +49,21 @@ def test_a_class_is_accepted_on_upload_iff_modelled_or_structure() -> None:
 
 def test_an_op_node_or_application_layer_is_accepted_on_upload_iff_the_adapter_models_it() -> None:
     _, op_rules = _rules()
-    tables = (keras_facts.OP_NODES, keras_facts.APPLICATION_LAYERS)
-    registered = {(module, op) for table in tables for module, ops in table.items() for op in ops}
+
+    def pairs(*tables) -> set[tuple[str, str]]:
+        return {(module, op) for table in tables for module, ops in table.items() for op in ops}
+
+    uploadable = pairs(keras_facts.OP_NODES, keras_facts.APPLICATION_LAYERS)
+    registered = uploadable | pairs(keras_facts.TRACED_OP_NODES, keras_facts.HUB_LAYERS)
     assert registered == op_rules, (
         f"op rules without a fact: {sorted(op_rules - registered)}; "
         f"facts without a rule: {sorted(registered - op_rules)}"
     )
-    for module, op in registered:
+    for module, op in uploadable:
         assert module.startswith(("keras.src.ops.", "keras.src.applications.")), module
         assert op in ALLOWED_CLASSES[module]
+    for module, op in pairs(keras_facts.TRACED_OP_NODES) - uploadable:
+        assert op not in ALLOWED_CLASSES.get(module, ()), f"{module}.{op} is for traces only"
 
 
 def test_modelled_layers_are_exactly_the_adapter_rules() -> None:

@@ -2,8 +2,9 @@
 
 One interpreter serves every pass over a model (AutoInit's moment
 propagation, the Gaussian probes): it feeds values of any kind through the
-graph, calling ``visit`` for each layer call. Nested models are descended
-into, so their layers are visited (named ``outer/inner``) and a model or layer
+graph, calling ``visit`` for each layer call. Nested models, and layers
+built from sublayers (``composite``), are descended into, so their layers
+are visited (named ``outer/inner``) and a model or layer
 called several times is visited once per call (``name#2``, ``name#3``...).
 """
 
@@ -17,8 +18,9 @@ from typing import Any
 import keras
 
 from autoinit.errors import ModelConfigError
+from autoinit.keras_adapter.composite import composite_graph, is_batch_bound, is_composite
 
-__all__ = ["LayerCall", "functional_of", "is_graph_model", "run_graph", "shape_of"]
+__all__ = ["LayerCall", "functional_of", "is_graph_model", "needs_fixed_batch", "run_graph", "shape_of"]
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,17 @@ class LayerCall:
     calls included): the same for the same architecture, however its layers
     are named."""
 
+    output_dtypes: tuple[str, ...] = ()
+
     @property
     def class_name(self) -> str:
         return type(self.layer).__name__
+
+    @property
+    def is_signal(self) -> bool:
+        """Whether the call outputs a floating-point signal (not only masks,
+        ids or indices: integer and boolean tensors have no moments to keep)."""
+        return not self.output_dtypes or any("float" in d for d in self.output_dtypes)
 
 
 Visit = Callable[[LayerCall, tuple, dict, list], Any]
@@ -101,7 +111,28 @@ def run_graph(
     in place of tensors, ``flat_inputs`` the values in tensor order. Returns
     the values of the model's outputs.
     """
-    graph = functional_of(model)
+    return _walk(functional_of(model), inputs, visit, prefix, counters, positions, _batch_of(inputs))
+
+
+def _batch_of(inputs: Sequence[Any]) -> int | None:
+    """The batch size of tensor inputs (a composite traced at a fixed batch
+    must be traced at this one); None for moments or placeholders."""
+    for value in inputs:
+        shape = getattr(value, "shape", None)
+        if shape is not None and len(shape) and isinstance(shape[0], int):
+            return int(shape[0])
+    return None
+
+
+def _walk(
+    graph: Any,
+    inputs: Sequence[Any],
+    visit: Visit,
+    prefix: str,
+    counters: dict[int, int] | None,
+    positions: list[int] | None,
+    batch: int | None,
+) -> list[Any]:
     counters = defaultdict(int) if counters is None else counters
     positions = [0] if positions is None else positions  # next call's position, shared with nested walks
     values: dict[int, Any] = {id(x): v for x, v in zip(graph.inputs, inputs)}
@@ -120,6 +151,8 @@ def run_graph(
                 outputs = run_graph(
                     op, flat, visit, prefix=name + "/", counters=counters, positions=positions
                 )
+            elif is_composite(op) and (inner := composite_graph(op, node, batch)) is not None:
+                outputs = _walk(inner, flat, visit, name + "/", counters, positions, batch)
             else:
                 args, kwargs = node.arguments.fill_in(values)
                 call = LayerCall(
@@ -129,6 +162,7 @@ def run_graph(
                     tuple(shape_of(x) for x in node.input_tensors),
                     tuple(shape_of(y) for y in node.outputs),
                     positions[0],
+                    tuple(str(y.dtype) for y in node.outputs),
                 )
                 positions[0] += 1
                 outputs = visit(call, args, kwargs, flat)
@@ -146,3 +180,15 @@ def model_inputs(model: keras.Model) -> list[tuple[str, tuple, str]]:
         layer = tensor._keras_history[0]
         result.append((layer.name, shape_of(tensor), str(tensor.dtype)))
     return result
+
+
+def needs_fixed_batch(model: keras.Model) -> bool:
+    """Whether a pass over ``model`` with tensors must know their batch size:
+    some composite layer inside it could only be traced at a fixed one
+    (``composite.composite_graph``)."""
+
+    def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> list:
+        return [None] * max(len(call.output_shapes), 1)
+
+    run_graph(model, [None] * len(functional_of(model).inputs), visit)
+    return any(is_batch_bound(layer) for layer in model._flatten_layers(include_self=False, recursive=True))

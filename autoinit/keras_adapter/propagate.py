@@ -12,21 +12,13 @@ import numpy as np
 
 from autoinit.errors import EstimationError, UnsupportedLayerWarning
 from autoinit.estimators.base import LayerOutputDistributionEstimator
+from autoinit.keras_adapter.composite import layer_key
 from autoinit.keras_adapter.context import LayerContext, LayerNote, Session
 from autoinit.keras_adapter.graph import LayerCall, functional_of, model_inputs, run_graph
 from autoinit.keras_adapter.rules import RULES
 from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
 __all__ = ["propagate"]
-
-
-def _layer_key(op: Any) -> str:
-    """A ``keras.layers`` class name; ``"<module>.<class>"`` for a functional op
-    node or a layer that a ``keras.applications`` module defines."""
-    name, module = type(op).__name__, type(op).__module__
-    if isinstance(op, keras.layers.Layer) and not module.startswith("keras.src.applications."):
-        return name
-    return f"{module}.{name}"
 
 
 def _custom_estimator(layer: Any, custom: Mapping[type, type]) -> type | None:
@@ -66,10 +58,12 @@ def propagate(
         records.append(_record(name, "InputLayer", shape, moments, False, LayerNote(estimator="input")))
 
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:
+        if not call.is_signal:  # mask or index arithmetic: no moments, no record
+            return [None] * max(len(call.output_shapes), 1)
         layer = call.layer
         ctx = LayerContext(call, [m for m in flat if isinstance(m, SignalMoments)], args, kwargs, session)
         estimator_cls = _custom_estimator(layer, custom)
-        key = _layer_key(layer)
+        key = layer_key(layer)
         if estimator_cls is not None:
             ctx.note.estimator = "custom"
             outputs = _run_custom(estimator_cls, ctx)

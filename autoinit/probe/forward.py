@@ -136,6 +136,8 @@ def forward_pass(
         with ordered(flat):
             outputs, pre = _call_layer(call, args, kwargs)
         flat_out = keras.tree.flatten(outputs)
+        if not call.is_signal:  # mask or index arithmetic: not measured (as in the estimates)
+            return flat_out
         if hook is not None:
             flat_out = hook(flat_out)
         if pre is not None:

@@ -7,6 +7,7 @@ import math
 import keras
 import numpy as np
 
+from autoinit.keras_adapter.composite import OPEN_DIM
 from autoinit.keras_adapter.graph import model_inputs
 
 __all__ = ["gaussian_inputs"]
@@ -44,13 +45,16 @@ def gaussian_inputs(
     model: keras.Model, batch_size: int, seed: int, mean: float = 0.0, var: float = 1.0
 ) -> list[np.ndarray]:
     """One batch per model input: N(mean, var) floats; uniformly random valid
-    token ids for integer inputs and for inputs that feed an Embedding."""
+    token ids for integer inputs and for inputs that feed an Embedding; ones
+    for an integer input named ``*mask`` (``keras_hub``'s ``padding_mask``)."""
     rng = np.random.default_rng(seed)
     vocabularies = _embedding_vocabularies(model)
     batch = []
     for name, shape, dtype in model_inputs(model):
-        dims = [batch_size] + [d if d is not None else 32 for d in shape[1:]]
-        if name in vocabularies:
+        dims = [batch_size] + [d if d is not None else OPEN_DIM for d in shape[1:]]
+        if "int" in dtype and name.endswith("mask"):
+            batch.append(np.ones(dims, dtype=dtype))  # a padding mask: every token is real
+        elif name in vocabularies:
             batch.append(rng.integers(0, vocabularies[name], size=dims).astype(dtype))
         elif "int" in dtype:
             batch.append(rng.integers(0, _vocabulary_size(model), size=dims).astype(dtype))

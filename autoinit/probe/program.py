@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from autoinit.errors import AutoInitError
+from autoinit.keras_adapter.graph import needs_fixed_batch
 from autoinit.probe.backward import backward_pass
 from autoinit.probe.forward import PassLayout, forward_pass
 
@@ -40,6 +41,7 @@ class ProbeProgram:
         self.compiled = compiled
         self.layouts = {"forward": PassLayout(), "backward": PassLayout()}
         self._functions: dict[tuple, Any] = {}
+        self._fixed_batch: bool | None = None
 
     def forward(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, sizes)`` of one micro-batch (``forward_pass``)."""
@@ -69,12 +71,15 @@ class ProbeProgram:
     def _function(self, kind: str, run: Any, arguments: list[list[np.ndarray]]) -> Any:
         if not self.compiled:
             return run
-        key = (kind, *(_signature(a) for a in arguments))
+        if self._fixed_batch is None:
+            self._fixed_batch = needs_fixed_batch(self._model())
+        batch = int(arguments[0][0].shape[0]) if self._fixed_batch and arguments[0] else None
+        key = (kind, batch, *(_signature(a) for a in arguments))
         function = self._functions.get(key)
         if function is None:
             import tensorflow as tf
 
-            specs = [[tf.TensorSpec((None, *a.shape[1:]), a.dtype) for a in group] for group in arguments]
+            specs = [[tf.TensorSpec((batch, *a.shape[1:]), a.dtype) for a in group] for group in arguments]
             function = self._functions[key] = tf.function(run, input_signature=specs, autograph=False)
         return function
 

@@ -182,6 +182,12 @@ def _embedding(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
     return None if rows is None or cols is None else rows * cols
 
 
+def _reversible_embedding(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
+    """The table, and an untied output projection of the same size."""
+    table = _embedding(config, shapes)
+    return None if table is None else table * (1 if config.get("tie_weights", True) else 2)
+
+
 def _conv(rank: int) -> ParamRule:
     def rule(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
         channels = _dim(_first(shapes), _channels_axis(config))
@@ -285,6 +291,7 @@ PARAMETER_RULES: dict[str, ParamRule] = {
     "Dense": _dense,
     "EinsumDense": _einsum_dense,
     "Embedding": _embedding,
+    "ReversibleEmbedding": _reversible_embedding,
     "SimpleRNN": _recurrent(1), "SimpleRNNCell": _recurrent(1),
     "GRU": _recurrent(3, biases=2), "GRUCell": _recurrent(3, biases=2),  # reset_after
     "LSTM": _recurrent(4), "LSTMCell": _recurrent(4),
@@ -430,7 +437,7 @@ def _shape_rules() -> dict[str, ShapeRule]:
     for rank in (1, 2):
         rules[f"DepthwiseConv{rank}D"] = channels("depth_multiplier", "kernel_size")
         rules[f"SeparableConv{rank}D"] = channels("filters", "kernel_size")
-    rules["Embedding"] = lambda config, shapes: [
+    rules["Embedding"] = rules["ReversibleEmbedding"] = lambda config, shapes: [
         None if not shapes else (*shapes[0], _count(config.get("output_dim")))
     ]
     rules["Flatten"] = lambda config, shapes: [

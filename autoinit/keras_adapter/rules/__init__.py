@@ -35,6 +35,7 @@ from autoinit.keras_adapter.rules import (  # noqa: E402,F401  (registration)
     attention,
     convolutional,
     core,
+    hub,
     merging,
     normalization,
     ops,
@@ -43,6 +44,7 @@ from autoinit.keras_adapter.rules import (  # noqa: E402,F401  (registration)
     regularization,
     reshaping,
     rnn,
+    traced,
     wrappers,
 )
 

@@ -23,9 +23,10 @@ def _shape_of_input(ctx: LayerContext, value: SignalMoments) -> tuple:
 @rule("MultiHeadAttention")
 def multi_head_attention(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
-    query = ctx.args[0]
-    value = ctx.args[1] if len(ctx.args) > 1 else ctx.kwargs.get("value", query)
-    key = ctx.kwargs.get("key") or (ctx.args[2] if len(ctx.args) > 2 else value)
+    named = dict(zip(("query", "value", "key"), ctx.args)) | ctx.kwargs
+    query = named["query"]
+    value = named.get("value", query)
+    key = named.get("key") or value
     dense = {
         "query": layer._query_dense,
         "key": layer._key_dense,

@@ -49,7 +49,7 @@ def einsum_dense(ctx: LayerContext) -> SignalMoments:
     return finish_weighted(ctx, z)
 
 
-@rule("Embedding")
+@rule("Embedding", "ReversibleEmbedding")
 def embedding(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     first = ctx.first_call("embeddings")

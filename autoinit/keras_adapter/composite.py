@@ -1,0 +1,177 @@
+"""The graph inside a composite layer: a layer that owns sublayers.
+
+Many Keras layers are built from other layers (``keras_hub``'s
+``TransformerEncoder`` holds attention, layer norms, dense layers and
+dropout; a custom residual block holds its convolutions). AutoInit sees a
+model's layer graph, so such a layer would be one opaque node. Here its
+``call`` is run once on Keras tensors (symbolically: nothing is computed),
+which records every sublayer call and every ``keras.ops`` operation it makes
+as nodes; those nodes form the composite's own graph, which the graph walk
+(``graph.run_graph``) descends into like a nested model, naming sublayers
+``outer/inner``. Every pass (AutoInit's moments, the probes, the memory
+model) sees the same graph, cached per layer call.
+
+This needs a ``call`` written in backend-neutral ``keras.ops`` (as every
+``keras_hub`` layer is); a layer whose ``call`` cannot run on Keras tensors
+stays one node (and gets the pass-through warning).
+
+Open dimensions (a sequence length of ``None``) are traced at ``OPEN_DIM``,
+the length the probes feed them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import re
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+__all__ = ["OPEN_DIM", "composite_graph", "is_batch_bound", "is_composite", "layer_key"]
+
+OPEN_DIM = 32
+"""The size given to an open (``None``) non-batch dimension: the probe's
+inputs, the memory model and a composite's trace all use it."""
+
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BATCH_BOUND: weakref.WeakSet = weakref.WeakSet()
+"""Composite layers traced only at a fixed batch size (see ``composite_graph``)."""
+
+
+def layer_key(op: Any) -> str:
+    """A ``keras.layers`` class name; ``"<module>.<class>"`` for a functional op
+    node, a layer that a ``keras.applications`` module defines, or any layer
+    defined outside Keras (``keras_hub``, user code): names alone collide."""
+    name, module = type(op).__name__, type(op).__module__
+    if (
+        isinstance(op, keras.layers.Layer)
+        and module.startswith("keras.src.")
+        and not module.startswith("keras.src.applications.")
+    ):
+        return name
+    return f"{module}.{name}"
+
+
+def _has_weighted_sublayers(layer: Any) -> bool:
+    try:
+        sublayers = layer._flatten_layers(include_self=False, recursive=True)
+    except (AttributeError, TypeError):
+        return False
+    return any(sub.weights for sub in sublayers)
+
+
+def is_composite(op: Any) -> bool:
+    """A layer the walk descends into: no rule of its own, and sublayers with weights."""
+    from autoinit.keras_adapter.rules import RULES
+
+    if not isinstance(op, keras.layers.Layer) or isinstance(op, keras.Model):
+        return False
+    return layer_key(op) not in RULES and _has_weighted_sublayers(op)
+
+
+def composite_graph(layer: Any, node: Any, batch: int | None = None) -> Any | None:
+    """The graph of ``layer``'s call at ``node`` (a ``keras`` ``Function``
+    whose inputs stand for ``node.input_tensors``, in order), or None when
+    ``call`` cannot be traced on Keras tensors.
+
+    Traced with an open batch dimension when the layer allows it; a layer
+    that builds shapes from the batch size (a causal mask broadcast to
+    ``(batch, length, length)``) is traced at ``batch`` (1 when None: the
+    moment walk has no batch), so the probe asks for its micro-batch's size.
+    Cached per layer, node and batch.
+    """
+    calls = _GRAPHS.setdefault(layer, {})
+    if (id(node), None) not in calls:
+        calls[(id(node), None)] = (node, _trace(layer, node, None))  # node kept alive: its id stays unique
+    graph = calls[(id(node), None)][1]
+    if graph is not None:
+        return graph
+    key = (id(node), batch or 1)
+    if key not in calls:
+        calls[key] = (node, _trace(layer, node, batch or 1))
+        if calls[key][1] is not None:
+            _BATCH_BOUND.add(layer)
+    return calls[key][1]
+
+
+def is_batch_bound(layer: Any) -> bool:
+    """Whether ``layer``'s graph was traced at a fixed batch size only."""
+    return layer in _BATCH_BOUND
+
+
+def _trace(layer: Any, node: Any, batch: int | None) -> Any | None:
+    from keras.src.ops.function import Function
+
+    placeholders = {
+        id(t): keras.Input(
+            batch_shape=(batch, *(OPEN_DIM if d is None else int(d) for d in t.shape[1:])),
+            dtype=t.dtype,
+        )
+        for t in node.input_tensors
+    }
+
+    def substitute(value: Any) -> Any:
+        return placeholders.get(id(value), value) if isinstance(value, keras.KerasTensor) else value
+
+    args = keras.tree.map_structure(substitute, node.arguments.args)
+    kwargs = keras.tree.map_structure(substitute, node.arguments.kwargs)
+    try:
+        with _tolerant_attention_specs():
+            outputs = layer.call(*args, **kwargs)
+        graph = Function([placeholders[id(t)] for t in node.input_tensors], outputs)
+    except Exception:  # noqa: BLE001 - any failure of user code means "stay one node"
+        return None
+    if not any(getattr(n.operation, "weights", None) for n in _nodes(graph)):
+        return None
+    _name_ops(graph)
+    return graph
+
+
+@contextlib.contextmanager
+def _tolerant_attention_specs() -> Iterator[None]:
+    """``keras_hub``'s cached attention layers (``MultiHeadAttention``
+    subclasses) pass ``cache=None, cache_update_index=None``, which
+    ``MultiHeadAttention.compute_output_spec`` does not accept, so they cannot
+    be called on Keras tensors. While tracing, the shape inference ignores
+    keyword arguments it does not know whose value is None (they change
+    nothing: no cache)."""
+    cls = keras.layers.MultiHeadAttention
+    original = cls.compute_output_spec
+    known = set(inspect.signature(original).parameters)
+
+    def compute_output_spec(self, *args, **kwargs):
+        kwargs = {k: v for k, v in kwargs.items() if k in known or v is not None}
+        return original(self, *args, **kwargs)
+
+    cls.compute_output_spec = compute_output_spec
+    try:
+        yield
+    finally:
+        cls.compute_output_spec = original
+
+
+def _nodes(graph: Any) -> list:
+    return [n for depth in graph._nodes_by_depth.values() for n in depth]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _name_ops(graph: Any) -> None:
+    """Name the traced ``keras.ops`` nodes by their place in this graph
+    (``add``, ``add_1``...), not by Keras' process-wide counter, so traces
+    read the same in every process."""
+    seen: dict[str, int] = {}
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
+            op = node.operation
+            if op is None or isinstance(op, keras.layers.Layer) or node.is_input:
+                continue
+            base = _snake(type(op).__name__)
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            op.name = base if count == 0 else f"{base}_{count}"

@@ -1,0 +1,55 @@
+"""Rules for the leaf layers ``keras_hub`` defines (weights, no sublayers),
+registered as ``"<module>.<class>"`` and listed in
+``autoinit.keras_facts.HUB_LAYERS``. Its composite layers (transformer
+blocks, token-and-position embeddings, patching) need no rule: the graph walk
+descends into them (``keras_adapter.composite``) and meets these leaves and
+Keras' own layers there.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from autoinit.estimators.core import estimate_embedding
+from autoinit.estimators.normalization import estimate_layer_normalization
+from autoinit.estimators.preprocessing import estimate_affine
+from autoinit.keras_adapter.context import LayerContext
+from autoinit.keras_adapter.rules import rule
+from autoinit.moments import SignalMoments
+
+MODELING = "keras_hub.src.layers.modeling"
+
+
+@rule(f"{MODELING}.position_embedding.PositionEmbedding")
+def position_embedding(ctx: LayerContext) -> SignalMoments:
+    """A learned table's first ``sequence_length`` rows, the same for every
+    example: drawn with element variance ``target``, as an ``Embedding``."""
+    first = ctx.first_call("embeddings")
+    variance = ctx.weight_variance("embeddings", ctx.target)
+    if first:
+        ctx.write(ctx.layer.position_embeddings, variance, "embeddings", "initializer")
+    ctx.aim(ctx.target)
+    return estimate_embedding(variance)
+
+
+def _rms_normalized(ctx: LayerContext, gain: np.ndarray) -> SignalMoments:
+    """``x / rms(x) * gain`` over the last axis (the gain as the model set
+    it: a learned scale, which AutoInit leaves alone)."""
+    features = int(ctx.input_shape[-1] or 1)
+    y = estimate_layer_normalization(ctx.x, features, float(ctx.layer.epsilon))
+    return estimate_affine(y, gain, 0.0, tuple(ctx.output_shape[1:]))
+
+
+def _scale(ctx: LayerContext) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(ctx.layer.scale), np.float64)
+
+
+@rule("keras_hub.src.models.gemma.rms_normalization.RMSNormalization")
+def gemma_rms_normalization(ctx: LayerContext) -> SignalMoments:
+    return _rms_normalized(ctx, 1.0 + _scale(ctx))
+
+
+@rule("keras_hub.src.models.llama.llama_layernorm.LlamaLayerNorm")
+def llama_layer_norm(ctx: LayerContext) -> SignalMoments:
+    return _rms_normalized(ctx, _scale(ctx))

@@ -1,0 +1,102 @@
+"""Rules for the ``keras.ops`` operations met inside a composite layer's
+trace (``keras_adapter.composite``): a ``TransformerEncoder``'s residual
+adds are op nodes, and so are its reshapes, its mask arithmetic and, in
+attention written with ``ops.einsum``, the score and mixing products.
+
+Listed in ``autoinit.keras_facts.TRACED_OP_NODES``. They are not accepted in
+uploaded configs (the upload's parameter bound does not follow their shapes);
+the ops a config may hold are ``ops.OP_NODES``'s.
+"""
+
+from __future__ import annotations
+
+import re
+
+from autoinit.errors import EstimationError
+from autoinit.estimators.activations import estimate_softmax
+from autoinit.keras_adapter.composite import OPEN_DIM
+from autoinit.keras_adapter.context import LayerContext, without_offsets
+from autoinit.keras_adapter.rules import rule
+from autoinit.moments import SignalMoments
+
+CORE = "keras.src.ops.core"
+NUMPY = "keras.src.ops.numpy"
+NN = "keras.src.ops.nn"
+MATH = "keras.src.ops.math"
+
+# Operations that move, copy or select elements (and casts): the moments of
+# the elements are unchanged. Mask arithmetic (on the padding mask) also
+# passes through here; its values never reach a weighted layer's statistics.
+MOVING_OPS = {
+    CORE: ("Cast", "Slice", "StopGradient", "Unstack"),
+    NUMPY: (
+        "ExpandDims", "Squeeze", "Reshape", "Transpose", "GetItem", "BroadcastTo", "Tile",
+        "Repeat", "Split", "Stack", "Concatenate", "Take", "Tril", "Triu", "MoveAxis", "SwapAxes",
+    ),
+}  # fmt: skip
+PRODUCT_OPS = {NUMPY: ("Einsum", "Matmul")}
+SOFTMAX_OPS = {NN: ("Softmax",)}
+
+
+def _keys(table: dict[str, tuple[str, ...]]) -> list[str]:
+    return [f"{module}.{name}" for module, names in table.items() for name in names]
+
+
+@rule(*_keys(MOVING_OPS))
+def moving(ctx: LayerContext) -> SignalMoments:
+    """Elements moved, copied or selected: the same moments (per-position
+    maps forgotten: the op may move the channel axis)."""
+    if not ctx.inputs:
+        raise EstimationError(f"Op node '{ctx.call.name}' ({type(ctx.layer).__name__}) has no tensor input.")
+    return without_offsets(ctx.x)
+
+
+def _contracted(ctx: LayerContext) -> int:
+    """How many products each output element sums: for ``einsum``, the
+    sizes of the letters both operands carry and the output drops; for
+    ``matmul``, the first operand's last axis. An open size (a sequence
+    length that shape inference lost) is ``OPEN_DIM``, the length the walk
+    and the probes use for open dimensions."""
+    shapes = ctx.call.input_shapes
+    if type(ctx.layer).__name__ == "Matmul":
+        return int(shapes[0][-1] or OPEN_DIM)
+    equation = str(getattr(ctx.layer, "subscripts", "")).replace(" ", "")
+    match = re.match(r"^([\w.]+),([\w.]+)->([\w.]*)$", equation)
+    if not match:
+        raise EstimationError(
+            f"Op node '{ctx.call.name}' (Einsum): expected two operands 'a,b->out'. Received: {equation!r}"
+        )
+    left, right, out = match.groups()
+    size = 1
+    for i, letter in enumerate(left):
+        if letter in right and letter not in out and letter != "." and i < len(shapes[0]):
+            size *= int(shapes[0][i] or OPEN_DIM)
+    return size
+
+
+@rule(*_keys(PRODUCT_OPS))
+def product(ctx: LayerContext) -> SignalMoments:
+    """``y = sum_k a_k b_k`` over ``K`` contracted elements, the operands
+    independent: ``E[y] = K m_a m_b`` and ``Var y = K (E[a^2] E[b^2] - m_a^2 m_b^2)``.
+    For attention's mixing ``sum_k p_k v_k`` (probabilities ``p``, values
+    ``v`` independent of them) this is ``E[sum p_k^2] Var v + ...``, exact
+    in ``v``'s variance."""
+    if len(ctx.inputs) != 2:
+        raise EstimationError(
+            f"Op node '{ctx.call.name}' ({type(ctx.layer).__name__}): expected two tensor operands. "
+            f"Received: {len(ctx.inputs)}"
+        )
+    a, b = (without_offsets(m) for m in ctx.inputs)
+    k = _contracted(ctx)
+    second = a.second_moment * b.second_moment - (a.mean * b.mean) ** 2
+    return SignalMoments(k * a.mean * b.mean, max(k * second, 0.0))
+
+
+@rule(*_keys(SOFTMAX_OPS))
+def softmax(ctx: LayerContext) -> SignalMoments:
+    axis = getattr(ctx.layer, "axis", -1)
+    axes = axis if isinstance(axis, (list, tuple)) else (axis,)
+    size = 1
+    for a in axes:
+        size *= int(ctx.output_shape[a] or OPEN_DIM)
+    return estimate_softmax(without_offsets(ctx.x), size, samples=ctx.session.monte_carlo_samples)
