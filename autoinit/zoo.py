@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,12 @@ __all__ = [
     "ZOO",
     "list_models",
     "build",
+    "bert_tiny",
+    "gpt2_tiny",
+    "HUB_ZOO",
+    "hub_available",
+    "list_hub_models",
+    "build_hub",
 ]
 
 
@@ -477,3 +484,85 @@ def build(name: str, **kwargs: Any) -> keras.Model:
             f"Unknown zoo model. Expected one of: {', '.join(sorted(ZOO))}. Received: name={name!r}"
         )
     return ZOO[name](**kwargs)
+
+
+# --------------------------------------------------------------------------
+# Small keras_hub transformer backbones (issue #17): the residual-stream view.
+# keras_hub is imported only when one is built (in the worker, never the API),
+# so these live in their own registry: the stock-Keras zoo above needs nothing.
+# --------------------------------------------------------------------------
+
+
+def hub_available() -> bool:
+    """Whether ``keras_hub`` is installed (the examples below need it)."""
+    return importlib.util.find_spec("keras_hub") is not None
+
+
+def _keras_hub() -> Any:
+    try:
+        import keras_hub
+    except ImportError as error:
+        raise ModelConfigError(
+            "The keras_hub examples need the keras-hub package, which is not installed "
+            "(pip install keras-hub)."
+        ) from error
+    return keras_hub
+
+
+def bert_tiny(num_layers: int = 4, hidden_dim: int = 128, max_sequence_length: int = 64) -> keras.Model:
+    """keras_hub's ``BertBackbone`` (post-norm encoder blocks), 4 heads, FFN twice as wide."""
+    return _keras_hub().models.BertBackbone(
+        vocabulary_size=1000,
+        num_layers=num_layers,
+        num_heads=4,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        max_sequence_length=max_sequence_length,
+        name="bert_tiny",
+    )
+
+
+def gpt2_tiny(num_layers: int = 4, hidden_dim: int = 128, max_sequence_length: int = 64) -> keras.Model:
+    """keras_hub's ``GPT2Backbone`` (pre-norm decoder blocks), 4 heads, FFN twice as wide."""
+    return _keras_hub().models.GPT2Backbone(
+        vocabulary_size=1000,
+        num_layers=num_layers,
+        num_heads=4,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        max_sequence_length=max_sequence_length,
+        name="gpt2_tiny",
+    )
+
+
+HUB_ZOO: dict[str, Callable[..., keras.Model]] = {"bert_tiny": bert_tiny, "gpt2_tiny": gpt2_tiny}
+
+# name -> (description, len(model.layers), model.count_params()), as _CATALOGUE.
+_HUB_CATALOGUE: dict[str, tuple[str, int, int]] = {
+    "bert_tiny": ("keras_hub BERT backbone: 4 post-norm blocks, width 128", 14, 683_136),
+    "gpt2_tiny": ("keras_hub GPT-2 backbone: 4 pre-norm blocks, width 128", 11, 666_368),
+}
+
+
+def list_hub_models() -> list[dict[str, Any]]:
+    """Describe the keras_hub examples as `list_models` does; none without keras_hub."""
+    if not hub_available():
+        return []
+    return [
+        {"name": name, "description": text, "num_layers": num_layers, "num_params": num_params}
+        for name, (text, num_layers, num_params) in _HUB_CATALOGUE.items()
+    ]
+
+
+def build_hub(name: str, **kwargs: Any) -> keras.Model:
+    """Build the keras_hub example registered as ``name``.
+
+    Raises:
+        ModelConfigError: ``name`` is not a keras_hub example, or keras_hub is
+            not installed; the message says which.
+    """
+    if name not in HUB_ZOO:
+        raise ModelConfigError(
+            f"Unknown keras_hub example. Expected one of: {', '.join(sorted(HUB_ZOO))}. Received: name={name!r}"
+        )
+    return HUB_ZOO[name](**kwargs)

@@ -6,7 +6,8 @@ but the traces JSON described in ``docs/ARCHITECTURE.md`` and imports Plotly
 only, so the API process can draw figures without loading TensorFlow.
 
 Modules: ``signal`` (the figure), ``views`` (a fused layer's output or its
-pre-activation, which the target refers to), ``marks`` (target line,
+pre-activation, which the target refers to), ``blocks`` (a transformer's residual stream
+or one block's inside: ``signal_figure(traces, view="stream")``), ``marks`` (target line,
 pass-through crosses, overflow triangles), ``style`` (labels, colours, plotly.js config),
 ``text`` (hover text), ``payload`` (reading the traces), ``output`` (JSON,
 HTML, images), ``table`` (CSV: layers, and training steps), ``training`` (the training figure: loss and

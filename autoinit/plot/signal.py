@@ -14,6 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from autoinit.plot.blocks import ALL, add_block_axis, view_layers
 from autoinit.plot.marks import (
     add_target_line,
     add_zero_line,
@@ -129,6 +130,7 @@ def signal_figure(
     show_mean_panel: bool = True,
     show_gradients: bool = False,
     dark: bool = False,
+    view: str = ALL,
 ) -> go.Figure:
     """Per-layer signal statistics of a model, one line per initialization.
 
@@ -145,6 +147,10 @@ def signal_figure(
         show_gradients: add a gradient-variance panel when the series carry
             ``grad_var``.
         dark: use the "plotly_dark" template instead of "plotly".
+        view: which records to draw (:mod:`autoinit.plot.blocks`): ``"all"``
+            (default), ``"stream"`` (a transformer's residual stream) or
+            ``"block:<name>"`` (one block's inside); other than ``"all"``, the
+            x axis is labelled by name within each block, each block shaded.
 
     When some layer fuses an activation and the traces carry its
     ``pre_activation``, the variance and mean panels also hold a hidden
@@ -163,7 +169,10 @@ def signal_figure(
     if metric not in METRICS:
         raise ValueError(f"`metric` should be one of {METRICS}. Received: metric={metric!r}")
     drawn = chosen_series(traces, series)
-    layers: list[Mapping[str, Any]] = list(traces["layers"])
+    everything = [
+        {**layer, "index": x_of(layer, position)} for position, layer in enumerate(traces["layers"])
+    ]
+    layers: list[Mapping[str, Any]] = view_layers(everything, view)
     signal_variance = finite(traces.get("signal_variance"))
     signal_variance = 1.0 if signal_variance is None else signal_variance
 
@@ -221,10 +230,12 @@ def signal_figure(
         add_view_menu(fig, titles)
 
     fig.update_xaxes(title_text="layer index (topological order)", row=len(panels), col=1)
+    if view != ALL:
+        add_block_axis(fig, layers, view, bottom_row=len(panels))
     fig.update_xaxes(showspikes=True, spikemode="across", spikethickness=1)
     model = traces.get("model") or {}
     fig.update_layout(
-        title={"text": title if title is not None else _default_title(model, len(layers)), "x": 0.0},
+        title={"text": title if title is not None else _default_title(model, len(everything)), "x": 0.0},
         template="plotly_dark" if dark else "plotly",
         height=560 + 160 * (len(panels) - 1),
         margin={"l": 70, "r": 30, "t": 110, "b": 100 if with_views else 60},
