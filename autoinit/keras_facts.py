@@ -49,6 +49,12 @@ __all__ = [
     "OP_NODES",
     "TRACED_OP_NODES",
     "HUB_LAYERS",
+    "HUB_BACKBONES",
+    "HUB_PACKAGE",
+    "HUB_UPLOAD_LAYERS",
+    "hub_registered_name",
+    "is_hub_backbone",
+    "is_hub_layer",
     "REGULARIZER_CLASSES",
     "STRUCTURE_LAYERS",
     "WRAPPED_LAYER_KEYS",
@@ -177,17 +183,20 @@ TRACED_OP_NODES: Mapping[str, frozenset[str]] = {
     "keras.src.ops.core": _names("Cast Slice StopGradient Unstack"),
     "keras.src.ops.numpy": _names(
         """ExpandDims Squeeze Reshape Transpose GetItem BroadcastTo Tile Repeat
-        Split Stack Concatenate Take Tril Triu MoveAxis SwapAxes Einsum Matmul"""
+        Split Stack Concatenate Take Tril Triu MoveAxis SwapAxes Einsum Matmul
+        Where ZerosLike OnesLike"""
     ),
     "keras.src.ops.nn": _names("Softmax"),
 }
 
-#: Leaf layers (weights, no sublayers) that ``keras_hub`` defines, by module;
+#: Leaf layers (no sublayers with weights) that ``keras_hub`` defines, by module;
 #: the adapter registers their rules under ``"<module>.<class>"``.
 HUB_LAYERS: Mapping[str, frozenset[str]] = {
     "keras_hub.src.layers.modeling.position_embedding": _names("PositionEmbedding"),
     "keras_hub.src.models.gemma.rms_normalization": _names("RMSNormalization"),
     "keras_hub.src.models.llama.llama_layernorm": _names("LlamaLayerNorm"),
+    "keras_hub.src.layers.modeling.rotary_embedding": _names("RotaryEmbedding"),
+    "keras_hub.src.models.llama.llama_rotary_embedding": _names("LlamaRotaryEmbedding"),
 }
 
 #: Layer classes that ``keras.applications`` models define in their own
@@ -234,3 +243,60 @@ def is_application_layer(module: object, class_name: object) -> bool:
 def is_op_node(module: object, class_name: object) -> bool:
     """Whether ``(module, class_name)`` is an allow-listed functional op node."""
     return isinstance(module, str) and class_name in OP_NODES.get(module, ())
+
+
+# --- keras_hub classes an upload may name ------------------------------------
+#
+# Vetted in keras-hub 0.32 (the `hub` extra's range): each builds from its
+# arguments alone. A backbone's config holds its constructor's arguments, not a
+# layer list, and ``Backbone.from_config`` is ``cls(**config)``; a layer's
+# ``from_config`` is Keras' own. None of them reads a file, downloads a preset
+# or runs user code from its arguments. Tokenizers, preprocessors (they load
+# vocabularies and assets from files), tasks (a preprocessor and a backbone)
+# and anything else of keras_hub's stay refused. `autoinit.upload.hub_arguments`
+# says which arguments each class may be given, and of what type.
+
+#: The registered-name prefix keras_hub writes (``"keras_hub>BertBackbone"``).
+HUB_PACKAGE = "keras_hub"
+
+#: Backbones an upload may be (the uploaded model itself), ``module -> class names``.
+HUB_BACKBONES: Mapping[str, frozenset[str]] = {
+    "keras_hub.src.models.bert.bert_backbone": _names("BertBackbone"),
+    "keras_hub.src.models.gpt2.gpt2_backbone": _names("GPT2Backbone"),
+    "keras_hub.src.models.roberta.roberta_backbone": _names("RobertaBackbone"),
+    "keras_hub.src.models.distil_bert.distil_bert_backbone": _names("DistilBertBackbone"),
+    "keras_hub.src.models.gemma.gemma_backbone": _names("GemmaBackbone"),
+    "keras_hub.src.models.llama.llama_backbone": _names("LlamaBackbone"),
+    "keras_hub.src.models.vit.vit_backbone": _names("ViTBackbone"),
+}
+
+#: keras_hub layers an uploaded Functional or Sequential model may use,
+#: ``module -> class names``. The composite ones (transformer blocks, the
+#: token-and-position embedding) are walked inside (``keras_adapter.composite``).
+HUB_UPLOAD_LAYERS: Mapping[str, frozenset[str]] = {
+    f"keras_hub.src.layers.modeling.{module}": _names(name)
+    for module, name in (
+        ("transformer_encoder", "TransformerEncoder"),
+        ("transformer_decoder", "TransformerDecoder"),
+        ("token_and_position_embedding", "TokenAndPositionEmbedding"),
+        ("position_embedding", "PositionEmbedding"),
+        ("sine_position_encoding", "SinePositionEncoding"),
+        ("rotary_embedding", "RotaryEmbedding"),
+        ("reversible_embedding", "ReversibleEmbedding"),
+    )
+}
+
+
+def is_hub_backbone(module: object, class_name: object) -> bool:
+    """Whether ``(module, class_name)`` is a vetted keras_hub backbone."""
+    return isinstance(module, str) and class_name in HUB_BACKBONES.get(module, ())
+
+
+def is_hub_layer(module: object, class_name: object) -> bool:
+    """Whether ``(module, class_name)`` is a vetted keras_hub layer."""
+    return isinstance(module, str) and class_name in HUB_UPLOAD_LAYERS.get(module, ())
+
+
+def hub_registered_name(class_name: str) -> str:
+    """The name keras_hub registers a class under: ``"keras_hub>BertBackbone"``."""
+    return f"{HUB_PACKAGE}>{class_name}"

@@ -307,6 +307,32 @@ def estimate_softmax(
     return SignalMoments(mean, float(np.mean(values * values)) - mean * mean)
 
 
+def estimate_masked_softmax(
+    x: SignalMoments, valid: np.ndarray, axis_size: int, samples: int = 20000
+) -> SignalMoments:
+    """Softmax over ``axis_size`` elements of which each row keeps
+    ``valid[r]`` (a padding or causal mask; masked elements are 0).
+
+    Every row still sums to 1, so ``mu_out = 1 / n``; ``E[p^2]`` is the
+    average over rows of ``k E_k[p^2]`` for a ``k``-element softmax (a row
+    with nothing valid is uniform over all ``n``, as Keras' softmax with a
+    mask gives), spread over the ``n`` elements of the row.
+    """
+    n = max(int(axis_size), 1)
+    counts = np.asarray(valid, dtype=np.int64).ravel()
+    counts = np.where(counts <= 0, n, np.minimum(counts, n))
+    if counts.size == 0:
+        return estimate_softmax(x, n, samples=samples)
+    ks, rows = np.unique(counts, return_counts=True)
+    second = 0.0
+    for k, weight in zip(ks, rows):
+        part = estimate_softmax(x, int(k), samples=samples)
+        second += weight * int(k) * part.second_moment
+    second /= counts.size * n
+    mean = 1.0 / n
+    return SignalMoments(mean, max(second - mean * mean, 0.0))
+
+
 def composed(outer: Activation, inner: Activation) -> Activation:
     """``outer(inner(x))`` as one elementwise activation."""
     if inner.is_linear:

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import keras
+import numpy as np
 
 __all__ = ["OPEN_DIM", "composite_graph", "is_batch_bound", "is_composite", "layer_key"]
 
@@ -119,38 +120,67 @@ def _trace(layer: Any, node: Any, batch: int | None) -> Any | None:
     args = keras.tree.map_structure(substitute, node.arguments.args)
     kwargs = keras.tree.map_structure(substitute, node.arguments.kwargs)
     try:
-        with _tolerant_attention_specs():
+        with _tracing_specs():
             outputs = layer.call(*args, **kwargs)
         graph = Function([placeholders[id(t)] for t in node.input_tensors], outputs)
     except Exception:  # noqa: BLE001 - any failure of user code means "stay one node"
         return None
     if not any(getattr(n.operation, "weights", None) for n in _nodes(graph)):
         return None
+    if batch is None and not _runs_at_another_batch(graph):
+        return None
     _name_ops(graph)
     return graph
 
 
+def _runs_at_another_batch(graph: Any) -> bool:
+    """Whether the graph traced with an open batch runs on a batch of 2: a
+    ``call`` that reads the batch size into an op's arguments
+    (``ops.reshape(x, (batch, ...))``) traces fine but bakes ``None`` in."""
+    zeros = [np.zeros((2, *x.shape[1:]), dtype=x.dtype) for x in graph.inputs]
+    try:
+        graph(zeros)
+    except Exception:  # noqa: BLE001 - not runnable at another batch: trace at a fixed one
+        return False
+    return True
+
+
 @contextlib.contextmanager
-def _tolerant_attention_specs() -> Iterator[None]:
-    """``keras_hub``'s cached attention layers (``MultiHeadAttention``
-    subclasses) pass ``cache=None, cache_update_index=None``, which
-    ``MultiHeadAttention.compute_output_spec`` does not accept, so they cannot
-    be called on Keras tensors. While tracing, the shape inference ignores
-    keyword arguments it does not know whose value is None (they change
-    nothing: no cache)."""
-    cls = keras.layers.MultiHeadAttention
-    original = cls.compute_output_spec
-    known = set(inspect.signature(original).parameters)
+def _tracing_specs() -> Iterator[None]:
+    """Shape inference fit for tracing a composite, while it traces:
 
-    def compute_output_spec(self, *args, **kwargs):
+    - ``keras_hub``'s cached attention layers (``MultiHeadAttention``
+      subclasses) pass ``cache=None, cache_update_index=None``, which
+      ``MultiHeadAttention.compute_output_spec`` does not accept: keyword
+      arguments it does not know whose value is None are ignored (no cache).
+    - ``EinsumDense`` infers its output shape from the shape it was built
+      for, so a layer built for an open sequence length answers ``None``
+      there even on a known length, and a ``call`` that reshapes by
+      ``ops.shape`` then bakes ``None`` in: its spec is computed by running
+      its ``call`` on placeholders instead (Keras' generic inference).
+    """
+    from keras.src.ops.operation import Operation
+
+    attention = keras.layers.MultiHeadAttention
+    original_attention = attention.compute_output_spec
+    known = set(inspect.signature(original_attention).parameters)
+
+    def attention_spec(self, *args, **kwargs):
         kwargs = {k: v for k, v in kwargs.items() if k in known or v is not None}
-        return original(self, *args, **kwargs)
+        return original_attention(self, *args, **kwargs)
 
-    cls.compute_output_spec = compute_output_spec
+    einsum = keras.layers.EinsumDense
+    original_einsum = einsum.__dict__.get("compute_output_spec")
+    attention.compute_output_spec = attention_spec
+    einsum.compute_output_spec = Operation.compute_output_spec
     try:
         yield
     finally:
-        cls.compute_output_spec = original
+        attention.compute_output_spec = original_attention
+        if original_einsum is None:
+            del einsum.compute_output_spec
+        else:
+            einsum.compute_output_spec = original_einsum
 
 
 def _nodes(graph: Any) -> list:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import keras
@@ -12,7 +13,7 @@ import numpy as np
 
 from autoinit.errors import EstimationError, UnsupportedLayerWarning
 from autoinit.estimators.base import LayerOutputDistributionEstimator
-from autoinit.keras_adapter.composite import layer_key
+from autoinit.keras_adapter.composite import OPEN_DIM, layer_key
 from autoinit.keras_adapter.context import LayerContext, LayerNote, Session
 from autoinit.keras_adapter.graph import LayerCall, functional_of, model_inputs, run_graph
 from autoinit.keras_adapter.rules import RULES
@@ -59,9 +60,12 @@ def propagate(
 
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:
         if not call.is_signal:  # mask or index arithmetic: no moments, no record
-            return [None] * max(len(call.output_shapes), 1)
+            return _evaluated(call, args, kwargs, flat)
         layer = call.layer
-        ctx = LayerContext(call, [m for m in flat if isinstance(m, SignalMoments)], args, kwargs, session)
+        signals = [i for i, m in enumerate(flat) if isinstance(m, SignalMoments)]
+        if len(signals) != len(flat):  # masks among the inputs: shapes follow the signals
+            call = replace(call, input_shapes=tuple(call.input_shapes[i] for i in signals))
+        ctx = LayerContext(call, [flat[i] for i in signals], args, kwargs, session)
         estimator_cls = _custom_estimator(layer, custom)
         key = layer_key(layer)
         if estimator_cls is not None:
@@ -103,8 +107,37 @@ def propagate(
         return outputs
 
     functional_of(model)  # clear error for unbuilt/subclassed models
-    run_graph(model, list(input_moments), visit)
+    values = [
+        _padding_mask(shape) if _is_padding_mask(name, dtype) else m
+        for (name, shape, dtype), m in zip(inputs, input_moments)
+    ]
+    run_graph(model, values, visit)
     return records
+
+
+def _is_padding_mask(name: str, dtype: str) -> bool:
+    """An integer input named ``*mask`` (``keras_hub``'s ``padding_mask``):
+    the probes feed it ones (every token real), and so does the walk."""
+    return "int" in dtype and name.endswith("mask")
+
+
+def _padding_mask(shape: tuple) -> np.ndarray:
+    return np.ones((1, *(OPEN_DIM if d is None else d for d in shape[1:])), dtype="int32")
+
+
+def _evaluated(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> list:
+    """A mask computation (integer or boolean outputs) evaluated on one
+    example when its inputs are known arrays (a padding mask of ones, a
+    causal mask built from shapes), so that rules downstream (a masked
+    softmax) see the real mask; ``None`` values otherwise."""
+    unknown = [None] * max(len(call.output_shapes), 1)
+    if not all(isinstance(v, np.ndarray) for v in flat):
+        return unknown
+    try:
+        outputs = call.layer(*args, **kwargs)
+        return [np.asarray(keras.ops.convert_to_numpy(y)) for y in keras.tree.flatten(outputs)]
+    except Exception:  # noqa: BLE001 - an op that cannot run on these arrays: mask unknown
+        return unknown
 
 
 def _independent_elements(moments: SignalMoments, shape: tuple, dtype: Any) -> SignalMoments:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from autoinit.estimators.activations import estimate_masked_softmax
+from autoinit.keras_adapter.composite import OPEN_DIM
 from autoinit.keras_adapter.context import LayerContext, normalized_axes, size_over_axes
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
@@ -15,5 +19,25 @@ def activation(ctx: LayerContext) -> SignalMoments:
 
 @rule("Softmax")
 def softmax(ctx: LayerContext) -> SignalMoments:
-    size = size_over_axes(ctx.input_shape, normalized_axes(ctx.layer.axis, len(ctx.input_shape)))
-    return ctx.activate(ctx.x, "softmax", axis_size=size)
+    axes = normalized_axes(ctx.layer.axis, len(ctx.input_shape))
+    size = size_over_axes(ctx.input_shape, axes)
+    mask = ctx.kwargs.get("mask", ctx.args[1] if len(ctx.args) > 1 else None)
+    valid = _valid_counts(mask, ctx.input_shape, axes)
+    if valid is None:
+        return ctx.activate(ctx.x, "softmax", axis_size=size)
+    ctx.note.pre_activation = ctx.x
+    return estimate_masked_softmax(ctx.x, valid, size, samples=ctx.session.monte_carlo_samples)
+
+
+def _valid_counts(mask: object, shape: tuple, axes: list[int]) -> np.ndarray | None:
+    """Per softmax row, how many elements ``mask`` keeps (a concrete mask the
+    walk evaluated, see ``propagate``); None without one or if it does not
+    broadcast to the scores."""
+    if not isinstance(mask, np.ndarray):
+        return None
+    full = (1, *(OPEN_DIM if d is None else int(d) for d in shape[1:]))
+    try:
+        kept = np.broadcast_to(mask.astype(bool), full)
+    except ValueError:
+        return None
+    return kept.sum(axis=tuple(axes))

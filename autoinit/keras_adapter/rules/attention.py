@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
 from autoinit.estimators.attention import estimate_multi_head_attention, realised_attention
@@ -86,7 +85,7 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
 
 
 def _numpy(variable) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64)
+    return np.asarray(variable.numpy(), dtype=np.float64)
 
 
 def _condition_output(ctx: LayerContext, output, variance: float, z: SignalMoments) -> SignalMoments:

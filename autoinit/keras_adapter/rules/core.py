@@ -57,7 +57,11 @@ def embedding(ctx: LayerContext) -> SignalMoments:
     if first:
         ctx.write(layer.embeddings, variance, "embeddings", "embeddings_initializer")
     ctx.aim(ctx.target)
-    return estimate_embedding(variance)
+    # Uniformly random ids (the probes' tokens) put the same row at two
+    # positions of one example with probability 1 / input_dim: a share of
+    # the variance that attention's averaging over positions cannot shrink
+    # (BERT's two segment ids: half of it).
+    return estimate_embedding(variance).with_example_fraction(1.0 / max(int(layer.input_dim), 1))
 
 
 @rule("Identity", "Masking")

@@ -14,7 +14,7 @@ import numpy as np
 from autoinit.estimators.core import estimate_embedding
 from autoinit.estimators.normalization import estimate_layer_normalization
 from autoinit.estimators.preprocessing import estimate_affine
-from autoinit.keras_adapter.context import LayerContext
+from autoinit.keras_adapter.context import LayerContext, without_offsets
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -53,3 +53,14 @@ def gemma_rms_normalization(ctx: LayerContext) -> SignalMoments:
 @rule("keras_hub.src.models.llama.llama_layernorm.LlamaLayerNorm")
 def llama_layer_norm(ctx: LayerContext) -> SignalMoments:
     return _rms_normalized(ctx, _scale(ctx))
+
+
+@rule(
+    f"{MODELING}.rotary_embedding.RotaryEmbedding",
+    "keras_hub.src.models.llama.llama_rotary_embedding.LlamaRotaryEmbedding",
+)
+def rotary_embedding(ctx: LayerContext) -> SignalMoments:
+    """Rotates pairs of features by position-dependent angles: a rotation
+    keeps each pair's norm, so zero-mean features with equal variances keep
+    their moments (per-position maps are forgotten)."""
+    return without_offsets(ctx.x)

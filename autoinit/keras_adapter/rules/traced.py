@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from autoinit.errors import EstimationError
 from autoinit.estimators.activations import estimate_softmax
 from autoinit.keras_adapter.composite import OPEN_DIM
@@ -35,6 +37,7 @@ MOVING_OPS = {
     ),
 }  # fmt: skip
 PRODUCT_OPS = {NUMPY: ("Einsum", "Matmul")}
+# ``Where``, ``ZerosLike``, ``OnesLike``: their own rules below.
 SOFTMAX_OPS = {NN: ("Softmax",)}
 
 
@@ -100,3 +103,34 @@ def softmax(ctx: LayerContext) -> SignalMoments:
     for a in axes:
         size *= int(ctx.output_shape[a] or OPEN_DIM)
     return estimate_softmax(without_offsets(ctx.x), size, samples=ctx.session.monte_carlo_samples)
+
+
+@rule(f"{NUMPY}.ZerosLike", f"{NUMPY}.OnesLike")
+def constant_like(ctx: LayerContext) -> SignalMoments:
+    return SignalMoments(1.0 if type(ctx.layer).__name__ == "OnesLike" else 0.0, 0.0)
+
+
+@rule(f"{NUMPY}.Where")
+def where(ctx: LayerContext) -> SignalMoments:
+    """``where(condition, a, b)``: with a known condition (a mask the walk
+    evaluated) the mixture of ``a`` and ``b`` in the proportion it selects;
+    with an unknown one, ``b`` (the guards met in attention, e.g. wiping
+    rows with no token to attend, select ``a`` only in rare cases)."""
+    condition, a, b = (list(ctx.args) + [ctx.kwargs.get(k) for k in ("condition", "x1", "x2")])[:3]
+    a, b = (v if isinstance(v, SignalMoments) else _as_moments(v, ctx) for v in (a, b))
+    if not isinstance(condition, np.ndarray):
+        return b
+    chosen = float(np.mean(condition.astype(bool)))
+    mean = chosen * a.mean + (1 - chosen) * b.mean
+    second = chosen * a.second_moment + (1 - chosen) * b.second_moment
+    return SignalMoments(mean, max(second - mean * mean, 0.0))
+
+
+def _as_moments(value: object, ctx: LayerContext) -> SignalMoments:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise EstimationError(
+            f"Op node '{ctx.call.name}' (Where): expected tensors or numbers as branches. Received: {value!r}"
+        ) from error
+    return SignalMoments(float(array.mean()), float(array.var()))
