@@ -2,8 +2,13 @@
 // autoinit.plot from the traces), drawn with plotly.js from /static/plotly.min.js.
 
 import { fetchJson } from "./api.js";
+import { ALL, blockAxis, viewLayers, viewTitle, xOf } from "./blocks.js";
 import { $ } from "./dom.js";
 import { state } from "./state.js";
+
+// autoinit.plot.style.TARGET_LABEL: the line at the target spans the layers drawn.
+const TARGET_LABEL = "target variance";
+const BAND_FILL = "rgba(128, 128, 128, 0.10)";
 
 function hasGradients(traces) {
   return (traces?.layers || []).some(
@@ -37,6 +42,58 @@ function applyView(figure) {
   for (const [path, value] of Object.entries(relayout)) setPath(figure.layout, path, value);
 }
 
+/** Keep the points where `mask` is true, in every per-point array of a trace. */
+function keepPoints(trace, mask) {
+  const pick = (values) => (Array.isArray(values) && values.length === mask.length
+    ? values.filter((_, i) => mask[i]) : values);
+  for (const key of ["x", "y", "hovertext", "text", "customdata"]) {
+    if (key in trace) trace[key] = pick(trace[key]);
+  }
+  for (const part of [trace.marker, trace.marker && trace.marker.line]) {
+    if (!part) continue;
+    for (const key of ["size", "symbol", "color", "opacity", "width"]) {
+      if (key in part) part[key] = pick(part[key]);
+    }
+  }
+}
+
+// A transformer's residual stream, or one block's inside (js/blocks.js): the
+// server's figure of every record, narrowed to the records of the view, its x
+// axis labelled by name within each block and each block's span shaded, as
+// autoinit.plot.signal_figure(view=...) draws it.
+function applyBlockView(figure, layers, view) {
+  if (view === ALL) return;
+  const indexed = layers.map((layer, position) => ({ ...layer, index: xOf(layer, position) }));
+  const shown = viewLayers(indexed, view);
+  const every = new Set(indexed.map((layer) => layer.index));
+  const keep = new Set(shown.map((layer) => layer.index));
+  const { tickvals, ticktext, bands } = blockAxis(shown);
+  for (const trace of figure.data) {
+    if (!Array.isArray(trace.x) || trace.x.length === 0) continue;
+    if (trace.name === TARGET_LABEL) {
+      trace.x = [Math.min(...tickvals) - 0.5, Math.max(...tickvals) + 0.5];
+    } else if (trace.x.every((x) => every.has(x))) {
+      keepPoints(trace, trace.x.map((x) => keep.has(x)));
+    }
+  }
+  const layout = figure.layout;
+  layout.annotations = (layout.annotations || []).filter(
+    (note) => note.xref !== "x" || typeof note.x !== "number" || keep.has(note.x));
+  for (const key of Object.keys(layout).filter((k) => /^xaxis\d*$/.test(k))) {
+    Object.assign(layout[key], { tickmode: "array", tickvals, ticktext, tickangle: -45 });
+    const title = layout[key].title;
+    if (title && title.text) title.text = viewTitle(view);
+  }
+  layout.shapes = [...(layout.shapes || []), ...bands.map(({ block, x0, x1 }) => ({
+    type: "rect", xref: "x", yref: "paper", x0: x0 - 0.5, x1: x1 + 0.5, y0: 0, y1: 1,
+    fillcolor: BAND_FILL, line: { width: 0 }, layer: "below", name: block,
+  }))];
+  layout.annotations.push(...bands.map(({ block, x0, x1 }) => ({
+    x: (x0 + x1) / 2, xref: "x", y: 1, yref: "paper", yanchor: "top", text: block,
+    showarrow: false, font: { size: 10 }, name: "block",
+  })));
+}
+
 /** Fetch the figure for the job shown now, with the toolbar's settings, and draw it. */
 export async function renderChart() {
   const jobId = state.jobId;
@@ -59,6 +116,7 @@ export async function renderChart() {
       format: "svg", filename: (config.toImageButtonOptions || {}).filename || "autoinit" }),
   });
   applyView(figure);
+  applyBlockView(figure, state.traces.layers, state.view);
   // The job line above already names the model; the legend takes the title's room.
   figure.layout.title = { text: "" };
   figure.layout.margin = { ...(figure.layout.margin || {}), t: 70 };

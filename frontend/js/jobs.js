@@ -2,6 +2,7 @@
 // and the permalink (#job=<id>) that reopens it.
 
 import { fetchJson, relative } from "./api.js";
+import { renderViewChoices } from "./blockview.js";
 import { renderChart } from "./chart.js";
 import { $ } from "./dom.js";
 import { readOptions, readTrainingData } from "./form.js";
@@ -141,6 +142,7 @@ async function showResults(job) {
     $("results").hidden = false;
     renderDownloads(job);
     renderPermalink(jobId);
+    renderViewChoices();
     renderTable();
     await renderChart();
     await renderTraining();  // after the chart: it takes the chart's colours

@@ -36,6 +36,11 @@ function start() {
   $("key-form").addEventListener("submit", useKey);
   $("log-toggle").addEventListener("change", () => renderChart());
   $("pre-activation-toggle").addEventListener("change", () => renderChart());
+  $("block-view").addEventListener("change", (event) => {
+    state.view = event.target.value;
+    renderTable();
+    renderChart();
+  });
   $("table-filter").addEventListener("input", renderTable);
   $("weighted-only").addEventListener("change", renderTable);
   state.darkQuery.addEventListener("change", async () => {

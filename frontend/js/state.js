@@ -5,5 +5,6 @@ export const state = {
   pollTimer: null,
   traces: null,       // the job's traces payload
   sort: { key: "index", dir: 1 },
+  view: "all",        // js/blocks.js: "all", "stream" or "block:<name>"
   darkQuery: window.matchMedia("(prefers-color-scheme: dark)"),
 };

@@ -1,5 +1,6 @@
 // The per-layer table: one row per layer of the traces, sortable and filterable.
 
+import { viewLayers } from "./blocks.js";
 import { $ } from "./dom.js";
 import { formatNumber, formatShape, seriesLabel } from "./format.js";
 import { state } from "./state.js";
@@ -92,7 +93,8 @@ function bodyRow(layer, cols) {
   return tr;
 }
 
-/** Draw the table of the traces shown now, with the toolbar's filter and the chosen sort. */
+/** Draw the table of the traces shown now: the chosen view (all layers, the residual
+ * stream, one block), the toolbar's filter and the chosen sort. */
 export function renderTable() {
   const traces = state.traces;
   if (!traces) return;
@@ -102,7 +104,8 @@ export function renderTable() {
   const filter = $("table-filter").value.trim().toLowerCase();
   const weightedOnly = $("weighted-only").checked;
   const sortCol = cols.find((c) => c.key === state.sort.key) || cols[0];
-  const rows = traces.layers
+  const shown = viewLayers(traces.layers, state.view);
+  const rows = shown
     .filter((l) => !weightedOnly || l.has_weights)
     .filter((l) => !filter || `${l.name} ${l.class_name}`.toLowerCase().includes(filter))
     .sort((a, b) => {

@@ -164,6 +164,7 @@ def test_upload_draws_log_chart_table_and_downloads(page, service, tmp_path):
         "target variance",
     } <= set(chart["names"])
     assert chart["yaxis"] == "log"
+    assert page.is_hidden("#block-view-box")  # no blocks: no residual-stream view
     job_id = job_id_of(page)
     traces = httpx.get(f"{service.url}/jobs/{job_id}/traces", timeout=30).json()
     measured = next(line for line in chart["lines"] if line["name"] == "AutoInit (measured)")
@@ -768,3 +769,121 @@ def test_training_data_is_offered_with_training_and_sent_as_the_data_field(page,
     page.locator('#examples button[data-example="mlp"]').click()
     job_id = _next_job(page, job_id)
     assert page.is_hidden("#job-error")
+
+
+def small_bert_config(tmp_path: Path) -> Path:
+    """A smaller BERT of stock Keras layers: two post-norm encoder blocks, each a
+    nested model named as keras_hub names BERT's, so the traces name the records
+    inside a block ``transformer_layer_0/add`` as they do for keras_hub's backbones
+    (whose configs the upload's allow-list does not take)."""
+    import keras
+    from keras import layers
+
+    def block(name: str) -> keras.Model:
+        x_in = keras.Input((16, 32), name=f"{name}_input")
+        attended = layers.MultiHeadAttention(2, 16, name="self_attention_layer")(x_in, x_in)
+        attended = layers.Dropout(0.1, name="self_attention_dropout")(attended)
+        x = layers.Add(name="add")([x_in, attended])
+        x = layers.LayerNormalization(name="self_attention_layer_norm")(x)
+        h = layers.Dense(64, activation="gelu", name="feedforward_intermediate_dense")(x)
+        h = layers.Dense(32, name="feedforward_output_dense")(h)
+        y = layers.Add(name="add_1")([x, h])
+        return keras.Model(x_in, layers.LayerNormalization(name="feedforward_layer_norm")(y), name=name)
+
+    ids = keras.Input((16,), dtype="int32", name="token_ids")
+    x = layers.Embedding(100, 32, name="token_embedding")(ids)
+    x = layers.LayerNormalization(name="embeddings_layer_norm")(x)
+    for i in range(2):
+        x = block(f"transformer_layer_{i}")(x)
+    outputs = layers.Dense(4, name="pooled_dense")(layers.GlobalAveragePooling1D(name="pool")(x))
+    path = tmp_path / "small_bert.json"
+    path.write_text(keras.Model(ids, outputs, name="small_bert").to_json())
+    return path
+
+
+_READ_VIEW = """() => { const c = document.getElementById('chart');
+    const t = c.data.find(t => t.meta && t.meta.series === 'autoinit' && t.meta.metric === 'var');
+    const axes = Object.keys(c.layout).filter(k => /^xaxis\\d*$/.test(k)).map(k => c.layout[k]);
+    return {x: t.x, y: t.y, ticktext: c.layout.xaxis.ticktext || null, tickvals: c.layout.xaxis.tickvals || null,
+            titles: axes.map(a => a.title && a.title.text).filter(Boolean),
+            bands: (c.layout.shapes || []).filter(s => s.type === 'rect').map(s => s.name),
+            blocks: (c.layout.annotations || []).filter(a => a.name === 'block').map(a => a.text)}; }"""
+
+
+def _show(page, view: str, first_label: str | None) -> dict:
+    """Pick a view in the "Show" select; wait for the chart to redraw with it."""
+    page.select_option("#block-view", view)
+    page.wait_for_function(
+        "(first) => { const t = document.getElementById('chart').layout.xaxis.ticktext;"
+        " return first === null ? !t : !!t && t[0] === first; }",
+        arg=first_label,
+    )
+    return page.evaluate(_READ_VIEW)
+
+
+def _table_names(page) -> list[str]:
+    rows = page.locator("#layer-table tbody tr")
+    return [rows.nth(i).get_attribute("data-name") for i in range(rows.count())]
+
+
+def test_a_transformer_shows_its_residual_stream_and_one_blocks_inside(page, service, tmp_path):
+    from autoinit.plot import signal_figure
+
+    page.goto("/")
+    page.set_input_files("#file-input", str(small_bert_config(tmp_path)))
+    wait_for_result(page)
+    traces = httpx.get(f"{service.url}/jobs/{job_id_of(page)}/traces", timeout=30).json()
+    names = [layer["name"] for layer in traces["layers"]]
+    index = {layer["name"]: layer["index"] for layer in traces["layers"]}
+    assert page.is_visible("#block-view-box") and page.input_value("#block-view") == "all"
+    assert page.eval_on_selector_all("#block-view option", "os => os.map(o => [o.value, o.textContent])") == [
+        ["all", "all layers"],
+        ["stream", "residual stream"],
+        ["block:transformer_layer_0", "block transformer_layer_0"],
+        ["block:transformer_layer_1", "block transformer_layer_1"],
+    ]
+    everything = page.evaluate(_READ_VIEW)  # the default view: every record, by index
+    assert everything["x"] == list(range(len(names))) and everything["ticktext"] is None
+    assert _table_names(page) == names
+
+    # The residual stream: top level, and per block its adds and the norms after them.
+    stream = [
+        "token_ids",
+        "token_embedding",
+        "embeddings_layer_norm",
+        *(
+            f"transformer_layer_{i}/{leaf}"
+            for i in range(2)
+            for leaf in ("add", "self_attention_layer_norm", "add_1", "feedforward_layer_norm")
+        ),
+        "pool",
+        "pooled_dense",
+    ]
+    shown = _show(page, "stream", "token_ids")
+    labels = [name.split("/", 1)[-1] for name in stream]
+    assert shown["ticktext"] == labels
+    assert shown["x"] == shown["tickvals"] == [index[name] for name in stream]
+    by_name = {layer["name"]: layer for layer in traces["layers"]}
+    assert shown["y"] == pytest.approx([by_name[name]["autoinit"]["var"] for name in stream])
+    assert shown["bands"] == shown["blocks"] == ["transformer_layer_0", "transformer_layer_1"]
+    assert "residual stream (layer index)" in shown["titles"]
+    assert _table_names(page) == stream
+    assert page.text_content("#table-count") == f"{len(stream)} of {len(names)} layers"
+    # The page narrows the server's figure as autoinit.plot draws the same view.
+    python = signal_figure(traces, view="stream")
+    assert list(python.layout.xaxis.ticktext) == labels and list(python.layout.xaxis.tickvals) == shown["x"]
+    screenshot(page, "page-residual-stream")
+
+    # One block's inside, in order.
+    inside = [name for name in names if name.startswith("transformer_layer_1/")]
+    assert len(inside) == 8
+    shown = _show(page, "block:transformer_layer_1", "self_attention_layer")
+    assert shown["ticktext"] == [name.split("/", 1)[1] for name in inside]
+    assert shown["x"] == [index[name] for name in inside]
+    assert shown["blocks"] == ["transformer_layer_1"]
+    assert _table_names(page) == inside
+
+    # And back to every record.
+    shown = _show(page, "all", None)
+    assert shown["x"] == list(range(len(names))) and shown["bands"] == []
+    assert _table_names(page) == names
