@@ -31,7 +31,7 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["OPEN_DIM", "composite_graph", "is_batch_bound", "is_composite", "layer_key"]
+__all__ = ["OPEN_DIM", "composite_graph", "is_batch_bound", "is_composite", "layer_key", "model_graph"]
 
 OPEN_DIM = 32
 """The size given to an open (``None``) non-batch dimension: the probe's
@@ -101,6 +101,40 @@ def composite_graph(layer: Any, node: Any, batch: int | None = None) -> Any | No
 def is_batch_bound(layer: Any) -> bool:
     """Whether ``layer``'s graph was traced at a fixed batch size only."""
     return layer in _BATCH_BOUND
+
+
+def model_graph(model: Any) -> Any | None:
+    """The graph of a subclassed model's ``call`` (a ``Function``), traced
+    once on Keras tensors shaped as the model was built or first called
+    (one input, or a list of inputs); None when its input shapes are
+    unknown or its ``call`` cannot run on Keras tensors."""
+    calls = _GRAPHS.setdefault(model, {})
+    if "model" not in calls:
+        calls["model"] = _trace_model(model)
+    return calls["model"]
+
+
+def _trace_model(model: Any) -> Any | None:
+    from keras.src.ops.function import Function
+
+    shapes = getattr(model, "_build_shapes_dict", None) or {}
+    if len(shapes) != 1:
+        return None
+    shape = next(iter(shapes.values()))
+    several = isinstance(shape, (list, tuple)) and bool(shape) and isinstance(shape[0], (list, tuple))
+    try:
+        placeholders = [
+            keras.Input(
+                batch_shape=(None, *(OPEN_DIM if d is None else int(d) for d in tuple(one)[1:])),
+                name="input" if not several else f"input_{i}",
+            )
+            for i, one in enumerate(shape if several else [shape])
+        ]
+        with _tracing_specs():
+            outputs = model.call(placeholders if several else placeholders[0])
+        return Function(placeholders, outputs)
+    except Exception:  # noqa: BLE001 - any failure of user code means "no graph"
+        return None
 
 
 def _trace(layer: Any, node: Any, batch: int | None) -> Any | None:

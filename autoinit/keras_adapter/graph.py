@@ -18,7 +18,7 @@ from typing import Any
 import keras
 
 from autoinit.errors import ModelConfigError
-from autoinit.keras_adapter.composite import composite_graph, is_batch_bound, is_composite
+from autoinit.keras_adapter.composite import composite_graph, is_batch_bound, is_composite, model_graph
 
 __all__ = ["LayerCall", "functional_of", "is_graph_model", "needs_fixed_batch", "run_graph", "shape_of"]
 
@@ -80,8 +80,16 @@ def functional_of(model: keras.Model, strict: bool = True) -> Any:
         try:
             model.inputs  # noqa: B018 - subclassed models raise here
         except (AttributeError, ValueError):
-            return None if not strict else _subclassed(model)
+            return _traced_or_refused(model, strict)
         return model
+    return _traced_or_refused(model, strict)
+
+
+def _traced_or_refused(model: Any, strict: bool) -> Any:
+    """A subclassed model's traced graph (``composite.model_graph``), else
+    (strict) a clear error."""
+    if isinstance(model, keras.Model) and (graph := model_graph(model)) is not None:
+        return graph
     if strict:
         _subclassed(model)
     return None
@@ -90,8 +98,10 @@ def functional_of(model: keras.Model, strict: bool = True) -> Any:
 def _subclassed(model: Any) -> None:
     raise ModelConfigError(
         f"Model '{getattr(model, 'name', model)}' ({type(model).__name__}) has no "
-        "layer graph. Expected a Functional or Sequential model. Received: a "
-        "subclassed model, whose call() is arbitrary Python."
+        "layer graph. Expected a Functional or Sequential model, or a subclassed "
+        "model built (`model.build(input_shape)` or called once) whose call() runs "
+        "on Keras tensors. Received: a subclassed model that is not built, or "
+        "whose call() could not be traced."
     )
 
 

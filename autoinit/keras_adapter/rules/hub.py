@@ -8,7 +8,6 @@ Keras' own layers there.
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
 from autoinit.estimators.core import estimate_embedding
@@ -42,7 +41,7 @@ def _rms_normalized(ctx: LayerContext, gain: np.ndarray) -> SignalMoments:
 
 
 def _scale(ctx: LayerContext) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(ctx.layer.scale), np.float64)
+    return np.asarray(ctx.layer.scale.numpy(), np.float64)
 
 
 @rule("keras_hub.src.models.gemma.rms_normalization.RMSNormalization")

@@ -1,0 +1,153 @@
+"""Specifications for composite layers and subclassed models
+(`autoinit.keras_adapter.composite`): AutoInit reaches every weighted
+sublayer, whatever layer or model holds it, and the probes measure inside.
+
+Plain Keras only (the keras_hub backbones are in `test_hub_models.py`).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from band import out_of_band, ratios_of  # noqa: E402
+
+from autoinit import AutoInit, ModelConfigError, UnsupportedLayerWarning  # noqa: E402
+from autoinit.probe import probe  # noqa: E402
+
+L = keras.layers
+
+
+class ResidualBlock(L.Layer):
+    """A pre-norm residual MLP block written as a layer with sublayers."""
+
+    def __init__(self, units: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.norm = L.LayerNormalization(name="norm")
+        self.up = L.Dense(units * 2, activation="gelu", name="up")
+        self.down = L.Dense(units, name="down")
+
+    def call(self, x):
+        return x + self.down(self.up(self.norm(x)))
+
+
+class Gated(L.Layer):
+    """A block that multiplies two projections of its input (keras.ops inside)."""
+
+    def __init__(self, units: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.gate = L.Dense(units, name="gate")
+        self.value = L.Dense(units, name="value")
+
+    def call(self, x):
+        return keras.ops.sigmoid(self.gate(x)) * self.value(x)
+
+
+class Net(keras.Model):
+    """A subclassed model: no layer graph until its call is traced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = L.Dense(48, name="stem")
+        self.blocks = [ResidualBlock(48, name=f"block_{i}") for i in range(3)]
+        self.gated = Gated(48, name="gated")
+        self.head = L.Dense(10, name="head")
+
+    def call(self, x):
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.gated(x))
+
+
+def functional_with_blocks() -> keras.Model:
+    x = keras.Input((16, 32))
+    h = L.Dense(48)(x)
+    for i in range(3):
+        h = ResidualBlock(48, name=f"block_{i}")(h)
+    return keras.Model(x, L.Dense(10)(Gated(48, name="gated")(h)))
+
+
+def _weighted_leaves(model: keras.Model) -> set[str]:
+    return {
+        layer.name
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, (L.Dense,))
+    }
+
+
+def test_every_dense_inside_a_composite_layer_is_scaled_and_named_by_its_path():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupportedLayerWarning)
+        model, estimates = AutoInit(seed=1).initialize_model(functional_with_blocks(), return_estimates=True)
+    scaled = {r["name"] for r in estimates if r["target"] is not None}
+    assert {"block_0/up", "block_0/down", "block_2/down", "gated/gate", "gated/value"} <= scaled
+    assert {r["layer_name"] for r in estimates if r["target"] is not None} >= _weighted_leaves(model)
+    assert "block_1/add" in {r["name"] for r in estimates}  # the residual add is an op node inside
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_composite_layers_are_in_band_measured_inside(seed):
+    model, estimates = AutoInit(seed=seed).initialize_model(functional_with_blocks(), return_estimates=True)
+    ratios = ratios_of(model, estimates, seed=seed)
+    assert {"block_0/up", "gated/value"} <= set(ratios)
+    assert not out_of_band(ratios), out_of_band(ratios)
+
+
+def test_a_built_subclassed_model_is_traced_initialized_and_probed():
+    net = Net()
+    net(np.zeros((2, 32), "float32"))  # built by a first call
+    before = {v.path: v.numpy().copy() for v in net.weights}
+    model, estimates = AutoInit(seed=3).initialize_model(net, return_estimates=True)
+    assert model is net
+    scaled = {r["name"] for r in estimates if r["target"] is not None}
+    assert {"stem", "block_0/up", "block_2/down", "gated/gate", "head"} <= scaled
+    changed = [
+        v.path for v in net.weights if "kernel" in v.path and not np.allclose(before[v.path], v.numpy())
+    ]
+    assert len(changed) == len([v for v in net.weights if "kernel" in v.path])
+    ratios = ratios_of(model, estimates, seed=3)
+    assert not out_of_band(ratios), out_of_band(ratios)
+    measured = {r["name"] for r in probe(model, batch_size=32, seed=0)}
+    assert "block_1/up" in measured
+
+
+def test_the_same_architecture_and_seed_give_identical_weights_through_composites():
+    a = AutoInit(seed=5).initialize_model(functional_with_blocks())
+    b = AutoInit(seed=5).initialize_model(functional_with_blocks())
+    for x, y in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(x.numpy(), y.numpy())
+
+
+def test_a_subclassed_model_never_built_is_refused_clearly():
+    with pytest.raises(ModelConfigError, match="not built"):
+        AutoInit().initialize_model(Net())
+
+
+def test_a_layer_whose_call_cannot_be_traced_stays_one_node_and_says_so():
+    class Opaque(L.Layer):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.inner = L.Dense(8)
+
+        def build(self, input_shape):
+            self.inner.build(input_shape)
+
+        def compute_output_shape(self, input_shape):
+            return (*input_shape[:-1], 8)
+
+        def call(self, x):
+            if isinstance(x, keras.KerasTensor):
+                raise TypeError("runs on concrete tensors only")
+            return self.inner(x)
+
+    x = keras.Input((8,))
+    model = keras.Model(x, Opaque(name="opaque")(x))
+    with pytest.warns(UnsupportedLayerWarning, match="opaque"):
+        estimates = AutoInit(seed=0).estimate(model)
+    assert [r["estimator"] for r in estimates[1:]] == ["pass-through"]
