@@ -197,6 +197,7 @@ HUB_LAYERS: Mapping[str, frozenset[str]] = {
     "keras_hub.src.models.llama.llama_layernorm": _names("LlamaLayerNorm"),
     "keras_hub.src.layers.modeling.rotary_embedding": _names("RotaryEmbedding"),
     "keras_hub.src.models.llama.llama_rotary_embedding": _names("LlamaRotaryEmbedding"),
+    "keras_hub.src.models.vit.vit_layers": _names("ViTPatchingAndEmbedding"),
 }
 
 #: Layer classes that ``keras.applications`` models define in their own

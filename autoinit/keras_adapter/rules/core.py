@@ -56,6 +56,14 @@ def embedding(ctx: LayerContext) -> SignalMoments:
     variance = ctx.weight_variance("embeddings", ctx.target)
     if first:
         ctx.write(layer.embeddings, variance, "embeddings", "embeddings_initializer")
+    reverse = getattr(layer, "reverse_embeddings", None)  # ReversibleEmbedding, untied
+    if reverse is not None:
+        # The output projection (``reverse=True``: logits = x W^T over
+        # ``output_dim`` features of unit second moment, a normalized stream).
+        first_reverse = ctx.first_call("reverse_embeddings")
+        chosen = ctx.weight_variance("reverse_embeddings", ctx.target / max(int(layer.output_dim), 1))
+        if first_reverse:
+            ctx.write(reverse, chosen, "reverse_embeddings", None)
     ctx.aim(ctx.target)
     # Uniformly random ids (the probes' tokens) put the same row at two
     # positions of one example with probability 1 / input_dim: a share of

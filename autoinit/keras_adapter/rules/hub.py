@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from autoinit.estimators.core import estimate_embedding
+from autoinit.estimators.merging import estimate_add
 from autoinit.estimators.normalization import estimate_layer_normalization
 from autoinit.estimators.preprocessing import estimate_affine
 from autoinit.keras_adapter.context import LayerContext, without_offsets
@@ -63,3 +64,33 @@ def rotary_embedding(ctx: LayerContext) -> SignalMoments:
     keeps each pair's norm, so zero-mean features with equal variances keep
     their moments (per-position maps are forgotten)."""
     return without_offsets(ctx.x)
+
+
+@rule("keras_hub.src.models.vit.vit_layers.ViTPatchingAndEmbedding")
+def vit_patching_and_embedding(ctx: LayerContext) -> SignalMoments:
+    """A per-block rule: the layer's ``call`` looks its position table up on
+    a constant (``position_ids``) and tiles a class-token variable, which a
+    trace on Keras tensors would bake in as constants (so neither could be
+    scaled, and a probe of the trace would read stale values). Here the
+    patch convolution (fan-in ``patch^2 C``), the class token and the
+    position table are each drawn for ``target``; the output, a patch (or
+    the class token) plus its position's row, aims at ``2 target``."""
+    layer = ctx.layer
+    conv = layer.patch_embedding
+    fan_in = int(np.prod(conv.kernel.shape[:-1]))
+    z = ctx.dense_like(ctx.x, fan_in, conv.kernel, place="patch_kernel", initializer_attr=None)
+    if ctx.session.writer is not None and getattr(conv, "bias", None) is not None:
+        ctx.session.writer.zero(conv, conv.bias, "bias_initializer")
+    target = ctx.target
+    for place, variable in (
+        ("class_token", getattr(layer, "class_token", None)),
+        ("position", layer.position_embedding.embeddings),
+    ):
+        if variable is None:
+            continue
+        first = ctx.first_call(place)
+        variance = ctx.weight_variance(place, target)
+        if first:
+            ctx.write(variable, variance, place, None)
+    ctx.aim(2.0 * target, overwrite=True)
+    return estimate_add([without_offsets(z), SignalMoments(0.0, target)])
