@@ -151,3 +151,26 @@ def test_a_layer_whose_call_cannot_be_traced_stays_one_node_and_says_so():
     with pytest.warns(UnsupportedLayerWarning, match="opaque"):
         estimates = AutoInit(seed=0).estimate(model)
     assert [r["estimator"] for r in estimates[1:]] == ["pass-through"]
+
+
+def test_weights_a_composite_uses_as_constants_are_named_in_a_warning():
+    class WithTable(L.Layer):
+        """Adds a learned per-position table looked up on fixed ids (as ViT does)."""
+
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.proj = L.Dense(8, name="proj")
+            self.table = L.Embedding(4, 8, name="table")
+
+        def build(self, input_shape):
+            self.proj.build(input_shape)
+            self.table.build((4,))
+
+        def call(self, x):
+            return self.proj(x) + self.table(keras.ops.arange(4))
+
+    x = keras.Input((4, 8))
+    model = keras.Model(x, WithTable(name="with_table")(x))
+    with pytest.warns(UnsupportedLayerWarning, match=r"with_table.*\['table'\] run on constants"):
+        estimates = AutoInit(seed=0).estimate(model)
+    assert "with_table/proj" in {r["name"] for r in estimates}

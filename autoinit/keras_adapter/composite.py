@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import re
+import warnings
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -164,7 +165,37 @@ def _trace(layer: Any, node: Any, batch: int | None) -> Any | None:
     if batch is None and not _runs_at_another_batch(graph):
         return None
     _name_ops(graph)
+    _warn_about_constant_calls(layer, graph)
     return graph
+
+
+def _warn_about_constant_calls(layer: Any, graph: Any) -> None:
+    """A sublayer with weights that ``call`` ran on constants (a position
+    table looked up on fixed ids) computed eagerly during the trace: the
+    graph holds its output as a constant, so AutoInit cannot scale it and a
+    probe reads the value of trace time. Say so."""
+    traced = {id(n.operation) for n in _nodes(graph)}
+    missed = [
+        sub.name
+        for sub in layer._flatten_layers(include_self=False, recursive=False)
+        if sub.weights and id(sub) not in traced
+    ]
+    own = [v.name for v in layer._trainable_variables + layer._non_trainable_variables]
+    if missed or own:
+        from autoinit.errors import UnsupportedLayerWarning
+
+        parts = [
+            f"sublayers {missed} run on constants" if missed else "",
+            f"its own weights {own}" if own else "",
+        ]
+        warnings.warn(
+            f"Layer '{layer.name}' ({type(layer).__name__}): AutoInit reaches inside it, but "
+            f"{' and '.join(p for p in parts if p)} enter its graph as constants: they keep their "
+            "values, and a probe of this layer reads them as they were when it was traced. "
+            "Write a rule for the layer (RULES) to scale them.",
+            UnsupportedLayerWarning,
+            stacklevel=2,
+        )
 
 
 def _runs_at_another_batch(graph: Any) -> bool:
