@@ -6,9 +6,9 @@ For each small backbone of ``tests/hub_corpus.py`` and seeds 1 and 2:
     embedding table and has no weighted sublayer) is scaled: an estimate
     record with a target names it (or the enclosing layer one rule handles
     whole: Keras' ``MultiHeadAttention``, ViT's patching layer), its
-    kernel/table changed from the
-    backbone's own draw, and no layer or op is passed through. Normalization
-    layers (gamma/beta, RMS scale) are not leaves here: AutoInit keeps them.
+    kernel/table changed from the backbone's own draw, and no layer or op is
+    passed through. Normalization layers (gamma/beta, RMS scale) are not
+    leaves here: AutoInit keeps them.
 (b) every record with a target is in band: the probe (training mode, batch
     32, reaching inside the blocks) measures ``mean^2 + var`` (of the
     pre-activation where the record has one) within [0.5, 2] x target.
@@ -17,8 +17,8 @@ For each small backbone of ``tests/hub_corpus.py`` and seeds 1 and 2:
 
 Known failures are listed one by one (``KNOWN_*``: model, seed, layer, with
 the numbers measured), each its own strict ``xfail``: it fails the run once
-fixed, so the entry is removed then. None is known at present. Speed and all seeds 1..5:
-``benchmarks/bench_hub_models.py``.
+fixed, so the entry is removed then. None is known at present. Speed and
+seeds 1..5: ``benchmarks/bench_hub_models.py``.
 """
 
 from __future__ import annotations
