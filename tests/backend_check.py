@@ -16,6 +16,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from band import out_of_band, weighted_ratios  # noqa: E402
+from composites import functional_with_blocks  # noqa: E402
 
 from autoinit import AutoInit, zoo  # noqa: E402
 
@@ -53,6 +54,12 @@ def main() -> None:
     for name in BAND_MODELS:
         ratios = weighted_ratios(zoo.build(name), seed=1)
         report["band"][name] = {"scaled": len(ratios), "out_of_band": out_of_band(ratios)}
+    composite = functional_with_blocks()
+    ratios = weighted_ratios(composite, seed=1)
+    report["band"]["composite_blocks"] = {
+        "scaled": sum(1 for name in ratios if "/" in name),  # sublayers inside the blocks
+        "out_of_band": out_of_band(ratios),
+    }
     print(json.dumps(report))
 
 
