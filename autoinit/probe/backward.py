@@ -19,10 +19,16 @@ __all__ = ["backward_pass", "projections"]
 
 
 def backward_pass(
-    model: keras.Model, inputs: list, projections: list, layout: PassLayout
+    model: keras.Model,
+    inputs: list,
+    projections: list,
+    layout: PassLayout,
+    tick: Any = None,
+    calls: int = 0,
 ) -> tuple[Any, Any, Any, Any]:
     """``(rows, sizes, grad_rows, grad_sizes)`` of one micro-batch (as
-    ``forward_pass``); gradient rows follow ``layout.grad_calls``."""
+    ``forward_pass``); gradient rows follow ``layout.grad_calls``. ``tick``
+    reports the forward half (fractions up to 1/2)."""
     import tensorflow as tf
 
     firsts: list[Any] = []  # per call: the tap on its first output (the one reduced), or None
@@ -41,7 +47,8 @@ def backward_pass(
             firsts.append(tapped[0][1] if tapped else None)
             return [y for y, _ in tapped]
 
-        rows, sizes, outputs = forward_pass(model, inputs, layout, hook)
+        half = None if tick is None else (lambda fraction: tick(0.5 * fraction))
+        rows, sizes, outputs = forward_pass(model, inputs, layout, hook, tick=half, calls=calls)
         loss = tf.add_n([tf.reduce_sum(tf.cast(y, "float32") * r) for y, r in zip(outputs, projections)])
     layout.grad_calls[:] = [i for i, tap in enumerate(firsts) if tap is not None]
     watched = [firsts[i] for i in layout.grad_calls]

@@ -9,7 +9,7 @@ from typing import Any
 import keras
 
 from autoinit.autoinit import AutoInit
-from autoinit.keras_adapter.loading import load_model
+from autoinit.keras_adapter.loading import copy_model, load_model
 from autoinit.options import InitializeOptions, check_options
 from autoinit.probe.baselines import apply_baseline
 from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET
@@ -80,8 +80,7 @@ def compare(
     )
     report(0.05, "building model")
     if isinstance(model_or_config, keras.Model):
-        model = keras.models.clone_model(model_or_config)
-        model.set_weights(model_or_config.get_weights())
+        model = copy_model(model_or_config)
     else:
         model = load_model(model_or_config, custom_objects)
     if center_activations:

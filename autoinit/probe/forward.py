@@ -110,16 +110,62 @@ def _in_order(reducer: Reducer) -> Callable[[list], Any]:
     return lambda flat: tf.control_dependencies(reducer.reductions_of(flat))
 
 
+TICKS = 20
+"""How many times one pass reports how far it got (``forward_pass``'s ``tick``)."""
+
+
+def _ticker(
+    reducer: Reducer, tick: Callable[[float], None] | None, calls: int
+) -> Callable[[int, list], None]:
+    """``after(i, reduced)``: report ``i / calls`` about every ``calls / TICKS``
+    layers, once those layers' reductions have run. In a traced TensorFlow
+    graph that is a ``py_function`` depending on the reductions, so the
+    report comes while the graph runs (a long single pass moves the bar);
+    eagerly it is a plain call."""
+    if tick is None or calls <= 0:
+        return lambda i, reduced: None
+    every = max(1, calls // TICKS)
+    graph = reducer.tensorflow and not _executing_eagerly()
+
+    def after(i: int, reduced: list) -> None:
+        if i % every and i != calls:
+            return
+        fraction = i / calls
+        if not graph:
+            tick(fraction)
+            return
+        import tensorflow as tf
+
+        def report() -> Any:
+            tick(fraction)
+            return 0
+
+        with tf.control_dependencies(reduced):
+            tf.py_function(report, [], Tout=tf.int32)
+
+    return after
+
+
+def _executing_eagerly() -> bool:
+    import tensorflow as tf
+
+    return tf.executing_eagerly()
+
+
 def forward_pass(
     model: keras.Model,
     inputs: list,
     layout: PassLayout,
     hook: Callable[[list], list] | None = None,
+    tick: Callable[[float], None] | None = None,
+    calls: int = 0,
 ) -> tuple[Any, Any, list]:
     """Interpret the graph on one micro-batch in training mode.
 
     ``hook`` replaces a call's (flat) outputs before anything consumes them
-    (the backward pass taps gradients there). Fills ``layout`` and returns
+    (the backward pass taps gradients there). ``tick(fraction)`` reports the
+    share of the pass's ``calls`` layer calls done (all calls, as
+    ``memory.activation_sizes`` counts them; see ``_ticker``). Fills ``layout`` and returns
     ``(rows, sizes, outputs)``: ``[n, 2]`` rows (``Reducer.result``), the
     per-example sizes of rows with open shapes (``Reducer``), and the
     model's outputs.
@@ -131,8 +177,11 @@ def forward_pass(
         reducer.add(x)
 
     ordered = _in_order(reducer)
+    after = _ticker(reducer, tick, calls)
+    visited = [0]
 
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:
+        visited[0] += 1
         with ordered(flat):
             outputs, pre = _call_layer(call, args, kwargs)
         flat_out = keras.tree.flatten(outputs)
@@ -144,6 +193,7 @@ def forward_pass(
             layout.pre_rows[len(layout.calls)] = reducer.add(pre)
         layout.calls.append(call)
         layout.rows.append(reducer.add(flat_out[0]))
+        after(visited[0], reducer.reductions_of(flat_out[:1]))
         return flat_out
 
     outputs = run_graph(model, tensors, visit)

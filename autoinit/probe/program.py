@@ -11,6 +11,7 @@ eagerly.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -42,13 +43,31 @@ class ProbeProgram:
         self.layouts = {"forward": PassLayout(), "backward": PassLayout()}
         self._functions: dict[tuple, Any] = {}
         self._fixed_batch: bool | None = None
+        self.tick: Callable[[float], None] | None = None
+        """Called with the share of the current pass done, while it runs
+        (read when the pass reaches each tick, so a traced graph reports to
+        whoever set it last)."""
+        self._calls: int | None = None
+
+    def _report(self, fraction: float) -> None:
+        if self.tick is not None:
+            self.tick(fraction)
+
+    @property
+    def calls(self) -> int:
+        """Layer calls in one pass (``memory.activation_sizes``)."""
+        if self._calls is None:
+            from autoinit.probe.memory import activation_sizes
+
+            self._calls = activation_sizes(self._model()).calls
+        return self._calls
 
     def forward(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, sizes)`` of one micro-batch (``forward_pass``)."""
         layout = self.layouts["forward"]
 
         def run(xs: list) -> tuple[Any, Any]:
-            rows, sizes, _ = forward_pass(self._model(), xs, layout)
+            rows, sizes, _ = forward_pass(self._model(), xs, layout, tick=self._report, calls=self.calls)
             return rows, sizes
 
         function = self._function("forward", run, [inputs])
@@ -63,7 +82,7 @@ class ProbeProgram:
         layout = self.layouts["backward"]
 
         def run(xs: list, rs: list) -> tuple[Any, ...]:
-            return backward_pass(self._model(), xs, rs, layout)
+            return backward_pass(self._model(), xs, rs, layout, tick=self._report, calls=self.calls)
 
         function = self._function("backward", run, [inputs, projections])
         return _numpy(function(list(inputs), list(projections)))

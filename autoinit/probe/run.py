@@ -78,7 +78,9 @@ def probe(
         memory_budget_bytes: the micro-batch is the largest whose estimated
             memory (``estimate_probe_memory``) fits; never below one example.
         micro_batch: examples per pass, overriding the budget.
-        progress: called with the fraction of micro-batches done.
+        progress: called with the fraction of the probe done: after each
+            micro-batch, and about 20 times within each pass while it runs
+            (inside the compiled graph too), so one long pass moves it.
 
     Returns:
         One JSON-serializable dict per layer call in topological order:
@@ -100,8 +102,13 @@ def probe(
     values, grads = MomentSums(), MomentSums()
     parts = micro_batches(batch_size, micro_batch)
     guard = _StateGuard(model, seed)
+    if progress is not None:
+        done_parts = [0]
+        program.tick = lambda fraction: progress((done_parts[0] + min(fraction, 1.0)) / len(parts))
     try:
         for done, (start, stop) in enumerate(parts, 1):
+            if progress is not None:
+                done_parts[0] = done - 1
             part = [x[start:stop] for x in inputs]
             layout = program.layouts["backward" if backward else "forward"]
             if backward:
@@ -114,6 +121,7 @@ def probe(
             if progress is not None:
                 progress(done / len(parts))
     finally:
+        program.tick = None
         guard.restore()
     layout = program.layouts["backward" if backward else "forward"]
     return _records(model, layout, values.moments(), grads.moments() if backward else None)
