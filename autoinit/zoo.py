@@ -43,6 +43,7 @@ __all__ = [
     "build",
     "bert_tiny",
     "gpt2_tiny",
+    "vit_tiny",
     "HUB_ZOO",
     "hub_available",
     "list_hub_models",
@@ -535,12 +536,30 @@ def gpt2_tiny(num_layers: int = 4, hidden_dim: int = 128, max_sequence_length: i
     )
 
 
-HUB_ZOO: dict[str, Callable[..., keras.Model]] = {"bert_tiny": bert_tiny, "gpt2_tiny": gpt2_tiny}
+def vit_tiny(num_layers: int = 4, hidden_dim: int = 128, image_size: int = 32) -> keras.Model:
+    """keras_hub's ``ViTBackbone`` (pre-norm blocks inside an encoder), 8x8 patches, 4 heads."""
+    return _keras_hub().models.ViTBackbone(
+        image_shape=(image_size, image_size, 3),
+        patch_size=8,
+        num_layers=num_layers,
+        num_heads=4,
+        hidden_dim=hidden_dim,
+        mlp_dim=2 * hidden_dim,
+        name="vit_tiny",
+    )
+
+
+HUB_ZOO: dict[str, Callable[..., keras.Model]] = {
+    "bert_tiny": bert_tiny,
+    "gpt2_tiny": gpt2_tiny,
+    "vit_tiny": vit_tiny,
+}
 
 # name -> (description, len(model.layers), model.count_params()), as _CATALOGUE.
 _HUB_CATALOGUE: dict[str, tuple[str, int, int]] = {
     "bert_tiny": ("keras_hub BERT backbone: 4 post-norm blocks, width 128", 14, 683_136),
     "gpt2_tiny": ("keras_hub GPT-2 backbone: 4 pre-norm blocks, width 128", 11, 666_368),
+    "vit_tiny": ("keras_hub ViT backbone: 32x32 images, 4 pre-norm blocks, width 128", 3, 557_184),
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from autoinit.plot.blocks import ALL, add_block_axis, view_layers
+from autoinit.plot.blocks import ALL, add_block_axis, block_names, view_layers
 from autoinit.plot.marks import (
     add_target_line,
     add_zero_line,
@@ -231,7 +231,7 @@ def signal_figure(
 
     fig.update_xaxes(title_text="layer index (topological order)", row=len(panels), col=1)
     if view != ALL:
-        add_block_axis(fig, layers, view, bottom_row=len(panels))
+        add_block_axis(fig, layers, block_names(everything), view, bottom_row=len(panels))
     fig.update_xaxes(showspikes=True, spikemode="across", spikethickness=1)
     model = traces.get("model") or {}
     fig.update_layout(

@@ -2,13 +2,14 @@
 // autoinit.plot from the traces), drawn with plotly.js from /static/plotly.min.js.
 
 import { fetchJson } from "./api.js";
-import { ALL, blockAxis, viewLayers, viewTitle, xOf } from "./blocks.js";
+import { ALL, bandLabels, blockAxis, blockNames, viewLayers, viewTitle, xOf } from "./blocks.js";
 import { $ } from "./dom.js";
 import { state } from "./state.js";
 
 // autoinit.plot.style.TARGET_LABEL: the line at the target spans the layers drawn.
 const TARGET_LABEL = "target variance";
-const BAND_FILL = "rgba(128, 128, 128, 0.10)";
+// Every other block a shade darker, so neighbouring blocks stay apart.
+const BAND_FILLS = ["rgba(128, 128, 128, 0.16)", "rgba(128, 128, 128, 0.06)"];
 
 function hasGradients(traces) {
   return (traces?.layers || []).some(
@@ -58,38 +59,41 @@ function keepPoints(trace, mask) {
 }
 
 // A transformer's residual stream, or one block's inside (js/blocks.js): the
-// server's figure of every record, narrowed to the records of the view, its x
-// axis labelled by name within each block and each block's span shaded, as
-// autoinit.plot.signal_figure(view=...) draws it.
+// server's figure of every record, narrowed to the records of the view, spaced
+// evenly, its x axis labelled by name within each block and each block's span
+// shaded, as autoinit.plot.signal_figure(view=...) draws it.
 function applyBlockView(figure, layers, view) {
   if (view === ALL) return;
   const indexed = layers.map((layer, position) => ({ ...layer, index: xOf(layer, position) }));
   const shown = viewLayers(indexed, view);
   const every = new Set(indexed.map((layer) => layer.index));
-  const keep = new Set(shown.map((layer) => layer.index));
-  const { tickvals, ticktext, bands } = blockAxis(shown);
+  const position = new Map(shown.map((layer, i) => [layer.index, i]));
+  const { tickvals, ticktext, bands } = blockAxis(shown, blockNames(indexed));
   for (const trace of figure.data) {
     if (!Array.isArray(trace.x) || trace.x.length === 0) continue;
     if (trace.name === TARGET_LABEL) {
-      trace.x = [Math.min(...tickvals) - 0.5, Math.max(...tickvals) + 0.5];
+      trace.x = [-0.5, shown.length - 0.5];
     } else if (trace.x.every((x) => every.has(x))) {
-      keepPoints(trace, trace.x.map((x) => keep.has(x)));
+      keepPoints(trace, trace.x.map((x) => position.has(x)));
+      trace.x = trace.x.map((x) => position.get(x));
     }
   }
   const layout = figure.layout;
-  layout.annotations = (layout.annotations || []).filter(
-    (note) => note.xref !== "x" || typeof note.x !== "number" || keep.has(note.x));
+  layout.annotations = (layout.annotations || [])
+    .filter((note) => note.xref !== "x" || typeof note.x !== "number" || position.has(note.x))
+    .map((note) => (note.xref === "x" && typeof note.x === "number" ? { ...note, x: position.get(note.x) } : note));
   for (const key of Object.keys(layout).filter((k) => /^xaxis\d*$/.test(k))) {
-    Object.assign(layout[key], { tickmode: "array", tickvals, ticktext, tickangle: -45 });
+    Object.assign(layout[key], { tickmode: "array", tickvals, ticktext });
     const title = layout[key].title;
-    if (title && title.text) title.text = viewTitle(view);
+    if (title && title.text) title.text = viewTitle(view, bands.map((band) => band.block));
   }
-  layout.shapes = [...(layout.shapes || []), ...bands.map(({ block, x0, x1 }) => ({
+  const labels = bandLabels(bands.map((band) => band.block));
+  layout.shapes = [...(layout.shapes || []), ...bands.map(({ block, x0, x1 }, i) => ({
     type: "rect", xref: "x", yref: "paper", x0: x0 - 0.5, x1: x1 + 0.5, y0: 0, y1: 1,
-    fillcolor: BAND_FILL, line: { width: 0 }, layer: "below", name: block,
+    fillcolor: BAND_FILLS[i % 2], line: { width: 0 }, layer: "below", name: block,
   }))];
-  layout.annotations.push(...bands.map(({ block, x0, x1 }) => ({
-    x: (x0 + x1) / 2, xref: "x", y: 1, yref: "paper", yanchor: "top", text: block,
+  layout.annotations.push(...bands.map(({ block, x0, x1 }, i) => ({
+    x: (x0 + x1) / 2, xref: "x", y: 1, yref: "paper", yanchor: "top", text: labels[i], hovertext: block,
     showarrow: false, font: { size: 10 }, name: "block",
   })));
 }

@@ -804,7 +804,8 @@ def small_bert_config(tmp_path: Path) -> Path:
 _READ_VIEW = """() => { const c = document.getElementById('chart');
     const t = c.data.find(t => t.meta && t.meta.series === 'autoinit' && t.meta.metric === 'var');
     const axes = Object.keys(c.layout).filter(k => /^xaxis\\d*$/.test(k)).map(k => c.layout[k]);
-    return {x: t.x, y: t.y, ticktext: c.layout.xaxis.ticktext || null, tickvals: c.layout.xaxis.tickvals || null,
+    return {x: t.x, y: t.y, names: t.hovertext.map(h => h.split('</b>')[0].replace('<b>', '')),
+            ticktext: c.layout.xaxis.ticktext || null, tickvals: c.layout.xaxis.tickvals || null,
             titles: axes.map(a => a.title && a.title.text).filter(Boolean),
             bands: (c.layout.shapes || []).filter(s => s.type === 'rect').map(s => s.name),
             blocks: (c.layout.annotations || []).filter(a => a.name === 'block').map(a => a.text)}; }"""
@@ -834,7 +835,6 @@ def test_a_transformer_shows_its_residual_stream_and_one_blocks_inside(page, ser
     wait_for_result(page)
     traces = httpx.get(f"{service.url}/jobs/{job_id_of(page)}/traces", timeout=30).json()
     names = [layer["name"] for layer in traces["layers"]]
-    index = {layer["name"]: layer["index"] for layer in traces["layers"]}
     assert page.is_visible("#block-view-box") and page.input_value("#block-view") == "all"
     assert page.eval_on_selector_all("#block-view option", "os => os.map(o => [o.value, o.textContent])") == [
         ["all", "all layers"],
@@ -862,16 +862,23 @@ def test_a_transformer_shows_its_residual_stream_and_one_blocks_inside(page, ser
     shown = _show(page, "stream", "token_ids")
     labels = [name.split("/", 1)[-1] for name in stream]
     assert shown["ticktext"] == labels
-    assert shown["x"] == shown["tickvals"] == [index[name] for name in stream]
+    assert shown["x"] == shown["tickvals"] == list(range(len(stream)))  # evenly spaced
+    assert shown["names"] == stream
     by_name = {layer["name"]: layer for layer in traces["layers"]}
     assert shown["y"] == pytest.approx([by_name[name]["autoinit"]["var"] for name in stream])
-    assert shown["bands"] == shown["blocks"] == ["transformer_layer_0", "transformer_layer_1"]
-    assert "residual stream (layer index)" in shown["titles"]
+    assert shown["bands"] == ["transformer_layer_0", "transformer_layer_1"] and shown["blocks"] == ["0", "1"]
+    assert (
+        "residual stream, in topological order (blocks transformer_layer_0 … transformer_layer_1)"
+        in (shown["titles"])
+    )
     assert _table_names(page) == stream
     assert page.text_content("#table-count") == f"{len(stream)} of {len(names)} layers"
     # The page narrows the server's figure as autoinit.plot draws the same view.
     python = signal_figure(traces, view="stream")
     assert list(python.layout.xaxis.ticktext) == labels and list(python.layout.xaxis.tickvals) == shown["x"]
+    assert [a.text for a in python.layout.annotations if a.name == "block"] == shown["blocks"]
+    python_autoinit = next(t for t in python.data if t.meta == {"series": "autoinit", "metric": "var"})
+    assert shown["y"] == pytest.approx(list(python_autoinit.y))
     screenshot(page, "page-residual-stream")
 
     # One block's inside, in order.
@@ -879,11 +886,12 @@ def test_a_transformer_shows_its_residual_stream_and_one_blocks_inside(page, ser
     assert len(inside) == 8
     shown = _show(page, "block:transformer_layer_1", "self_attention_layer")
     assert shown["ticktext"] == [name.split("/", 1)[1] for name in inside]
-    assert shown["x"] == [index[name] for name in inside]
-    assert shown["blocks"] == ["transformer_layer_1"]
+    assert shown["names"] == inside and shown["x"] == list(range(len(inside)))
+    assert shown["bands"] == shown["blocks"] == ["transformer_layer_1"]
     assert _table_names(page) == inside
 
     # And back to every record.
     shown = _show(page, "all", None)
     assert shown["x"] == list(range(len(names))) and shown["bands"] == []
+    assert shown["names"] == names
     assert _table_names(page) == names
