@@ -4,6 +4,13 @@ Weights are drawn by Keras' own seeded initializers (``VarianceScaling`` in
 ``fan_in`` mode, or ``Orthogonal``) and the same initializer objects are set
 on the layer, so ``model.get_config()`` afterwards *is* the initialized
 config: rebuilding a model from it reproduces the same weights.
+
+Redrawing at another scale (conditioning on the draw writes a kernel twice
+from one seed) reuses the first call's unit draw: on TensorFlow, Keras'
+initializers compute ``unit * stddev + mean`` (uniform: ``unit * (max - min)
++ min``; orthogonal: ``gain * q``) in the variable's dtype, one op at a time,
+so the same product of the kept unit draw is bit-identical to calling the
+initializer again, without a second truncated-normal draw (or QR).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ class WeightWriter:
         self.distribution = distribution
         self.seed = int(seed)
         self.constrain = constrain
+        self._unit: tuple[tuple, Any] | None = None  # (key, unit draw) of the last variable drawn
 
     def variable_seed(self, place: str) -> int:
         return (zlib.crc32(place.encode()) ^ (self.seed * 2654435761)) % (2**31 - 1)
@@ -84,7 +92,7 @@ class WeightWriter:
             )
         shape = tuple(int(d) for d in variable.shape)
         init = self.initializer(shape, variance, place)
-        variable.assign(init(shape, dtype=variable.dtype))
+        variable.assign(self._draw(init, shape, variable.dtype))
         if initializer_attr and hasattr(layer, initializer_attr):
             setattr(layer, initializer_attr, init)
         if self.constrain:
@@ -97,6 +105,34 @@ class WeightWriter:
             variable.constraint = constraint
             if constraint_attr and hasattr(layer, constraint_attr):
                 setattr(layer, constraint_attr, constraint)
+
+    def _draw(self, init: keras.initializers.Initializer, shape: tuple[int, ...], dtype: Any) -> Any:
+        """``init(shape, dtype=dtype)``; on TensorFlow from the kept unit draw
+        when the last variable drawn had the same seed, shape and dtype (see
+        the module docstring), else from a new unit draw that is kept.
+        Other backends and dtypes call ``init`` each time."""
+        if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
+            return init(shape, dtype=dtype)
+        ops = keras.ops
+        kind = "orthogonal" if isinstance(init, keras.initializers.Orthogonal) else init.distribution
+        key = (kind, init.seed, shape, str(dtype))
+        if self._unit is None or self._unit[0] != key:
+            self._unit = (key, _unit_draw(kind, init.seed, shape, dtype))
+        unit = self._unit[1]
+
+        def constant(value: float) -> Any:
+            return ops.convert_to_tensor(value, dtype=dtype)
+
+        if kind == "orthogonal":
+            return ops.multiply(unit, constant(init.gain))
+        scale = init.scale / max(1.0, keras_fan_in(shape))
+        if kind == "truncated_normal":
+            return ops.add(ops.multiply(unit, constant(math.sqrt(scale) / _TRUNCATED_STDDEV)), constant(0.0))
+        if kind == "untruncated_normal":
+            return ops.add(ops.multiply(unit, constant(math.sqrt(scale))), constant(0.0))
+        limit = math.sqrt(3.0 * scale)
+        low, high = constant(-limit), constant(limit)
+        return ops.add(ops.multiply(unit, ops.subtract(high, low)), low)
 
     def redraw(self, layer: Any, variable: Any, initializer: Any, place: str) -> None:
         """Redraw a weight AutoInit does not scale with its own initializer, seeded."""
@@ -113,3 +149,19 @@ class WeightWriter:
         variable.assign(np.zeros(tuple(variable.shape), dtype=variable.dtype))
         if initializer_attr and hasattr(layer, initializer_attr):
             setattr(layer, initializer_attr, keras.initializers.Zeros())
+
+
+_TRUNCATED_STDDEV = 0.87962566103423978
+"""The standard deviation of a standard normal truncated to [-2, 2] (Keras' constant)."""
+
+
+def _unit_draw(kind: str, seed: int, shape: tuple[int, ...], dtype: Any) -> Any:
+    """The draw Keras' initializer of ``kind`` scales: a standard truncated or
+    untruncated normal, a uniform on [0, 1), or an orthogonal matrix of gain 1."""
+    if kind == "orthogonal":
+        return keras.initializers.Orthogonal(gain=1.0, seed=seed)(shape, dtype=dtype)
+    if kind == "truncated_normal":
+        return keras.random.truncated_normal(shape, mean=0.0, stddev=1.0, dtype=dtype, seed=seed)
+    if kind == "untruncated_normal":
+        return keras.random.normal(shape, mean=0.0, stddev=1.0, dtype=dtype, seed=seed)
+    return keras.random.uniform(shape, minval=0.0, maxval=1.0, dtype=dtype, seed=seed)
