@@ -68,12 +68,13 @@ function stream(layers) {
   return kept;
 }
 
-/** The views these layers offer: [{value, label}], "all layers" first. */
+/** The views these layers offer: [{value, label}], "all layers" first; the residual
+ * stream only where some block holds an add. */
 export function viewChoices(layers) {
-  if (!hasBlocks(layers)) return [{ value: ALL, label: "all layers" }];
+  const residual = layers.some((l) => nameOf(l).includes("/") && isAdd(l));
   return [
     { value: ALL, label: "all layers" },
-    { value: STREAM, label: "residual stream" },
+    ...(residual ? [{ value: STREAM, label: "residual stream" }] : []),
     ...blockNames(layers).map((block) => ({ value: BLOCK_PREFIX + block, label: `block ${block}` })),
   ];
 }
