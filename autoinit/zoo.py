@@ -504,8 +504,8 @@ def _keras_hub() -> Any:
         import keras_hub
     except ImportError as error:
         raise ModelConfigError(
-            "The keras_hub examples need the keras-hub package, which is not installed "
-            "(pip install keras-hub)."
+            "The keras_hub examples need keras_hub, which is not installed here. "
+            "Install it with the `hub` extra: pip install 'autoinit[hub]'."
         ) from error
     return keras_hub
 
