@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from autoinit.estimators.activations import ACTIVATIONS
-from autoinit.estimators.convolutional import convolve_map, estimate_conv_realised
+from autoinit.estimators.convolutional import conv_pair_covariance, convolve_map, estimate_conv_realised
 from autoinit.estimators.covariance import (
     activation_covariance,
     linear_covariance,
@@ -47,6 +47,44 @@ def test_a_convolution_of_correlated_inputs_matches_the_simulated_covariance():
         np.broadcast_to(np.diag(c).reshape(shape), shape), kernel**2, (1, 1), "same", (1, 1)
     )
     assert np.abs(independent.ravel() / np.diag(simulated) - 1).max() > 0.2
+
+
+@pytest.mark.parametrize(
+    ("kernel_size", "strides", "padding", "dilation", "groups", "varying"),
+    [
+        ((3, 3), (1, 1), "same", (1, 1), 1, True),
+        ((3, 2), (2, 1), "valid", (1, 2), 2, True),
+        ((5, 5), (1, 1), "same", (1, 1), 4, False),
+        ((3,), (1,), "causal", (2,), 1, True),
+        ((2, 2, 2), (1, 2, 1), "same", (1, 1, 1), 1, False),
+    ],
+)
+def test_the_pair_covariance_is_the_mean_covariance_of_distinct_output_positions(
+    kernel_size, strides, padding, dilation, groups, varying
+):
+    """Against the full linear map: ``A_o diag(r) A_o^T`` per output channel,
+    its off-diagonal entries averaged (the tap-space sum must equal it)."""
+    rng = np.random.default_rng(7)
+    spatial = (5, 4, 3)[: len(kernel_size)]
+    channels = 4
+    kernel = rng.normal(size=(*kernel_size, channels // groups, 8))
+    r = rng.uniform(0.2, 2.0, size=(*spatial, channels) if varying else (channels,))
+    n = int(np.prod(spatial)) * channels
+    columns = convolve_map(
+        np.eye(n).reshape(n, *spatial, channels), kernel, strides, padding, dilation, groups
+    )
+    a = columns.reshape(n, -1, kernel.shape[-1])  # (input element, output position, output channel)
+    weights = np.broadcast_to(r, (*spatial, channels)).reshape(n)
+    positions = a.shape[1]
+    expected = np.mean(
+        [
+            (np.sum(cov) - np.trace(cov)) / (positions * (positions - 1))
+            for cov in (a[:, :, o].T @ (weights[:, None] * a[:, :, o]) for o in range(a.shape[2]))
+        ]
+    )
+    got = conv_pair_covariance(kernel, r, spatial, strides, padding, dilation, groups)
+    assert abs(expected) > 1e-3
+    assert got == pytest.approx(expected, rel=1e-9)
 
 
 def test_the_realised_convolution_uses_the_input_covariance():

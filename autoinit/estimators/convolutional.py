@@ -178,13 +178,33 @@ def convolve_map(
     ]
     padded = np.pad(values, [(0, 0)] * lead + [(b, a) for b, a, _ in geometry] + [(0, 0)])
     outs = [o for _, _, o in geometry]
-    result = np.zeros((*values.shape[:lead], *outs, kernel.shape[-1]))
-    for tap in itertools.product(*(range(k) for k in kernel.shape[:rank])):
-        window = (slice(None),) * lead + tuple(
-            slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, outs, strides)
+    windows = [
+        (slice(None),) * lead
+        + tuple(slice(t * d, t * d + (o - 1) * s + 1, s) for t, d, o, s in zip(tap, dilation, outs, strides))
+        for tap in itertools.product(*(range(k) for k in kernel.shape[:rank]))
+    ]
+    lead_shape = (*values.shape[:lead], *outs)
+    channels = values.shape[-1]
+    if 0 in outs:
+        return np.zeros((*lead_shape, kernel.shape[-1]))
+    if groups == 1 and math.prod(lead_shape) * len(windows) * channels <= _COLUMN_ELEMENTS:
+        # One matrix product over (positions, taps x in): the windows side by side.
+        columns = np.stack([padded[window] for window in windows], axis=-2)
+        product = columns.reshape(-1, len(windows) * channels) @ kernel.reshape(-1, kernel.shape[-1])
+        return product.reshape(*lead_shape, kernel.shape[-1])
+    result = np.zeros((*lead_shape, kernel.shape[-1]))
+    flat = result.reshape(-1, kernel.shape[-1])
+    for tap, window in zip(itertools.product(*(range(k) for k in kernel.shape[:rank])), windows):
+        # A contiguous (positions, in) copy of the window: one BLAS product per tap.
+        flat += _grouped_product(
+            np.ascontiguousarray(padded[window]).reshape(-1, channels), kernel[tap], groups
         )
-        result += _grouped_product(padded[window], kernel[tap], groups)
     return result
+
+
+_COLUMN_ELEMENTS = 1 << 22
+"""Largest ``positions x taps x in`` array ``convolve_map`` builds to convolve
+with one matrix product (else one product per tap)."""
 
 
 def convolve_constant_map(
@@ -221,8 +241,10 @@ def convolve_constant_map(
 
 
 _PAIR_COVARIANCE_ELEMENTS = 1 << 22
-"""Largest ``positions x in x out`` array ``conv_pair_covariance`` builds (it
-matters on small maps, where it stays small)."""
+"""Largest ``positions x in x out`` for which ``conv_pair_covariance`` is
+taken (0.0 beyond). It once bounded an array of that size; the sum in tap
+space no longer builds one, but the bound is kept so results stay as they were
+(it matters on small maps)."""
 
 
 def conv_pair_covariance(
@@ -246,43 +268,58 @@ def conv_pair_covariance(
     less the diagonal ``sum_p Var(z_p)``, over ``P (P - 1)`` pairs. On a 4x4
     map under a 5x5 kernel nearly every output reads every input, and the
     spatial mean keeps most of the variance instead of ``1 / P`` of it.
-    0.0 when there is one output position or the arrays would be large.
+    With ``R[i, t] = 1`` when input ``i`` is tap ``t`` of some output, the
+    sum is taken in tap space: ``sum_{t,u} W[t] G_c[t, u] W[u]`` with
+    ``G_c = sum_i r_{i,c} R[i, t] R[i, u]`` (``taps x taps`` per channel,
+    built one spatial axis at a time), whose ``t = u`` terms are the
+    diagonal, so the pairs are its ``t != u`` terms. 0.0 when there is one
+    output position or ``positions x in x out`` exceeds
+    ``_PAIR_COVARIANCE_ELEMENTS``.
     """
     w = np.asarray(kernel, dtype=np.float64)
     rank = w.ndim - 2
+    sizes = w.shape[:rank]
     per_in, out = w.shape[-2], w.shape[-1]
-    if all(k == 1 for k in w.shape[:rank]):
+    if all(k == 1 for k in sizes):
         return 0.0  # 1x1 windows never share an input
     geometry = [
-        padding_geometry(n, k, st, padding, d)
-        for n, k, st, d in zip(spatial, w.shape[:rank], strides, dilation)
+        padding_geometry(n, k, st, padding, d) for n, k, st, d in zip(spatial, sizes, strides, dilation)
     ]
     positions_out = math.prod(o for _, _, o in geometry)
     if positions_out < 2 or math.prod(spatial) * per_in * out > _PAIR_COVARIANCE_ELEMENTS:
         return 0.0
-    carried, squared = w, w * w
-    for axis, ((before, _, outs), n, k, st, d) in enumerate(
-        zip(geometry, spatial, w.shape[:rank], strides, dilation)
-    ):
+    reaches = []
+    for (before, _, outs), n, k, st, d in zip(geometry, spatial, sizes, strides, dilation):
         reach = np.zeros((n, k))  # reach[i, t]: input i is tap t of some output
         for t in range(k):
             i = np.arange(outs) * st - before + t * d
             reach[i[(i >= 0) & (i < n)], t] = 1.0
-        carried = np.moveaxis(np.tensordot(reach, carried, axes=([1], [axis])), 0, axis)
-        squared = np.moveaxis(np.tensordot(reach, squared, axes=([1], [axis])), 0, axis)
-    group_of = np.arange(out) // (out // groups)
-    channel = group_of[None, :] * per_in + np.arange(per_in)[:, None]  # (per_in, out) -> input channel
-    r = np.asarray(random_var, np.float64)
-    positions = tuple(range(rank))
-    if r.ndim <= 1:  # the same at every position: sum over positions first
-        r_c = np.broadcast_to(r, (per_in * groups,))[channel]
-        total = np.sum(r_c * np.sum(carried * carried, axis=positions), axis=0)
-        diagonal = np.sum(r_c * np.sum(squared, axis=positions), axis=0)
-    else:
-        r = np.broadcast_to(r, (*spatial, per_in * groups))[..., channel]  # (*spatial, per_in, out)
-        total = np.sum(r * carried * carried, axis=(*positions, rank))
-        diagonal = np.sum(r * squared, axis=(*positions, rank))
-    return float(np.mean(total - diagonal)) / (positions_out * (positions_out - 1))
+        reaches.append(reach)
+    channels, taps = per_in * groups, math.prod(sizes)
+    gram = _tap_gram(np.asarray(random_var, np.float64), reaches, tuple(spatial), channels)
+    per_out = out // groups
+    wg = w.reshape(taps, per_in, groups, per_out).transpose(2, 1, 0, 3)  # (group, in, tap, out)
+    pairs = gram.reshape(groups, per_in, taps, taps) * (1.0 - np.eye(taps))  # t != u only
+    return float(np.mean(np.sum(wg * (pairs @ wg), axis=(1, 2)))) / (positions_out * (positions_out - 1))
+
+
+def _tap_gram(r: np.ndarray, reaches: list[np.ndarray], spatial: tuple, channels: int) -> np.ndarray:
+    """``G[c, t, u] = sum_i r[i, c] R[i, t] R[i, u]`` with ``R[i, t] =
+    prod_a reach_a[i_a, t_a]`` (taps in C order), ``(channels, taps, taps)``."""
+    if r.ndim <= 1:  # the same at every position: G_c = r_c (R^T R), R^T R a Kronecker product
+        spatial_gram = np.ones((1, 1))
+        for reach in reaches:
+            spatial_gram = np.kron(spatial_gram, reach.T @ reach)
+        return np.broadcast_to(r, (channels,))[:, None, None] * spatial_gram[None]
+    g = np.broadcast_to(r, (*spatial, channels))
+    for reach in reaches:  # contract the leading spatial axis into (t_a, u_a) pairs
+        pairs = (reach[:, :, None] * reach[:, None, :]).reshape(reach.shape[0], -1)
+        g = np.tensordot(g, pairs, axes=([0], [0]))
+    sizes = [reach.shape[1] for reach in reaches]
+    g = g.reshape(channels, *(k for k in sizes for _ in range(2)))  # (c, t1, u1, t2, u2, ...)
+    order = [0, *(1 + 2 * a for a in range(len(sizes))), *(2 + 2 * a for a in range(len(sizes)))]
+    taps = math.prod(sizes)
+    return g.transpose(order).reshape(channels, taps, taps)
 
 
 def _constant_over_positions(values: np.ndarray, shape: tuple) -> np.ndarray | None:
