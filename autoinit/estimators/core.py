@@ -82,7 +82,20 @@ def estimate_dense_realised(kernel: np.ndarray, x: SignalMoments, offsets: np.nd
         raise EstimationError(
             f"Expected a (in, out) kernel with in = {offsets.shape[-1]}. Received: shape {w.shape}"
         )
-    return linear_map_moments(x, offsets, lambda values: values @ w, lambda values: values @ (w * w))
+    squared = w * w
+    return linear_map_moments(
+        x, offsets, lambda values: _position_wise(values, w), lambda values: _position_wise(values, squared)
+    )
+
+
+def _position_wise(values: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``values (..., in) @ w (in, out)`` as one BLAS product over the rows
+    (a broadcast or strided ``values`` would take NumPy's slow loop); values
+    broadcast over every leading axis (a per-channel map) are multiplied once."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim > 1 and all(step == 0 for step in a.strides[:-1]):
+        return np.broadcast_to(a[(0,) * (a.ndim - 1)] @ w, (*a.shape[:-1], w.shape[-1]))
+    return (np.ascontiguousarray(a).reshape(-1, a.shape[-1]) @ w).reshape(*a.shape[:-1], w.shape[-1])
 
 
 def estimate_einsum_realised(
