@@ -92,9 +92,11 @@ def _position_wise(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``values (..., in) @ w (in, out)`` as one BLAS product over the rows
     (a broadcast or strided ``values`` would take NumPy's slow loop); values
     broadcast over every leading axis (a per-channel map) are multiplied once."""
-    a = np.asarray(values, dtype=np.float64)
+    a = np.asarray(values)
     if a.ndim > 1 and all(step == 0 for step in a.strides[:-1]):
-        return np.broadcast_to(a[(0,) * (a.ndim - 1)] @ w, (*a.shape[:-1], w.shape[-1]))
+        row = np.asarray(a[(0,) * (a.ndim - 1)], dtype=np.float64)
+        return np.broadcast_to(row @ w, (*a.shape[:-1], w.shape[-1]))
+    a = a.astype(np.float64, copy=False)
     return (np.ascontiguousarray(a).reshape(-1, a.shape[-1]) @ w).reshape(*a.shape[:-1], w.shape[-1])
 
 
