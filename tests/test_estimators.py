@@ -943,6 +943,25 @@ def test_dense_on_a_map_is_the_same_product_at_every_position(per_channel):
     np.testing.assert_allclose(est.random_map(), np.einsum("pqi,io->pqo", r_map, kernel**2), rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["silu", "relu6", "tanh"])
+@pytest.mark.parametrize("spread", ["map", "per_channel", "one_offset"])
+def test_an_activation_of_a_map_is_each_elements_gaussian_expectation(name, spread):
+    """Interpolated from the tabulated nodes its elements read (only those
+    are tabulated), each element's E[f] and E[f^2] to interpolation accuracy."""
+    from autoinit.estimators.gaussian import standard_normal_grid
+
+    rng = np.random.default_rng(37)
+    shape = (1, 1, 40) if spread == "per_channel" else (5, 4, 6)
+    d = rng.standard_normal(shape) * 1.3 if spread != "one_offset" else np.full(shape, 0.4)
+    r = rng.uniform(0.05, 2.0, size=shape)
+    y = estimate_activation(SignalMoments.from_offsets(d, r), ACTIVATIONS[name])
+    z, w = standard_normal_grid(801, 10.0)
+    f = ACTIVATIONS[name].fn(d[..., None] + np.sqrt(r)[..., None] * z)
+    first, second = f @ w, (f * f) @ w
+    np.testing.assert_allclose(y.offsets, first, rtol=1e-2, atol=2e-3)
+    np.testing.assert_allclose(y.random_map(), second - first**2, rtol=1e-2, atol=2e-3)
+
+
 @pytest.mark.parametrize("name", ["relu", "tanh", "selu", "gelu", "sigmoid"])
 def test_activation_of_an_offset_map_matches_simulation(name):
     # Element (p, c) is N(d[p, c], r[p, c]); the variances differ between

@@ -13,6 +13,7 @@ are known (``SignalMoments.offsets``) each element is its own Gaussian.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -241,15 +242,19 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
 def _tabulated_moments(
     activation: Activation, d: np.ndarray, scale: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``E[f(d + scale z)]`` and ``E[f(.)^2]`` elementwise, by interpolation."""
+    """``E[f(d + scale z)]`` and ``E[f(.)^2]`` elementwise, by interpolation
+    (only the grid nodes the interpolation reads are tabulated: a map of a
+    few hundred channels reads a few hundred of the table's 257 x 17)."""
     z, w = standard_normal_grid(_PER_CHANNEL_NODES, 10.0)
     grid_d = np.linspace(float(d.min()), float(d.max()), _TABLE_SIZE)
     lo, hi = float(scale.min()), float(scale.max())
     grid_s = np.linspace(lo, hi, _SCALE_TABLE_SIZE) if hi - lo > 1e-9 * max(hi, 1.0) else np.array([hi])
-    points = grid_d[:, None, None] + grid_s[None, :, None] * z[None, None, :]
+    rows, cols = np.nonzero(_needed_nodes((grid_d, grid_s), (d.ravel(), scale.ravel())))
+    points = grid_d[rows, None] + grid_s[cols, None] * z[None, :]
+    table1, table2 = np.zeros((grid_d.size, grid_s.size)), np.zeros((grid_d.size, grid_s.size))
     with np.errstate(all="ignore"):
         y = np.asarray(activation.fn(points), dtype=np.float64)
-        table1, table2 = y @ w, (y * y) @ w  # (len(grid_d), len(grid_s))
+        table1[rows, cols], table2[rows, cols] = y @ w, (y * y) @ w
     if grid_s.size == 1:
         return np.interp(d, grid_d, table1[:, 0]), np.interp(d, grid_d, table2[:, 0])
     if grid_d.size == 1 or grid_d[-1] == grid_d[0]:
@@ -262,6 +267,25 @@ def _tabulated_moments(
         )
         results.append(interpolate(query).reshape(d.shape))
     return results[0], results[1]
+
+
+def _needed_nodes(grids: tuple[np.ndarray, ...], values: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Which nodes of the grid spanned by the ascending ``grids`` a linear
+    interpolation at the points ``values`` (one array per axis) reads: on
+    each axis the two around the point, for either side a point at a node
+    may be put (``np.interp`` and ``RegularGridInterpolator`` differ)."""
+    needed = np.zeros(tuple(g.size for g in grids), dtype=bool)
+    candidates = []
+    for g, v in zip(grids, values):
+        if g[-1] == g[0]:
+            candidates.append([np.zeros(v.size, dtype=int)])
+            continue
+        left = np.clip(np.searchsorted(g, v, side="left") - 1, 0, g.size - 1)
+        right = np.clip(np.searchsorted(g, v, side="right") - 1, 0, g.size - 1)
+        candidates.append([left, right, np.minimum(left + 1, g.size - 1), np.minimum(right + 1, g.size - 1)])
+    for nodes in itertools.product(*candidates):
+        needed[nodes] = True
+    return needed
 
 
 def estimate_glu(x: SignalMoments) -> SignalMoments:
