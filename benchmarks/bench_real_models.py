@@ -3,17 +3,21 @@ inputs and evolved CoDeepNEAT-style nets, for seeds 1..5.
 
 Per model and seed: weighted layers with >= 16 output channels in the
 [0.5, 2]x band (training-mode probe, batch 64), the worst ratios, and the time
-``initialize_model`` takes against the time Keras takes to build the model.
+``initialize_model`` takes against the time Keras takes to build the model
+(side by side per seed: build, then initialize that model; wall and CPU
+seconds, the fastest of the seeds, and the median of the per-seed ratios).
 
-Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B] [--seeds 1,2]``
-(``--quick``: seed 1 only).
+Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B] [--seeds 1,2] [--speed-only]``
+(``--quick``: seed 1 only; ``--speed-only``: no probe, only the times).
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import statistics
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -26,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 def _options(parser) -> None:
     parser.add_argument("--models", default="", help="comma-separated corpus names (default: all)")
     parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds")
+    parser.add_argument("--speed-only", action="store_true", help="skip the probe: times only")
 
 
 def main() -> None:
@@ -41,33 +46,44 @@ def main() -> None:
     low, high = BAND
     print(
         f"| model | weighted (>=16 ch) | in band, seeds {','.join(map(str, seeds))} | worst (layer: ratio) "
-        "| build s | init s | init / build |"
+        "| build s | init s | init / build | median init / build | build CPU s | init CPU s | init / build CPU |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        counts, worst, builds, inits = [], [], [], []
+        counts, worst, builds, inits, cpu_builds, cpu_inits = [], [], [], [], [], []
         for seed in seeds:
+            cpu = time.process_time()
             build_s, built = timed(CORPUS[name])
+            cpu_builds.append(time.process_time() - cpu)
             autoinit = AutoInit(seed=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
+                cpu = time.process_time()
                 init_s, (model, estimates) = timed(
                     functools.partial(autoinit.initialize_model, built, return_estimates=True)
                 )
-            ratios = ratios_of(model, estimates, seed=seed, batch_size=64, min_channels=16)
-            inside = sum(low <= r <= high for r in ratios.values())
-            counts.append(f"{inside}/{len(ratios)}")
-            far = max(ratios.items(), key=lambda kv: abs(_log(kv[1])), default=("-", 1.0))
-            worst.append(f"{far[0]}: {far[1]:.2f}")
+                cpu_inits.append(time.process_time() - cpu)
             builds.append(build_s)
             inits.append(init_s)
+            if not args.speed_only:
+                ratios = ratios_of(model, estimates, seed=seed, batch_size=64, min_channels=16)
+                inside = sum(low <= r <= high for r in ratios.values())
+                counts.append(f"{inside}/{len(ratios)}")
+                far = max(ratios.items(), key=lambda kv: abs(_log(kv[1])), default=("-", 1.0))
+                worst.append(f"{far[0]}: {far[1]:.2f}")
+            else:
+                counts.append("-/-")
+                worst.append("-")
             del model, built
             gc.collect()
         weighted = counts[0].split("/")[1]
         build, init = min(builds), min(inits)
+        paired = statistics.median(i / b for i, b in zip(inits, builds))
+        cpu_build, cpu_init = min(cpu_builds), min(cpu_inits)
         print(
             f"| {name} | {weighted} | {' '.join(c.split('/')[0] for c in counts)} | {'; '.join(worst)} "
-            f"| {fmt(build)} | {fmt(init)} | {init / build:.2f} |",
+            f"| {fmt(build)} | {fmt(init)} | {init / build:.2f} | {paired:.2f} "
+            f"| {fmt(cpu_build)} | {fmt(cpu_init)} | {cpu_init / cpu_build:.2f} |",
             flush=True,
         )
 
