@@ -257,16 +257,24 @@ def _snake(name: str) -> str:
 
 
 def _name_ops(graph: Any) -> None:
-    """Name the traced ``keras.ops`` nodes by their place in this graph
-    (``add``, ``add_1``...), not by Keras' process-wide counter, so traces
-    read the same in every process."""
+    """Name the traced ``keras.ops`` nodes, and the sublayers Keras named
+    itself (``softmax_4``), by their place in this graph (``add``,
+    ``add_1``...), not by Keras' process-wide counters, so traces read the
+    same in every process and build (``graph._autoinit_names``, which the
+    walk reads; layers keep their own names)."""
     seen: dict[str, int] = {}
+    names: dict[int, str] = {}
     for depth in sorted(graph._nodes_by_depth, reverse=True):
         for node in graph._nodes_by_depth[depth]:
             op = node.operation
-            if op is None or isinstance(op, keras.layers.Layer) or node.is_input:
+            if op is None or node.is_input or id(op) in names:
                 continue
             base = _snake(type(op).__name__)
+            if isinstance(op, keras.layers.Layer) and not re.fullmatch(re.escape(base) + r"(_\d+)?", op.name):
+                continue  # named by its author: kept
             count = seen.get(base, 0)
             seen[base] = count + 1
-            op.name = base if count == 0 else f"{base}_{count}"
+            names[id(op)] = base if count == 0 else f"{base}_{count}"
+            if not isinstance(op, keras.layers.Layer):
+                op.name = names[id(op)]
+    graph._autoinit_names = names

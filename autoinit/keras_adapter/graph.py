@@ -144,6 +144,7 @@ def _walk(
     batch: int | None,
 ) -> list[Any]:
     counters = defaultdict(int) if counters is None else counters
+    names = getattr(graph, "_autoinit_names", {})  # a composite's stable names (composite._name_ops)
     positions = [0] if positions is None else positions  # next call's position, shared with nested walks
     values: dict[int, Any] = {id(x): v for x, v in zip(graph.inputs, inputs)}
     for depth in sorted(graph._nodes_by_depth, reverse=True):
@@ -155,7 +156,7 @@ def _walk(
                 continue
             index = counters[id(op)]
             counters[id(op)] += 1
-            name = prefix + op.name + (f"#{index + 1}" if index else "")
+            name = prefix + names.get(id(op), op.name) + (f"#{index + 1}" if index else "")
             flat = [values[id(x)] for x in node.input_tensors]
             if isinstance(op, keras.Model) and is_graph_model(op):
                 outputs = run_graph(
