@@ -257,11 +257,12 @@ def _snake(name: str) -> str:
 
 
 def _name_ops(graph: Any) -> None:
-    """Name the traced ``keras.ops`` nodes, and the sublayers Keras named
-    itself (``softmax_4``), by their place in this graph (``add``,
+    """Name the traced ``keras.ops`` nodes, and the weightless sublayers
+    Keras named itself (``softmax_4``), by their place in this graph (``add``,
     ``add_1``...), not by Keras' process-wide counters, so traces read the
     same in every process and build (``graph._autoinit_names``, which the
-    walk reads; layers keep their own names)."""
+    walk reads; layers keep their own names). A weighted sublayer keeps its
+    name (``dense_2`` may be its author's choice, as in ViT's MLP)."""
     seen: dict[str, int] = {}
     names: dict[int, str] = {}
     for depth in sorted(graph._nodes_by_depth, reverse=True):
@@ -270,8 +271,10 @@ def _name_ops(graph: Any) -> None:
             if op is None or node.is_input or id(op) in names:
                 continue
             base = _snake(type(op).__name__)
-            if isinstance(op, keras.layers.Layer) and not re.fullmatch(re.escape(base) + r"(_\d+)?", op.name):
-                continue  # named by its author: kept
+            if isinstance(op, keras.layers.Layer) and (
+                op.weights or not re.fullmatch(re.escape(base) + r"(_\d+)?", op.name)
+            ):
+                continue  # weighted, or named by its author: kept
             count = seen.get(base, 0)
             seen[base] = count + 1
             names[id(op)] = base if count == 0 else f"{base}_{count}"
