@@ -125,3 +125,23 @@ def test_weights_a_composite_uses_as_constants_are_named_in_a_warning():
     with pytest.warns(UnsupportedLayerWarning, match=r"with_table.*\['table'\] run on constants"):
         estimates = AutoInit(seed=0).estimate(model)
     assert "with_table/proj" in {r["name"] for r in estimates}
+
+
+def test_names_inside_a_composite_do_not_depend_on_what_the_process_built_before():
+    class Block(L.Layer):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.dense = L.Dense(8, name="proj")
+            self.drop = L.Dropout(0.1)  # named by Keras' process-wide counter
+
+        def call(self, x):
+            return x + self.drop(self.dense(x))
+
+    def names() -> list[str]:
+        x = keras.Input((8,))
+        return [r["name"] for r in AutoInit(seed=0).estimate(keras.Model(x, Block(name="blk")(x)))]
+
+    first = names()
+    L.Dropout(0.5), L.Dropout(0.5)  # moves Keras' counter
+    assert names() == first
+    assert {"blk/proj", "blk/dropout", "blk/add"} <= set(first)
