@@ -139,7 +139,7 @@ def test_names_inside_a_composite_do_not_depend_on_what_the_process_built_before
 
     def names() -> list[str]:
         x = keras.Input((8,))
-        return [r["name"] for r in AutoInit(seed=0).estimate(keras.Model(x, Block(name="blk")(x)))]
+        return [r["name"] for r in AutoInit(seed=0).estimate(keras.Model(x, Block(name="blk")(x)))][1:]
 
     first = names()
     L.Dropout(0.5), L.Dropout(0.5)  # moves Keras' counter
