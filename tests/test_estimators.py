@@ -962,6 +962,27 @@ def test_an_activation_of_a_map_is_each_elements_gaussian_expectation(name, spre
     np.testing.assert_allclose(y.random_map(), second - first**2, rtol=1e-2, atol=2e-3)
 
 
+@pytest.mark.parametrize("cap", [6.0, 2.5])
+def test_a_capped_relu_of_a_map_has_the_closed_form_moments(cap):
+    """ReLU6 and ReLU(max_value=c) on elements N(d, r), some with r = 0:
+    each element's E[f] and Var[f] against a fine quadrature."""
+    from autoinit.estimators.activations import relu_family
+    from autoinit.estimators.gaussian import standard_normal_grid
+
+    rng = np.random.default_rng(38)
+    d = rng.standard_normal((4, 4, 8)) * 2.5 + 1.0
+    r = rng.uniform(0.0, 4.0, size=d.shape)
+    r[0, 0] = 0.0
+    d[0, 0, :3] = [-1.0, 1.0, cap + 1.0]
+    activation = ACTIVATIONS["relu6"] if cap == 6.0 else relu_family(max_value=cap)
+    y = estimate_activation(SignalMoments.from_offsets(d, r), activation)
+    z, w = standard_normal_grid(4001, 12.0)
+    f = activation.fn(d[..., None] + np.sqrt(r)[..., None] * z)
+    first, second = f @ w, (f * f) @ w
+    np.testing.assert_allclose(y.offsets, first, rtol=1e-5, atol=2e-5)
+    np.testing.assert_allclose(y.random_map(), second - first**2, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["relu", "tanh", "selu", "gelu", "sigmoid"])
 def test_activation_of_an_offset_map_matches_simulation(name):
     # Element (p, c) is N(d[p, c], r[p, c]); the variances differ between

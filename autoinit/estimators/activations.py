@@ -217,7 +217,8 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
     expected value ``m(d, r) = E_z[f(d + sqrt(r) z)]`` and variance
     ``E_z[f(.)^2] - m^2``; the output's offsets are ``m`` elementwise and its
     element variances those variances (and with the input's covariance the
-    output's, by Mehler's expansion). ReLU has closed forms; for other ``f``
+    output's, by Mehler's expansion). ReLU and ReLU capped at ``c`` (ReLU6,
+    ``ReLU(max_value=c)``) have closed forms; for other ``f``
     the two smooth functions of ``(d, sqrt(r))`` are tabulated by quadrature on
     a grid over their range and interpolated (bilinear).
     """
@@ -230,6 +231,8 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
         cdf, pdf = special.ndtr(a), np.exp(-0.5 * a * a) / np.sqrt(2.0 * np.pi)
         first = d * cdf + scale * pdf
         second = (d * d + r) * cdf + d * scale * pdf
+    elif (cap := _relu_cap(activation.key)) is not None:
+        first, second = _capped_relu_moments(d, scale, cap)
     else:
         first, second = _tabulated_moments(activation, d, scale)
     origin = (activation, x) if activation.monotone and x.origin is None else None
@@ -237,6 +240,35 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
     if x.covariance is None:
         return y
     return y.with_covariance(activation_covariance(activation.fn, d, r, x.covariance))
+
+
+def _relu_cap(key: Hashable) -> float | None:
+    """``c`` when ``key`` is a ReLU clipped to ``[0, c]`` (``relu6``, Keras'
+    ``relu(x, max_value=c)``), else None."""
+    if key == ("relu6",):
+        return 6.0
+    if isinstance(key, tuple) and len(key) == 4 and key[0] == "relu" and key[1] == 0.0 and key[3] == 0.0:
+        return key[2] if key[2] is not None and key[2] > 0.0 else None
+    return None
+
+
+def _capped_relu_moments(d: np.ndarray, scale: np.ndarray, cap: float) -> tuple[np.ndarray, np.ndarray]:
+    """``E[min(max(X, 0), c)]`` and ``E[.^2]`` for ``X ~ N(d, scale^2)``: with
+    ``a = -d / s`` and ``b = (c - d) / s`` (the bounds in units of ``s``),
+    ``E[X; a < Z < b] = d P + s (phi(a) - phi(b))``, ``E[X^2; a < Z < b] =
+    (d^2 + s^2) P + 2 d s (phi(a) - phi(b)) + s^2 (a phi(a) - b phi(b))`` with
+    ``P = Phi(b) - Phi(a)``, plus ``c`` (``c^2``) times ``Phi(-b)`` above the cap.
+    A zero ``s`` gives the clipped ``d`` itself."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.where(scale > 0.0, -d / scale, np.where(d < 0.0, np.inf, -np.inf))
+        b = np.where(scale > 0.0, (cap - d) / scale, np.where(d < cap, np.inf, -np.inf))
+        pa, pb = (np.exp(-0.5 * t * t) / np.sqrt(2.0 * np.pi) for t in (a, b))
+        a_pa, b_pb = (np.where(np.isfinite(t), t * p, 0.0) for t, p in ((a, pa), (b, pb)))
+    inside, above = special.ndtr(b) - special.ndtr(a), special.ndtr(-b)
+    first = d * inside + scale * (pa - pb) + cap * above
+    second = (d * d + scale * scale) * inside + 2.0 * d * scale * (pa - pb)
+    second = second + scale * scale * (a_pa - b_pb) + cap * cap * above
+    return first, second
 
 
 def _tabulated_moments(
