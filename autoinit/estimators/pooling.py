@@ -44,7 +44,7 @@ from autoinit.estimators.activations import estimate_activation
 from autoinit.estimators.convolutional import padding_geometry
 from autoinit.estimators.covariance import linear_map_moments
 from autoinit.estimators.gaussian import expectation_over_density
-from autoinit.moments import SignalMoments
+from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
 __all__ = [
     "estimate_average_pooling",
@@ -226,7 +226,11 @@ def estimate_max_pooling_map(
     if activation is not None:
         out = estimate_activation(out, activation)
     # Covariance between windows: taken as independent, the assumption every
-    # estimator makes, so that copies made later (up-sampling) are counted.
+    # estimator makes, so that copies made later (up-sampling) are counted
+    # (only on a tensor small enough to carry one: a larger diagonal matrix
+    # would be built only to be dropped, 2 GB for a 16x16x64 output).
+    if out.offsets.size > COVARIANCE_ELEMENTS:
+        return out
     return out.with_covariance(np.diag(np.broadcast_to(out.random_map(), out.offsets.shape).ravel()))
 
 
