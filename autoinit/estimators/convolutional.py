@@ -187,7 +187,8 @@ def convolve_map(
     channels = values.shape[-1]
     if 0 in outs:
         return np.zeros((*lead_shape, kernel.shape[-1]))
-    if groups == 1 and math.prod(lead_shape) * len(windows) * channels <= _COLUMN_ELEMENTS:
+    columns_size = math.prod(lead_shape) * len(windows) * channels
+    if groups == 1 and columns_size <= max(_COLUMN_ELEMENTS, math.prod(lead_shape) * kernel.shape[-1]):
         # One matrix product over (positions, taps x in): the windows side by side.
         columns = np.stack([padded[window] for window in windows], axis=-2)
         product = columns.reshape(-1, len(windows) * channels) @ kernel.reshape(-1, kernel.shape[-1])
@@ -204,7 +205,7 @@ def convolve_map(
 
 _COLUMN_ELEMENTS = 1 << 22
 """Largest ``positions x taps x in`` array ``convolve_map`` builds to convolve
-with one matrix product (else one product per tap)."""
+with one matrix product, unless the output is larger (else one product per tap)."""
 
 
 def convolve_constant_map(

@@ -74,11 +74,15 @@ def linear_variances(
     apply: Callable[[np.ndarray], np.ndarray], covariance: np.ndarray, in_shape: Sequence[int]
 ) -> np.ndarray:
     """The diagonal of ``A C A^T`` alone (for outputs too large to keep ``C``):
-    ``sum_i A^T[i, j] (C A^T)[i, j]``, flat over the output's elements."""
+    ``sum_i A^T[i, j] (C A^T)[i, j]``, flat over the output's elements. Both
+    factors are ``apply`` of a batch (the identity's rows, ``C``'s rows; ``C``
+    is symmetric), which for a convolution costs far less than the dense
+    product ``C @ A^T``."""
     c = np.asarray(covariance, dtype=np.float64)
     n = c.shape[0]
     transposed = np.asarray(apply(np.eye(n).reshape(n, *in_shape)), dtype=np.float64).reshape(n, -1)  # A^T
-    return np.einsum("ij,ij->j", transposed, c @ transposed)
+    right = np.asarray(apply(c.reshape(n, *in_shape)), dtype=np.float64).reshape(n, -1)  # C A^T
+    return np.einsum("ij,ij->j", transposed, right)
 
 
 LINEAR_BUDGET = 1 << 24
