@@ -5,7 +5,10 @@ Per model and seed: weighted layers with >= 16 output channels in the
 [0.5, 2]x band (training-mode probe, batch 64), the worst ratios, and the time
 ``initialize_model`` takes against the time Keras takes to build the model
 (side by side per seed: build, then initialize that model; wall and CPU
-seconds, the fastest of the seeds, and the median of the per-seed ratios).
+seconds, the fastest of the seeds, and the median of the per-seed ratios),
+and the floor under the init time: one seeded truncated-normal draw (Keras')
+of every kernel the model has (every weight of rank >= 2), which
+``initialize_model`` cannot skip with its default distribution.
 
 Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B] [--seeds 1,2] [--speed-only]``
 (``--quick``: seed 1 only; ``--speed-only``: no probe, only the times).
@@ -46,11 +49,12 @@ def main() -> None:
     low, high = BAND
     print(
         f"| model | weighted (>=16 ch) | in band, seeds {','.join(map(str, seeds))} | worst (layer: ratio) "
-        "| build s | init s | init / build | median init / build | build CPU s | init CPU s | init / build CPU |"
+        "| build s | init s | init / build | median init / build | build CPU s | init CPU s | init / build CPU "
+        "| draw s | draw / build |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
-        counts, worst, builds, inits, cpu_builds, cpu_inits = [], [], [], [], [], []
+        counts, worst, builds, inits, cpu_builds, cpu_inits, draws = [], [], [], [], [], [], []
         for seed in seeds:
             cpu = time.process_time()
             build_s, built = timed(CORPUS[name])
@@ -65,6 +69,7 @@ def main() -> None:
                 cpu_inits.append(time.process_time() - cpu)
             builds.append(build_s)
             inits.append(init_s)
+            draws.append(_draw_seconds(model))
             if not args.speed_only:
                 ratios = ratios_of(model, estimates, seed=seed, batch_size=64, min_channels=16)
                 inside = sum(low <= r <= high for r in ratios.values())
@@ -79,13 +84,24 @@ def main() -> None:
         weighted = counts[0].split("/")[1]
         build, init = min(builds), min(inits)
         paired = statistics.median(i / b for i, b in zip(inits, builds))
-        cpu_build, cpu_init = min(cpu_builds), min(cpu_inits)
+        cpu_build, cpu_init, draw = min(cpu_builds), min(cpu_inits), min(draws)
         print(
             f"| {name} | {weighted} | {' '.join(c.split('/')[0] for c in counts)} | {'; '.join(worst)} "
             f"| {fmt(build)} | {fmt(init)} | {init / build:.2f} | {paired:.2f} "
-            f"| {fmt(cpu_build)} | {fmt(cpu_init)} | {cpu_init / cpu_build:.2f} |",
+            f"| {fmt(cpu_build)} | {fmt(cpu_init)} | {cpu_init / cpu_build:.2f} | {fmt(draw)} | {draw / build:.2f} |",
             flush=True,
         )
+
+
+def _draw_seconds(model) -> float:
+    """Seconds one seeded truncated-normal draw of every weight of rank >= 2 takes."""
+    import keras
+
+    shapes = [tuple(w.shape) for w in model.weights if len(w.shape) >= 2]
+    start = time.perf_counter()
+    for i, shape in enumerate(shapes):
+        keras.random.truncated_normal(shape, seed=i)
+    return time.perf_counter() - start
 
 
 def _log(value: float) -> float:
