@@ -25,10 +25,11 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
 # Dependencies first (the large layer), from pyproject.toml (the library, the
-# `service` and `gpu` extras) pinned by constraints.txt (scripts/lock), so that
-# a change to the sources does not download TensorFlow and CUDA again.
+# `service` and `gpu` extras, and the extras they name, such as `autoinit[hub]`
+# for keras_hub) pinned by constraints.txt (scripts/lock), so that a change to
+# the sources does not download TensorFlow and CUDA again.
 COPY pyproject.toml README.md constraints.txt ./
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; x = p['optional-dependencies']; print(*p['dependencies'], *x['service'], *x['gpu'], sep=chr(10))" > /tmp/requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; x = p['optional-dependencies']; e = lambda n: [s for r in x[n] for s in ([t for m in r[9:-1].split(',') for t in e(m)] if r.startswith('autoinit[') else [r])]; print(*p['dependencies'], *e('service'), *e('gpu'), sep=chr(10))" > /tmp/requirements.txt \
     && pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt
 
 # Optional extra packages, e.g. --build-arg EXTRA_PACKAGES="fsspec s3fs" for

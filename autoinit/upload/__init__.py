@@ -12,6 +12,10 @@ accepts only what is on an allow-list:
   policy that AutoInit supports (``ALLOWED_CLASSES``, derived from
   `autoinit.keras_facts`), plus the few pairs the caller adds with
   ``extra_allowed``;
+* a vetted keras_hub backbone as the model itself, and vetted keras_hub layers
+  in a model (``keras_facts.HUB_BACKBONES``, ``HUB_UPLOAD_LAYERS``), with every
+  argument checked by name and kind (``hub_arguments``) and the parameters
+  counted from the arguments (``hub_sizes``);
 * activations given by name (``"relu"``), or as a Keras activation function
   object (``{"module": "keras.activations", "class_name": "function", ...}``);
 * plain JSON values, except strings starting with ``"__"`` (Keras' markers for
@@ -39,6 +43,8 @@ Example:
 Modules: ``limits`` (`UploadLimits`), ``allow_list`` (the tables),
 ``walker`` (`validate_model_config`), ``structure`` (JSON types, with
 paths), ``arguments`` (count arguments), ``params`` (the parameter bound),
+``hub_arguments`` and ``hub_sizes`` (keras_hub classes: their arguments, and
+their sizes from them),
 ``formats`` (`is_hdf5`), ``json_text`` (`loads_json`, bounded while
 parsing), ``archive`` (``.keras`` reading), ``parse`` (`parse_upload`).
 """

@@ -43,14 +43,20 @@ DTYPE_POLICY_CLASSES = keras_facts.DTYPE_POLICY_CLASSES
 def allowed_classes() -> dict[str, frozenset[str]]:
     """``module -> class names`` as the facts stand now (tests extend OP_NODES)."""
     table = dict(keras_facts.KERAS_MODULES)
-    for extra in (keras_facts.OP_NODES, keras_facts.APPLICATION_LAYERS):
+    for extra in (
+        keras_facts.OP_NODES,
+        keras_facts.APPLICATION_LAYERS,
+        keras_facts.HUB_BACKBONES,
+        keras_facts.HUB_UPLOAD_LAYERS,
+    ):
         for module, names in extra.items():
             table[module] = table.get(module, frozenset()) | names
     return table
 
 
 #: ``module -> class names`` accepted: Keras' own classes that AutoInit
-#: models or knows to be harmless, and the op nodes and application layers it models.
+#: models or knows to be harmless, the op nodes and application layers it
+#: models, and the vetted keras_hub backbones and layers.
 ALLOWED_CLASSES: Mapping[str, frozenset[str]] = allowed_classes()
 
 #: Class names accepted on entries without a ``module`` key (tf.keras 2).

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoinit.errors import ParameterBoundError
-from autoinit.keras_facts import MODEL_CLASSES
+from autoinit.keras_facts import MODEL_CLASSES, is_hub_backbone, is_hub_layer
+from autoinit.upload import hub_sizes
+from autoinit.upload.hub_arguments import check_hub_arguments
 from autoinit.upload.structure import format_path
 
 __all__ = [
@@ -573,10 +575,31 @@ def parameter_bound(config: Mapping[str, Any], *, limit: int | None = None) -> i
             not state (neither in ``build_config`` nor through the graph from
             the model's inputs), or a total above ``limit``; the message names
             the layer and its JSON path.
+
+    A keras_hub backbone states arguments, not layers: its parameters are
+    counted from them (`autoinit.upload.hub_sizes.backbone_parameters`),
+    its embeddings first.
     """
     counter = _Bound(limit)
+    if _is_backbone(config):
+        config_args = _backbone_arguments(config)
+        label = f"{config['class_name']} {config_args.get('name', '?')!r}"
+        for part, count in hub_sizes.backbone_parameters(config["class_name"], config_args):
+            counter.add(count, (), f"{label}'s {part}")
+        return counter.total
     counter.model(config, None, (), 0)
     return counter.total
+
+
+def _is_backbone(config: Mapping[str, Any]) -> bool:
+    return is_hub_backbone(config.get("module"), config.get("class_name"))
+
+
+def _backbone_arguments(config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A backbone's arguments, checked (its sizes are read from them)."""
+    arguments = config.get("config")
+    check_hub_arguments(config["class_name"], arguments, ("config",), None)
+    return arguments  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -614,6 +637,9 @@ def activation_elements(config: Mapping[str, Any]) -> ActivationElements:
     Raises:
         ModelConfigError: as `parameter_bound`.
     """
+    if _is_backbone(config):
+        sizes = hub_sizes.backbone_activations(config["class_name"], _backbone_arguments(config))
+        return ActivationElements(**vars(sizes), known=True)
     counter = _Bound(None, _Liveness())
     counter.model(config, None, (), 0)
     return counter.live.summary()
@@ -641,6 +667,13 @@ class _Liveness:
         self.size.append(_elements(shape))
         self.produced.append(self.step)
         return len(self.size) - 1
+
+    def scratch(self, elements: int) -> None:
+        """Tensors made and freed within the current call (a composite's inside)."""
+        if elements:
+            self.size.append(elements)
+            self.produced.append(self.step)
+            self.last_use[len(self.size) - 1] = self.step
 
     def use(self, tokens: list[int | None], step: int | None = None) -> None:
         for token in tokens:
@@ -730,9 +763,10 @@ class _Bound:
                 continue
             if token is None:
                 token = self._input(shape, nesting)
-            outputs = self.layer(layer, [[shape] if shape is not None else []], layer_path, nesting)
+            given = [[shape] if shape is not None else []]
+            outputs = self.layer(layer, given, layer_path, nesting)
             shape = outputs[0][0] if outputs and outputs[0] else None
-            token = self._called(layer, [[token]], [[shape]])[0][0]
+            token = self._called(layer, [[token]], [[shape]], given)[0][0]
         if nesting == 0 and token is not None:
             self.live.outputs.append(token)
         return [shape]
@@ -745,15 +779,28 @@ class _Bound:
         return token
 
     def _called(
-        self, entry: Mapping[str, Any], consumed: list[list[int | None]], outputs: list[list[Shape | None]]
+        self,
+        entry: Mapping[str, Any],
+        consumed: list[list[int | None]],
+        outputs: list[list[Shape | None]],
+        inputs: list[list[Shape]] | None = None,
     ) -> list[list[int]]:
         """Record a layer's calls (a nested model's own layers are recorded
-        as its walk meets them): what each reads, and the tensors it makes."""
+        as its walk meets them): what each reads, its ``inputs`` shapes, and
+        the tensors it makes."""
         made = []
-        for reads, shapes in zip(consumed, outputs):
+        for call, (reads, shapes) in enumerate(zip(consumed, outputs)):
             if entry.get("class_name") not in MODEL_CLASSES:
                 self.live.step += 1
             self.live.use(reads)
+            if is_hub_layer(entry.get("module"), entry.get("class_name")):
+                # The probe walks a keras_hub composite's own layers: their outputs live inside this call.
+                given = inputs[call] if inputs and call < len(inputs) else []
+                calls, elements = hub_sizes.composite_work(
+                    entry["class_name"], entry.get("config") or {}, given
+                )
+                self.live.step += calls
+                self.live.scratch(elements)
             made.append([self.live.tensor(shape) for shape in shapes])
         return made
 
@@ -778,7 +825,7 @@ class _Bound:
                 calls.append([] if None in shapes else shapes)
                 consumed.append([tokens.get(ref) for ref in refs])
             outputs = self.layer(layer, calls or [[]], layer_path, nesting)
-            made = self._called(layer, consumed or [[]], outputs)
+            made = self._called(layer, consumed or [[]], outputs, calls)
             for node_index, node_outputs in enumerate(outputs):
                 for tensor_index, shape in enumerate(node_outputs):
                     tensors[(name, node_index, tensor_index)] = shape
@@ -805,7 +852,10 @@ class _Bound:
         built = _shapes((entry.get("build_config") or {}).get("input_shape")) or _shapes(
             (entry.get("build_config") or {}).get("shapes_dict")
         )
-        rule = PARAMETER_RULES.get(class_name)
+        hub = is_hub_layer(entry.get("module"), class_name)
+        if hub:  # its rules read its arguments (validate_model_config checked them already)
+            check_hub_arguments(class_name, config, path + ("config",), (str(config.get("name")), class_name))
+        rule = (hub_sizes.LAYER_PARAMETER_RULES if hub else PARAMETER_RULES).get(class_name)
         if rule is None and class_name not in WEIGHTLESS_LAYERS and not _is_op_node(entry):
             raise ParameterBoundError(
                 f"AutoInit cannot bound the parameters of class {class_name!r} "
@@ -822,7 +872,9 @@ class _Bound:
                     "cannot be checked; save the model after building it."
                 )
             self.add(max(known, default=rule(config, []) or 0), path, label)
-        shape_rule = _SHAPE_RULES.get(class_name, _broadcast if _is_op_node(entry) else None)
+        shape_rule = (hub_sizes.LAYER_SHAPE_RULES if hub else _SHAPE_RULES).get(
+            class_name, _broadcast if _is_op_node(entry) else None
+        )
         return [
             [_clean(shape) for shape in shape_rule(config, shapes)] if shape_rule and shapes else [None]
             for shapes in calls

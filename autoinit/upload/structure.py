@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from autoinit.errors import ModelConfigError
-from autoinit.keras_facts import MODEL_CLASSES, WRAPPED_LAYER_KEYS
+from autoinit.keras_facts import MODEL_CLASSES, WRAPPED_LAYER_KEYS, is_hub_backbone
 
 __all__ = ["MAX_DEPTH", "check_model_structure", "format_path"]
 
@@ -51,6 +51,9 @@ def _short(value: Any, limit: int = 60) -> str:
 def check_model_structure(config: Any, max_depth: int = MAX_DEPTH) -> None:
     """Refuse a model config whose parts have the wrong JSON types.
 
+    A keras_hub backbone (`autoinit.keras_facts.HUB_BACKBONES`) has no
+    layers: only its own entry is checked.
+
     Checks, for the model and every nested model and wrapped layer: the
     types of ``class_name``, ``module``, ``registered_name``, ``config``,
     ``build_config``, ``layers``, ``inbound_nodes`` and the model's
@@ -68,6 +71,9 @@ def check_model_structure(config: Any, max_depth: int = MAX_DEPTH) -> None:
             "Expected a model config dict with 'class_name' and 'config' keys (a "
             f"parsed model.to_json()). Received keys {_short(sorted(config)[:10])}."
         )
+    if is_hub_backbone(config.get("module"), config.get("class_name")):
+        _check_entry(config, (), False)  # its config holds arguments, not layers
+        return
     if not _is_model_class(config.get("class_name")):
         raise ModelConfigError(
             "Expected a Functional or Sequential model config. "

@@ -32,6 +32,8 @@ from autoinit.upload.allow_list import (
     why_refused,
 )
 from autoinit.upload.arguments import check_layer_arguments
+from autoinit.upload.hub_arguments import check_hub_arguments, hub_refusal
+from autoinit.upload.hub_sizes import backbone_layer_count, inner_layer_count
 from autoinit.upload.limits import UploadLimits
 from autoinit.upload.params import parameter_bound
 from autoinit.upload.paths import Holder, Path, format_path, object_name, short
@@ -39,6 +41,23 @@ from autoinit.upload.paths import where as _where
 from autoinit.upload.structure import check_model_structure
 
 __all__ = ["ConfigSummary", "validate_model_config"]
+
+HUB_BACKBONE_NAMES = frozenset().union(*keras_facts.HUB_BACKBONES.values())
+HUB_LAYER_NAMES = frozenset().union(*keras_facts.HUB_UPLOAD_LAYERS.values())
+
+
+def _is_hub(module: str | None, class_name: str) -> bool:
+    return keras_facts.is_hub_backbone(module, class_name) or keras_facts.is_hub_layer(module, class_name)
+
+
+def _hub_reason(config: Mapping[str, Any]) -> str:
+    """`` (why)`` for a keras_hub object that is not a vetted backbone, else ``""``."""
+    module, class_name = config.get("module"), config.get("class_name")
+    if not isinstance(module, str) or module.split(".")[0] != keras_facts.HUB_PACKAGE:
+        return ""
+    if keras_facts.is_hub_layer(module, class_name):
+        return " (a keras_hub layer: upload a model that uses it)"
+    return f" ({hub_refusal(str(class_name))})"
 
 
 @dataclass(frozen=True)
@@ -92,15 +111,23 @@ def validate_model_config(
             f"'config'). Received: {type(config).__name__}."
         )
     top_class = config.get("class_name")
-    if not isinstance(top_class, str) or top_class not in MODEL_CLASSES:
-        raise ModelConfigError(
+    if not isinstance(top_class, str) or not (
+        top_class in MODEL_CLASSES or keras_facts.is_hub_backbone(config.get("module"), top_class)
+    ):
+        reason = _hub_reason(config)
+        # A keras_hub class that is not vetted may read files: refused as unsafe, not as malformed.
+        raise (UnsafeConfigError if reason else ModelConfigError)(
             "Expected a model config whose class_name is one of "
-            f"{sorted(MODEL_CLASSES)}. Received: class_name={short(top_class)}."
+            f"{sorted(MODEL_CLASSES)}, or a keras_hub backbone ({', '.join(sorted(HUB_BACKBONE_NAMES))}). "
+            f"Received: class_name={short(top_class)}{reason}."
         )
     walker = _ConfigWalker(limits, extra_allowed or {})
     walker.walk(config)
-    for layer_config, path, layer in walker.layer_configs:
+    for layer_config, path, layer, hub in walker.layer_configs:
         check_layer_arguments(layer_config, path, layer)
+        if hub:
+            check_hub_arguments(layer[1], layer_config, path, layer)
+    walker.count_hub_layers()
     check_model_structure(config, limits.max_depth)
     estimated_params = parameter_bound(config, limit=limits.max_params)
     return ConfigSummary(
@@ -123,7 +150,8 @@ class _ConfigWalker:
         self.num_layers = 0
         self.max_depth = 0
         self.class_counts: Counter[str] = Counter()
-        self.layer_configs: list[tuple[Any, Path, Holder]] = []
+        # (config, its path, the layer, whether it is a vetted keras_hub class)
+        self.layer_configs: list[tuple[Any, Path, Holder, bool]] = []
 
     def walk(self, config: Mapping[str, Any]) -> None:
         """Visit every value, depth first, with an explicit stack (no
@@ -230,12 +258,15 @@ class _ConfigWalker:
         subject = (own_name, class_name) if own_name and positioned else layer
         module = self._check_module(obj, class_name, path, subject)
         self._check_registered_name(obj, class_name, module, path, subject)
+        hub = _is_hub(module, class_name)
+        if hub:
+            self._check_hub_position(module, class_name, path, key, subject)
 
         if self._is_layer(class_name, module, key):
             layer = (own_name or "?", class_name)
             self._count_layer(obj, class_name, path, layer)
             # Checked after the walk, so unsafe content is reported first.
-            self.layer_configs.append((obj.get("config"), path + ("config",), layer))
+            self.layer_configs.append((obj.get("config"), path + ("config",), layer, hub))
         compile_config = obj.get("compile_config")
         if compile_config:
             raise UnsafeConfigError(
@@ -280,6 +311,12 @@ class _ConfigWalker:
         if not isinstance(module, str):
             raise ModelConfigError(f"Expected module to be a string. Received {module!r} {where}.")
         allowed = self.allowed.get(module)
+        if allowed is None and module.split(".")[0] == keras_facts.HUB_PACKAGE:
+            raise UnsafeConfigError(
+                f"keras_hub's {class_name} (module {module!r}) is refused: {hub_refusal(class_name)}. "
+                f"Accepted from keras_hub: the backbones {', '.join(sorted(HUB_BACKBONE_NAMES))} "
+                f"and the layers {', '.join(sorted(HUB_LAYER_NAMES))} {where}."
+            )
         if allowed is None:
             keras_owned = module == "keras" or module.startswith("keras.")
             detail = (
@@ -311,6 +348,8 @@ class _ConfigWalker:
         if module is not None and class_name in self.extra.get(module, ()):
             if registered == f"{module.split('.')[0]}>{class_name}":
                 return
+        if _is_hub(module, class_name) and registered == keras_facts.hub_registered_name(class_name):
+            return  # what keras_hub registers its classes under
         raise UnsafeConfigError(
             f"registered_name {registered!r} differs from class_name "
             f"{class_name!r}: Keras would look it up among registered custom "
@@ -328,7 +367,43 @@ class _ConfigWalker:
             module == "keras.layers"
             or keras_facts.is_op_node(module, class_name)
             or keras_facts.is_application_layer(module, class_name)
+            or _is_hub(module, class_name)
         )
+
+    def _check_hub_position(
+        self, module: str | None, class_name: str, path: Path, key: str | int | None, layer: Holder
+    ) -> None:
+        """A backbone only as the uploaded model itself; a layer only where layers go."""
+        if keras_facts.is_hub_backbone(module, class_name):
+            if path:
+                raise UnsafeConfigError(
+                    f"keras_hub's {class_name} is accepted only as the uploaded model itself, "
+                    f"not inside another model or layer {_where(path, layer)}."
+                )
+        elif not (key is None or key in WRAPPED_LAYER_KEYS) or not path:
+            raise UnsafeConfigError(
+                f"keras_hub's {class_name} is accepted only as a layer of a model {_where(path, layer)}."
+            )
+
+    def count_hub_layers(self) -> None:
+        """Add the layers vetted keras_hub classes build inside (a backbone's
+        blocks, a transformer layer's projections); their arguments are checked."""
+        for config, path, layer, hub in self.layer_configs:
+            if not hub:
+                continue
+            class_name = layer[1]
+            inner = (
+                backbone_layer_count(config)
+                if class_name in HUB_BACKBONE_NAMES
+                else inner_layer_count(class_name)
+            )
+            self.num_layers += inner
+            if self.num_layers > self.limits.max_layers:
+                raise ModelConfigError(
+                    f"The config has more than {self.limits.max_layers} layers "
+                    f"(counting nested ones: keras_hub's {class_name} builds {inner:,}); "
+                    f"refusing it {_where(path[:-1], layer)}."
+                )
 
     def _count_layer(
         self,
