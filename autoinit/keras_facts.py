@@ -186,7 +186,7 @@ TRACED_OP_NODES: Mapping[str, frozenset[str]] = {
         Split Stack Concatenate Take Tril Triu MoveAxis SwapAxes Einsum Matmul
         Where ZerosLike OnesLike"""
     ),
-    "keras.src.ops.nn": _names("Softmax"),
+    "keras.src.ops.nn": _names("Softmax DotProductAttention"),
 }
 
 #: Leaf layers (no sublayers with weights) that ``keras_hub`` defines, by module;
@@ -198,6 +198,8 @@ HUB_LAYERS: Mapping[str, frozenset[str]] = {
     "keras_hub.src.layers.modeling.rotary_embedding": _names("RotaryEmbedding"),
     "keras_hub.src.models.llama.llama_rotary_embedding": _names("LlamaRotaryEmbedding"),
     "keras_hub.src.models.vit.vit_layers": _names("ViTPatchingAndEmbedding"),
+    "keras_hub.src.layers.modeling.sine_position_encoding": _names("SinePositionEncoding"),
+    "keras_hub.src.layers.modeling.reversible_embedding": _names("ReversibleEmbedding"),
 }
 
 #: Layer classes that ``keras.applications`` models define in their own

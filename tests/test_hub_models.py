@@ -215,3 +215,35 @@ def test_records_name_sublayers_inside_the_blocks(name):
     with_target = {r["name"] for r in initialized(name, 1).estimates if r["target"] is not None}
     measured = {r["name"] for r in probed(name, 1)}
     assert [n for n in NESTED[name] if n not in with_target or n not in measured] == []
+
+
+# keras_hub layers inside a user's functional model
+
+
+def encoder_decoder():
+    """keras_hub layers as a user composes them: a standalone reversible
+    embedding plus a fixed sinusoid, an encoder, and a decoder whose
+    cross-attention reads the encoder (keras.ops.dot_product_attention
+    inside, with its causal mask a constant of the trace)."""
+    import keras
+    import keras_hub
+
+    tokens, memory = keras.Input((None,), dtype="int32"), keras.Input((16, 64))
+    x = keras_hub.layers.ReversibleEmbedding(1000, 64, name="embed")(tokens)
+    x = x + keras_hub.layers.SinePositionEncoding(name="sine")(x)
+    encoded = keras_hub.layers.TransformerEncoder(128, 4, name="encoder")(memory)
+    y = keras_hub.layers.TransformerDecoder(128, 4, name="decoder")(x, encoded)
+    return keras.Model([tokens, memory], keras.layers.Dense(10, name="head")(y))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_keras_hub_layers_in_a_functional_model_are_modelled_and_in_band(seed):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnsupportedLayerWarning)
+        model, estimates = AutoInit(seed=seed).initialize_model(encoder_decoder(), return_estimates=True)
+    assert not [str(w.message) for w in caught if issubclass(w.category, UnsupportedLayerWarning)]
+    names = {r["name"] for r in estimates if r["target"] is not None}
+    assert {"embed", "decoder/self_attention/attention_output", "decoder/cross_attention/value"} <= names
+    ratios = band_ratios(estimates, probe(model, batch_size=BATCH, seed=seed))
+    low, high = BAND
+    assert ratios and all(low <= r <= high for r in ratios.values()), ratios

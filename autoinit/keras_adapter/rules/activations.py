@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from autoinit.estimators.activations import estimate_masked_softmax
@@ -31,9 +32,14 @@ def softmax(ctx: LayerContext) -> SignalMoments:
 
 def _valid_counts(mask: object, shape: tuple, axes: list[int]) -> np.ndarray | None:
     """Per softmax row, how many elements ``mask`` keeps (a concrete mask the
-    walk evaluated, see ``propagate``); None without one or if it does not
+    walk evaluated, see ``propagate``, or a constant one, e.g. a causal mask
+    a composite builds from shapes alone); None without one or if it does not
     broadcast to the scores."""
-    if not isinstance(mask, np.ndarray):
+    if mask is None or isinstance(mask, SignalMoments):
+        return None
+    try:  # an array the walk evaluated, or a constant the trace baked in
+        mask = np.asarray(keras.ops.convert_to_numpy(mask))
+    except (TypeError, ValueError):
         return None
     full = (1, *(OPEN_DIM if d is None else int(d) for d in shape[1:]))
     try:

@@ -49,7 +49,11 @@ def einsum_dense(ctx: LayerContext) -> SignalMoments:
     return finish_weighted(ctx, z)
 
 
-@rule("Embedding", "ReversibleEmbedding")
+@rule(
+    "Embedding",
+    "ReversibleEmbedding",
+    "keras_hub.src.layers.modeling.reversible_embedding.ReversibleEmbedding",
+)
 def embedding(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     first = ctx.first_call("embeddings")

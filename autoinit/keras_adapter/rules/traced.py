@@ -10,12 +10,15 @@ the ops a config may hold are ``ops.OP_NODES``'s.
 
 from __future__ import annotations
 
+import math
 import re
 
+import keras
 import numpy as np
 
 from autoinit.errors import EstimationError
 from autoinit.estimators.activations import estimate_softmax
+from autoinit.estimators.attention import attend, attention_weight_concentration
 from autoinit.keras_adapter.composite import OPEN_DIM
 from autoinit.keras_adapter.context import LayerContext, without_offsets
 from autoinit.keras_adapter.rules import rule
@@ -39,6 +42,7 @@ MOVING_OPS = {
 PRODUCT_OPS = {NUMPY: ("Einsum", "Matmul")}
 # ``Where``, ``ZerosLike``, ``OnesLike``: their own rules below.
 SOFTMAX_OPS = {NN: ("Softmax",)}
+# ``DotProductAttention``: its own rule below.
 
 
 def _keys(table: dict[str, tuple[str, ...]]) -> list[str]:
@@ -134,3 +138,49 @@ def _as_moments(value: object, ctx: LayerContext) -> SignalMoments:
             f"Op node '{ctx.call.name}' (Where): expected tensors or numbers as branches. Received: {value!r}"
         ) from error
     return SignalMoments(float(array.mean()), float(array.var()))
+
+
+@rule(f"{NN}.DotProductAttention")
+def dot_product_attention(ctx: LayerContext) -> SignalMoments:
+    """``softmax(scale q.k) v`` over ``S`` keys (inputs ``(B, T, H, D)``):
+    scores of variance ``D E[q^2] E[k^2] scale^2`` (``scale`` 1/sqrt(D) by
+    default), then ``estimators.attention.attend`` with the weights'
+    concentration ``E[sum_t A_t^2]`` (averaged over row lengths ``1..S``
+    when causal, or over the keys each row keeps under a known mask)."""
+    named = dict(zip(("query", "key", "value"), ctx.args)) | ctx.kwargs
+    q, k, v = (without_offsets(named[n]) for n in ("query", "key", "value"))
+    shapes = dict(zip(("query", "key", "value"), ctx.call.input_shapes))
+    depth = int(shapes["query"][-1] or OPEN_DIM)
+    keys = int(shapes["key"][1] or OPEN_DIM)
+    scale = named.get("scale")
+    scale = 1.0 / math.sqrt(depth) if scale is None else float(scale)
+    score_var = depth * q.second_moment * k.second_moment * scale * scale
+    samples = ctx.session.monte_carlo_samples
+    rows = _kept_keys(named.get("mask"), keys)
+    if rows is None and getattr(ctx.layer, "is_causal", False):
+        rows = np.arange(1, keys + 1)
+    if rows is None:
+        concentration = attention_weight_concentration(keys, score_var, samples)
+    else:
+        lengths, counts = np.unique(np.clip(rows, 1, keys), return_counts=True)
+        concentration = float(
+            np.average(
+                [attention_weight_concentration(int(n), score_var, samples) for n in lengths], weights=counts
+            )
+        )
+    return attend(v, concentration, keys)
+
+
+def _kept_keys(mask: object, keys: int) -> np.ndarray | None:
+    """Keys each query row keeps under a concrete (evaluated or constant)
+    boolean mask, or None without one; a row that keeps none attends to all."""
+    if mask is None or isinstance(mask, SignalMoments):
+        return None
+    try:
+        kept = np.asarray(keras.ops.convert_to_numpy(mask)).astype(bool)
+    except (TypeError, ValueError):
+        return None
+    if kept.ndim == 0 or kept.shape[-1] != keys:
+        return None
+    counts = kept.reshape(-1, keys).sum(axis=1)
+    return np.where(counts == 0, keys, counts)
