@@ -15,9 +15,8 @@ For each small backbone of ``tests/hub_corpus.py`` and seeds 1 and 2:
 (c) two builds initialized with one seed have bit-identical weights.
 (d) the records name the sublayers inside the blocks (``outer/inner``).
 
-Known failures are listed one by one (``KNOWN_*``: model, seed, layer, with
-the numbers measured), each its own strict ``xfail``: it fails the run once
-fixed, so the entry is removed then. None is known at present. Speed and
+No failure is known at present (ViT's position table and class token and
+Llama's untied output projection were, until commit 4d37c54). Speed and
 seeds 1..5: ``benchmarks/bench_hub_models.py``.
 """
 
@@ -41,18 +40,6 @@ from autoinit.probe import probe  # noqa: E402
 
 SEEDS = (1, 2)
 BATCH = 32
-
-KNOWN_UNSCALED: dict[tuple[str, str], str] = {}
-"""(model, variable path) -> why: a kernel or table AutoInit leaves at the
-backbone's own draw (no record with a target, or not redrawn, or not the same
-for one seed), every seed. Emptied by commit 4d37c54 (ViT's position table and
-class token; Llama's untied output projection)."""
-
-KNOWN_PASS_THROUGH: dict[tuple[str, str], str] = {}
-"""(model, record name) -> why: a layer or traced op passed through, every seed."""
-
-KNOWN_OUT_OF_BAND: dict[tuple[str, int, str], str] = {}
-"""(model, seed, record name) -> the ratio measured: a record outside the band."""
 
 NESTED: dict[str, tuple[str, ...]] = {
     "BertBackbone": ("transformer_layer_0/self_attention_layer", "transformer_layer_1/feedforward_output_dense"),
@@ -95,16 +82,6 @@ def ratios(name: str, seed: int) -> dict[str, float]:
     return band_ratios(initialized(name, seed).estimates, probed(name, seed))
 
 
-def _known(table: dict) -> list:
-    return [
-        pytest.param(*key, marks=pytest.mark.xfail(strict=True, reason=why)) for key, why in table.items()
-    ]
-
-
-def _unscaled(name: str) -> set[str]:
-    return {path for model, path in KNOWN_UNSCALED if model == name}
-
-
 def _kernels(leaf) -> list:
     return [v for v in leaf.weights if not v.path.endswith("bias")]
 
@@ -117,8 +94,7 @@ def _kernels(leaf) -> list:
 def test_every_weighted_leaf_has_a_record_with_a_target(name, seed):
     run = initialized(name, seed)
     assert len(run.leaves) >= 12, [leaf_path(leaf) for leaf in run.leaves]
-    unscaled = {path.rsplit("/", 1)[0] for path in _unscaled(name)}
-    paths = [leaf_path(leaf) for leaf in run.leaves if leaf_path(leaf) not in unscaled]
+    paths = [leaf_path(leaf) for leaf in run.leaves]
     assert [p for p in paths if scaling_record(p, run.estimates) is None] == []
 
 
@@ -127,23 +103,9 @@ def test_every_weighted_leaf_has_a_record_with_a_target(name, seed):
 def test_every_weighted_leaf_was_redrawn(name, seed):
     run = initialized(name, seed)
     kept = [
-        v.path
-        for leaf in run.leaves
-        for v in _kernels(leaf)
-        if v.path not in _unscaled(name) and np.array_equal(run.before[v.path], v.numpy())
+        v.path for leaf in run.leaves for v in _kernels(leaf) if np.array_equal(run.before[v.path], v.numpy())
     ]
     assert kept == []
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize(("name", "path"), _known(KNOWN_UNSCALED))
-def test_known_unscaled_variable(name, path, seed):
-    run = initialized(name, seed)
-    variable = {v.path: v for v in run.model.weights}[path]
-    assert scaling_record(path.rsplit("/", 1)[0], run.estimates) is not None
-    assert not np.array_equal(run.before[path], variable.numpy())
-    again = {v.path: v for v in AutoInit(seed=seed).initialize_model(HUB[name]()).weights}[path]
-    assert np.array_equal(variable.numpy(), again.numpy())
 
 
 def _passed_through(run: Initialized) -> list[str]:
@@ -154,16 +116,8 @@ def _passed_through(run: Initialized) -> list[str]:
 @pytest.mark.parametrize("name", HUB)
 def test_nothing_is_passed_through(name, seed):
     run = initialized(name, seed)
-    known = {path for model, path in KNOWN_PASS_THROUGH if model == name}
-    assert [p for p in _passed_through(run) if p not in known] == []
-    layers = {p.rsplit("/", 1)[-1].split("#")[0] for p in known}
-    assert [m for m in run.unsupported if not any(f"layer '{layer}'" in m for layer in layers)] == []
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize(("name", "path"), _known(KNOWN_PASS_THROUGH))
-def test_known_pass_through(name, path, seed):
-    assert path not in _passed_through(initialized(name, seed))
+    assert _passed_through(run) == []
+    assert run.unsupported == []
 
 
 # (b) the band, measured by a probe that reaches inside the blocks
@@ -175,18 +129,8 @@ def test_every_scaled_record_is_in_band(name, seed):
     low, high = BAND
     measured = ratios(name, seed)
     assert len(measured) >= 7, measured
-    outside = {
-        layer: round(r, 3)
-        for layer, r in measured.items()
-        if not low <= r <= high and (name, seed, layer) not in KNOWN_OUT_OF_BAND
-    }
+    outside = {layer: round(r, 3) for layer, r in measured.items() if not low <= r <= high}
     assert outside == {}
-
-
-@pytest.mark.parametrize(("name", "seed", "layer"), _known(KNOWN_OUT_OF_BAND))
-def test_known_out_of_band_record(name, seed, layer):
-    low, high = BAND
-    assert low <= ratios(name, seed)[layer] <= high
 
 
 # (c) seeded by graph position
@@ -199,9 +143,7 @@ def test_one_seed_gives_bit_identical_weights(name):
     paths = [v.path for v in first.weights]
     assert paths == [v.path for v in second.weights]
     differ = [
-        a.path
-        for a, b in zip(first.weights, second.weights)
-        if a.path not in _unscaled(name) and not np.array_equal(a.numpy(), b.numpy())
+        a.path for a, b in zip(first.weights, second.weights) if not np.array_equal(a.numpy(), b.numpy())
     ]
     assert differ == []
 
