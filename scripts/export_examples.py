@@ -3,7 +3,9 @@
 The page uploads these files exactly as a user would upload their own config,
 so the examples go through the same validation as any upload. Run after
 changing `autoinit.zoo`; `tests/test_frontend_examples.py` fails when the
-committed files no longer match what the zoo builds.
+committed files no longer match what the zoo builds. The small keras_hub
+backbones (`autoinit.zoo.HUB_ZOO`) are listed apart, in ``hub.json``, and
+written only where keras-hub is installed.
 
     .venv/bin/python scripts/export_examples.py
 """
@@ -34,13 +36,36 @@ def index_entries() -> list[dict]:
     return [{**entry, "file": f"{entry['name']}.json"} for entry in zoo.list_models()]
 
 
-def main(out: Path = EXAMPLES_DIR) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    entries = index_entries()
+def hub_example_config(name: str) -> dict:
+    """The config the page offers for keras_hub example ``name``."""
+    from autoinit import zoo
+
+    return json.loads(zoo.build_hub(name).to_json())
+
+
+def hub_index_entries() -> list[dict]:
+    """``hub.json``: the keras_hub examples plus each one's file name (none without keras_hub)."""
+    from autoinit import zoo
+
+    return [{**entry, "file": f"{entry['name']}.json"} for entry in zoo.list_hub_models()]
+
+
+def _write(out: Path, index: str, entries: list[dict], config) -> None:
     for entry in entries:
-        (out / entry["file"]).write_text(json.dumps(example_config(entry["name"])) + "\n")
+        (out / entry["file"]).write_text(json.dumps(config(entry["name"])) + "\n")
         print(f"wrote {out / entry['file']}", file=sys.stderr)
-    (out / "index.json").write_text(json.dumps(entries, indent=1) + "\n")
+    (out / index).write_text(json.dumps(entries, indent=1) + "\n")
+
+
+def main(out: Path = EXAMPLES_DIR) -> int:
+    from autoinit import zoo
+
+    out.mkdir(parents=True, exist_ok=True)
+    _write(out, "index.json", index_entries(), example_config)
+    if zoo.hub_available():
+        _write(out, "hub.json", hub_index_entries(), hub_example_config)
+    else:
+        print("keras-hub is not installed: hub.json and its examples left as they are", file=sys.stderr)
     return 0
 
 

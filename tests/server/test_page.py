@@ -895,3 +895,35 @@ def test_a_transformer_shows_its_residual_stream_and_one_blocks_inside(page, ser
     assert shown["x"] == list(range(len(names))) and shown["bands"] == []
     assert shown["names"] == names
     assert _table_names(page) == names
+
+
+def test_the_bert_tiny_example_shows_its_residual_stream_block_by_block(page, service):
+    """keras_hub's BERT, from the gallery: the stream's labels are its block-level records in order."""
+    pytest.importorskip("keras_hub", reason="keras-hub is not installed (the worker builds the example)")
+    from autoinit import zoo
+    from autoinit.plot.blocks import STREAM, block_names, label_of, view_layers
+
+    page.goto("/")
+    page.locator('#examples button[data-example="bert_tiny"]').wait_for()
+    hub = page.locator("#examples button.hub")
+    assert [hub.nth(i).get_attribute("data-example") for i in range(hub.count())] == list(zoo.HUB_ZOO)
+    page.locator('#examples button[data-example="bert_tiny"]').click()
+    wait_for_result(page)
+    assert "bert_tiny" in page.text_content("#job-title")
+    traces = httpx.get(f"{service.url}/jobs/{job_id_of(page)}/traces", timeout=30).json()
+    stream = [layer["name"] for layer in view_layers(traces["layers"], STREAM)]
+    blocks = block_names(traces["layers"])
+    assert [name for name in stream if "/" in name] == [
+        f"transformer_layer_{i}/{leaf}"
+        for i in range(4)
+        for leaf in ("add", "self_attention_layer_norm", "add_1", "feedforward_layer_norm")
+    ]
+    assert stream[-1] == "pooled_dense"
+
+    shown = _show(page, "stream", label_of(stream[0], blocks))
+    assert shown["ticktext"] == [label_of(name, blocks) for name in stream]
+    assert shown["names"] == stream and shown["x"] == list(range(len(stream)))
+    assert shown["bands"] == [f"transformer_layer_{i}" for i in range(4)]
+    assert shown["blocks"] == ["0", "1", "2", "3"]
+    assert _table_names(page) == stream
+    screenshot(page, "page-bert-tiny-stream")
