@@ -466,7 +466,9 @@ def center_config(
         raise ModelConfigError(f"Expected a JSON-serializable model config. Received: {error}") from None
     if not _is_model(rewritten):
         raise ModelConfigError(
-            f"Expected a model config with 'layers'. Received: class_name={_class_name(rewritten)!r}"
+            "center_activations (AutoInit++) inserts layers into a Functional or Sequential config's "
+            f"layer list; expected a model config with 'layers'. Received: class_name={_class_name(rewritten)!r}"
+            " (a keras_hub backbone's config holds its arguments, not layers)"
         )
     rewriter = _Rewriter(_Namer(_all_names(rewritten)), custom_objects)
     rewriter.model(rewritten, "", outputs_protected=True)

@@ -427,7 +427,7 @@ def _train(
             loss = float(
                 np.asarray(
                     model.train_on_batch(
-                        inputs if len(inputs) > 1 else inputs[0], targets if len(targets) > 1 else targets[0]
+                        _structured(model, inputs), targets if len(targets) > 1 else targets[0]
                     )
                 ).reshape(-1)[0]
             )
@@ -447,3 +447,15 @@ def _train(
             diverged_at = step
         after_step(step)
     return {"loss": losses, "grad_norm": norms, "diverged_at": diverged_at}
+
+
+def _structured(model: Any, inputs: list[np.ndarray]) -> Any:
+    """The inputs in the structure the model was built on (a dict by name
+    for ``keras_hub`` backbones; the arrays follow the flattened order, as
+    ``graph.model_inputs`` lists them)."""
+    import keras
+
+    struct = getattr(model, "_inputs_struct", None)
+    if struct is None:
+        return inputs if len(inputs) > 1 else inputs[0]
+    return keras.tree.pack_sequence_as(struct, inputs)

@@ -19,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
+from autoinit import keras_facts
 from autoinit.errors import ModelConfigError, TrainingDataError, UnsafeConfigError
 from autoinit.legacy import convert_legacy_config, is_legacy_config
 from autoinit.options import InitializeOptions
@@ -37,6 +38,7 @@ from server.text import has_lone_surrogate, lone_surrogate_path
 __all__ = [
     "ValidatedUpload",
     "check_probe_memory",
+    "check_options_fit_config",
     "check_training_data_wanted",
     "probe_memory_floor",
     "validate_training_data",
@@ -169,6 +171,24 @@ def check_probe_memory(config: dict[str, Any], options: InitializeOptions, budge
         f"{_mib(need)} even one example at a time; this server's workers allow {_mib(budget)} "
         f"(AUTOINIT_WORKER_MEMORY_BUDGET). What to change: " + "; or ".join(changes) + ".",
     )
+
+
+def check_options_fit_config(config: dict[str, Any], options: InitializeOptions) -> None:
+    """Raise a 422 `ProblemError` for an option the uploaded model cannot take:
+    AutoInit++ (``center_activations``) inserts layers into a Functional or
+    Sequential config's layer list, and a keras_hub backbone's config holds
+    arguments, not layers."""
+    if options.center_activations and keras_facts.is_hub_backbone(
+        config.get("module"), config.get("class_name")
+    ):
+        raise ProblemError(
+            422,
+            "Option not available for this model",
+            f"center_activations (AutoInit++) inserts centring layers into a Functional or Sequential "
+            f"config's layer list; a keras_hub backbone's config ({config.get('class_name')}) holds its "
+            "arguments, not layers. Received: center_activations=true. Send it without center_activations, "
+            "or as a Functional model built from the same layers.",
+        )
 
 
 def _mib(size: float) -> str:

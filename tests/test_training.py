@@ -129,3 +129,22 @@ def test_unknown_tasks_and_baselines_are_refused():
         train_probe(small_mlp(), steps=1, task="imagenet")
     with pytest.raises(AutoInitError, match="Unknown baselines"):
         train_probe(small_mlp(), steps=1, baselines=("xavier",))
+
+
+def test_a_keras_hub_backbone_with_inputs_by_name_trains():
+    """keras_hub backbones take their inputs as a dict by name
+    (token_ids, padding_mask, ...), not as a list."""
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=200,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=32,
+    )
+    run = train_probe(keras.saving.serialize_keras_object(backbone), steps=2, batch_size=4, seed=0)
+    assert run["loss"] == ["mean_squared_error", "mean_squared_error"]  # sequence and pooled outputs
+    for series in run["series"].values():
+        assert len(series["loss"]) == 2 and series["diverged_at"] is None
+        assert all(value > 0 and math.isfinite(value) for value in series["loss"])

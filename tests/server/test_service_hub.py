@@ -101,3 +101,10 @@ def test_a_bad_backbone_argument_is_refused_before_a_job_exists(client, bert, ar
     body = io.BytesIO(json.dumps(config).encode())
     _refused(client.post("/initialize", files={"model": ("bert.json", body)}), title, phrase)
     assert _jobs_in_store(client) == before
+
+
+def test_autoinit_plus_plus_on_a_backbone_is_refused_before_a_job_exists(client, bert):
+    before = _jobs_in_store(client)
+    answer = client.post("/initialize", params={"center_activations": "true"}, json=bert)
+    _refused(answer, "Option not available for this model", "holds its arguments, not layers")
+    assert _jobs_in_store(client) == before

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from server.api.deps import JobDep, QueryOptionsDep, ServiceDep, require_api_key
 from server.intake import (
+    check_options_fit_config,
     check_probe_memory,
     check_training_data_wanted,
     validate_training_data,
@@ -136,6 +137,7 @@ async def initialize(
         validated = await run_in_threadpool(validate_upload, upload.data, upload.filename, service.limits)
         if upload.training_data is not None:
             await run_in_threadpool(validate_training_data, upload.training_data, settings.max_data_bytes)
+        check_options_fit_config(validated.config, options)
         await run_in_threadpool(check_probe_memory, validated.config, options, settings.worker_memory_budget)
     except ProblemError as error:
         service.metrics.refused.labels(str(error.status)).inc()
