@@ -927,16 +927,20 @@ def test_dense_with_a_drawn_kernel_matches_simulation():
     assert_realised_match("dense", est, run_trials(offset_map_trial(d, r, lambda x: x @ kernel, 4000), 33))
 
 
-@pytest.mark.parametrize("per_channel", [True, False])
-def test_dense_on_a_map_is_the_same_product_at_every_position(per_channel):
+@pytest.mark.parametrize("spread", ["per_channel", "map", "one_mean"])
+def test_dense_on_a_map_is_the_same_product_at_every_position(spread):
     """A Dense layer on a (positions, units) map, its offsets and variances
-    either one per channel (broadcast over the map) or a full map."""
+    one per channel (broadcast over the map), a full map, or one mean for
+    every element (a filled map)."""
     rng = np.random.default_rng(36)
     kernel = rng.standard_normal((6, 5)) / 3.0
     shape = (4, 3, 6)
-    d = rng.standard_normal(6 if per_channel else shape) + 0.3
-    r = rng.uniform(0.1, 2.0, size=6 if per_channel else shape)
+    d = rng.standard_normal(shape[-1:] if spread == "per_channel" else shape) + 0.3
+    r = rng.uniform(0.1, 2.0, size=shape[-1:] if spread == "per_channel" else shape)
     x = SignalMoments.from_offsets(d, r)
+    if spread == "one_mean":
+        x = SignalMoments(0.4, 1.3)
+        d, r = np.full(shape, 0.4), np.full(shape, 1.3)
     est = estimate_dense_realised(kernel, x, x.offset_map(shape))
     d_map, r_map = np.broadcast_to(d, shape), np.broadcast_to(r, shape)
     np.testing.assert_allclose(est.offsets, np.einsum("pqi,io->pqo", d_map, kernel), rtol=1e-5)

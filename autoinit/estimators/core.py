@@ -91,11 +91,13 @@ def estimate_dense_realised(kernel: np.ndarray, x: SignalMoments, offsets: np.nd
 def _position_wise(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``values (..., in) @ w (in, out)`` as one BLAS product over the rows
     (a broadcast or strided ``values`` would take NumPy's slow loop); values
-    broadcast over every leading axis (a per-channel map) are multiplied once."""
+    the same in every row (a per-channel map, broadcast or filled) are
+    multiplied once."""
     a = np.asarray(values)
-    if a.ndim > 1 and all(step == 0 for step in a.strides[:-1]):
-        row = np.asarray(a[(0,) * (a.ndim - 1)], dtype=np.float64)
-        return np.broadcast_to(row @ w, (*a.shape[:-1], w.shape[-1]))
+    if a.ndim > 1:
+        first = a[(0,) * (a.ndim - 1)]
+        if all(step == 0 for step in a.strides[:-1]) or np.array_equal(a, np.broadcast_to(first, a.shape)):
+            return np.broadcast_to(np.asarray(first, dtype=np.float64) @ w, (*a.shape[:-1], w.shape[-1]))
     a = a.astype(np.float64, copy=False)
     return (np.ascontiguousarray(a).reshape(-1, a.shape[-1]) @ w).reshape(*a.shape[:-1], w.shape[-1])
 
