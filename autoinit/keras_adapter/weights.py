@@ -109,16 +109,19 @@ class WeightWriter:
     def _draw(self, init: keras.initializers.Initializer, shape: tuple[int, ...], dtype: Any) -> Any:
         """``init(shape, dtype=dtype)``; on TensorFlow from the kept unit draw
         when the last variable drawn had the same seed, shape and dtype (see
-        the module docstring), else from a new unit draw that is kept.
-        Other backends and dtypes call ``init`` each time."""
+        the module docstring; the unit draw is then let go: a kernel is
+        rewritten once), else from a new unit draw that is kept. Other
+        backends and dtypes call ``init`` each time."""
         if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
             return init(shape, dtype=dtype)
         ops = keras.ops
         kind = "orthogonal" if isinstance(init, keras.initializers.Orthogonal) else init.distribution
         key = (kind, init.seed, shape, str(dtype))
-        if self._unit is None or self._unit[0] != key:
-            self._unit = (key, _unit_draw(kind, init.seed, shape, dtype))
-        unit = self._unit[1]
+        if self._unit is not None and self._unit[0] == key:
+            unit, self._unit = self._unit[1], None
+        else:
+            unit = _unit_draw(kind, init.seed, shape, dtype)
+            self._unit = (key, unit)
 
         def constant(value: float) -> Any:
             return ops.convert_to_tensor(value, dtype=dtype)
