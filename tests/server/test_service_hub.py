@@ -49,6 +49,18 @@ def test_a_small_bert_backbone_config_becomes_a_job_that_completes(client, bert)
     model = client.get(job["links"]["model"])
     assert model.status_code == 200 and model.content[:2] == b"PK"  # a .keras archive
     assert client.get("/healthz").json()["tensorflow_imported"] is False  # nor keras_hub, which imports both
+    # The figure of the residual stream, server-side (what the page's Show select draws).
+    stream = client.get(f"/jobs/{job['id']}/figure", params={"view": "stream"})
+    assert stream.status_code == 200, stream.text
+    plotted = {
+        str(x) for trace in stream.json()["data"] for x in (trace.get("customdata") or trace.get("x") or [])
+    }
+    everything = client.get(f"/jobs/{job['id']}/figure").json()
+    assert len(stream.json()["data"][0]["x"]) < len(everything["data"][0]["x"]), plotted
+    block = client.get(f"/jobs/{job['id']}/figure", params={"view": "block:transformer_layer_1"})
+    assert block.status_code == 200 and "inside transformer_layer_1" in block.text
+    unknown = client.get(f"/jobs/{job['id']}/figure", params={"view": "block:nope"})
+    assert unknown.status_code == 422 and "block:transformer_layer_0" in unknown.json()["detail"]
 
 
 def test_a_functional_model_with_a_transformer_encoder_completes(client):

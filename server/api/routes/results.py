@@ -161,11 +161,22 @@ async def get_figure(
     log: bool = Query(True, description="Log y axis for the variance panel."),
     dark: bool = Query(False, description="Dark template (the page follows the OS setting)."),
     gradients: bool = Query(False, description="Add the gradient-variance panel, if probed."),
+    view: str = Query(
+        "all",
+        max_length=300,
+        description="'all' layers, the residual 'stream' of a model built from blocks (a transformer), "
+        "or 'block:<name>' for one block's inside (the page's Show select).",
+    ),
 ) -> Response:
     from autoinit.plot import figure_json
+    from autoinit.plot.blocks import view_layers
 
     traces = await _traces(service, job)
+    try:
+        view_layers(traces.get("layers", []), view)
+    except ValueError as error:
+        raise ProblemError(422, "Unknown figure view", str(error)) from None
     text = await run_in_threadpool(
-        lambda: figure_json(traces, log_y=log, dark=dark, show_gradients=gradients)
+        lambda: figure_json(traces, log_y=log, dark=dark, show_gradients=gradients, view=view)
     )
     return Response(text, media_type="application/json")
