@@ -510,30 +510,29 @@ def _keras_hub() -> Any:
     return keras_hub
 
 
-def bert_tiny(num_layers: int = 4, hidden_dim: int = 128, max_sequence_length: int = 64) -> keras.Model:
-    """keras_hub's ``BertBackbone`` (post-norm encoder blocks), 4 heads, FFN twice as wide."""
-    return _keras_hub().models.BertBackbone(
+def _text_backbone(
+    cls: str, name: str, num_layers: int, hidden_dim: int, max_sequence_length: int
+) -> keras.Model:
+    """A keras_hub text backbone of ``cls``: vocabulary 1000, 4 heads, FFN twice as wide."""
+    return getattr(_keras_hub().models, cls)(
         vocabulary_size=1000,
         num_layers=num_layers,
         num_heads=4,
         hidden_dim=hidden_dim,
         intermediate_dim=2 * hidden_dim,
         max_sequence_length=max_sequence_length,
-        name="bert_tiny",
+        name=name,
     )
+
+
+def bert_tiny(num_layers: int = 4, hidden_dim: int = 128, max_sequence_length: int = 64) -> keras.Model:
+    """keras_hub's ``BertBackbone`` (post-norm encoder blocks), 4 heads, FFN twice as wide."""
+    return _text_backbone("BertBackbone", "bert_tiny", num_layers, hidden_dim, max_sequence_length)
 
 
 def gpt2_tiny(num_layers: int = 4, hidden_dim: int = 128, max_sequence_length: int = 64) -> keras.Model:
     """keras_hub's ``GPT2Backbone`` (pre-norm decoder blocks), 4 heads, FFN twice as wide."""
-    return _keras_hub().models.GPT2Backbone(
-        vocabulary_size=1000,
-        num_layers=num_layers,
-        num_heads=4,
-        hidden_dim=hidden_dim,
-        intermediate_dim=2 * hidden_dim,
-        max_sequence_length=max_sequence_length,
-        name="gpt2_tiny",
-    )
+    return _text_backbone("GPT2Backbone", "gpt2_tiny", num_layers, hidden_dim, max_sequence_length)
 
 
 def vit_tiny(num_layers: int = 4, hidden_dim: int = 128, image_size: int = 32) -> keras.Model:
