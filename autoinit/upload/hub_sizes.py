@@ -333,7 +333,7 @@ def _reversible(config: Mapping[str, Any], shapes: list[Shape]) -> int:
 
 
 #: ``class name -> rule(config, input shapes) -> parameters or None`` (None:
-#: the input width is needed and unknown), as `autoinit.upload.params.PARAMETER_RULES`.
+#: the input width is needed and unknown), as `autoinit.upload.param_rules.PARAMETER_RULES`.
 LAYER_PARAMETER_RULES: Mapping[str, Callable[[Mapping[str, Any], list[Shape]], int | None]] = {
     "TransformerEncoder": _transformer_encoder,
     "TransformerDecoder": _transformer_decoder,

@@ -23,16 +23,26 @@ Example:
 from __future__ import annotations
 
 import math
-import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from autoinit.errors import ParameterBoundError
 from autoinit.keras_facts import MODEL_CLASSES, is_hub_backbone, is_hub_layer
 from autoinit.upload import hub_sizes
+from autoinit.upload.config_values import (
+    Shape,
+    as_count,
+    as_shape,
+    as_shapes,
+    clean_shape,
+    dim_of,
+    first_shape,
+)
 from autoinit.upload.hub_arguments import check_hub_arguments
+from autoinit.upload.param_rules import PARAMETER_RULES, WEIGHTLESS_LAYERS
+from autoinit.upload.shape_rules import SHAPE_RULES, broadcast, units_output, with_dim
 from autoinit.upload.structure import format_path
 
 __all__ = [
@@ -44,519 +54,10 @@ __all__ = [
     "parameter_bound",
 ]
 
-Shape = tuple[int | None, ...]  # batch axis first; None: unknown
 _Path = tuple[str | int, ...]
 
 #: Deepest nesting of models in models (and wrappers) followed.
 _MAX_NESTING = 32
-
-WEIGHTLESS_LAYERS = frozenset(
-    """Activation ReLU LeakyReLU ELU Softmax Dropout SpatialDropout1D
-    SpatialDropout2D SpatialDropout3D GaussianDropout GaussianNoise AlphaDropout
-    ActivityRegularization Masking Identity Rescaling UnitNormalization
-    RandomFlip RandomRotation RandomZoom RandomTranslation RandomContrast
-    RandomBrightness CenterCrop Resizing RandomCrop
-    AveragePooling1D AveragePooling2D AveragePooling3D MaxPooling1D
-    MaxPooling2D MaxPooling3D GlobalAveragePooling1D GlobalAveragePooling2D
-    GlobalAveragePooling3D GlobalMaxPooling1D GlobalMaxPooling2D
-    GlobalMaxPooling3D Add Subtract Multiply Average Maximum Minimum
-    Concatenate Dot Flatten Reshape Permute RepeatVector UpSampling1D
-    UpSampling2D UpSampling3D Cropping1D Cropping2D Cropping3D ZeroPadding1D
-    ZeroPadding2D ZeroPadding3D InputLayer""".split()
-)
-
-
-def _count(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return None
-    return value
-
-
-def _shape(value: Any) -> Shape | None:
-    """A shape from a config list (``[null, 32, 3]``), else None."""
-    if not isinstance(value, list) or not value or len(value) > 16:
-        return None
-    if not all(item is None or _count(item) is not None for item in value):
-        return None
-    return tuple(value)
-
-
-def _shapes(value: Any) -> list[Shape]:
-    """Every shape in a build_config value: a shape, a list or a dict of them."""
-    single = _shape(value)
-    if single is not None:
-        return [single]
-    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else []
-    return [shape for item in items if (shape := _shape(item)) is not None]
-
-
-def _counts(value: Any) -> list[int] | None:
-    """``3`` or ``[3, 4]`` as a list of counts, else None."""
-    values = [value] if not isinstance(value, list) else value
-    return values if all(_count(v) is not None for v in values) else None
-
-
-def _clean(shape: Any) -> Shape | None:
-    """An output shape with anything but a count replaced by None."""
-    if not isinstance(shape, tuple):
-        return None
-    return tuple(d if _count(d) is not None else None for d in shape)
-
-
-def _ints(value: Any, rank: int) -> list[int] | None:
-    """``kernel_size=3`` or ``[3, 3]`` as a list of ``rank`` ints."""
-    if _count(value) is not None:
-        return [value] * rank
-    if isinstance(value, list) and len(value) == rank and all(_count(v) is not None for v in value):
-        return list(value)
-    return None
-
-
-def _channels_axis(config: Mapping[str, Any]) -> int:
-    return 1 if config.get("data_format") == "channels_first" else -1
-
-
-def _dim(shape: Shape | None, axis: int) -> int | None:
-    if shape is None or not -len(shape) <= axis < len(shape):
-        return None
-    return shape[axis]
-
-
-def _product(values: list[int | None]) -> int | None:
-    if any(v is None for v in values):
-        return None
-    return math.prod(values)  # type: ignore[arg-type]
-
-
-def _axes_size(shape: Shape | None, axis: Any) -> int | None:
-    """Product of the dimensions ``axis`` (an int or a list) names."""
-    axes = [axis] if isinstance(axis, int) and not isinstance(axis, bool) else axis
-    if shape is None or not isinstance(axes, list) or not axes:
-        return None
-    if not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
-        return None
-    return _product([_dim(shape, a) for a in axes])
-
-
-# --- Parameters of one layer, given the shape(s) it is built with -------------
-
-ParamRule = Callable[[Mapping[str, Any], list[Shape]], "int | None"]
-
-
-def _first(shapes: list[Shape]) -> Shape | None:
-    return shapes[0] if shapes else None
-
-
-def _dense(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-    width, units = _dim(_first(shapes), -1), _count(config.get("units"))
-    return None if width is None or units is None else (width + 1) * units
-
-
-def _einsum_dense(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-    """Kernel axes take their sizes from the input or the output, as Keras'
-    ``_analyze_split_string`` resolves them; the bias is at most the output."""
-    shape, equation = _first(shapes), config.get("equation")
-    out = config.get("output_shape")
-    out_dims = [out] if _count(out) is not None else out if isinstance(out, list) else None
-    match = _EINSUM.fullmatch(equation) if isinstance(equation, str) else None
-    if shape is None or out_dims is None or match is None:
-        return None
-    input_spec, kernel_spec, output_spec = match.groups()
-    sizes = _label_sizes(output_spec, (shape[0], *out_dims))
-    sizes.update(_label_sizes(input_spec, shape))  # the input wins, as in Keras
-    kernel = _product([sizes.get(label) for label in kernel_spec])
-    bias = _product([_count(d) or 1 for d in out_dims]) if config.get("bias_axes") else 0
-    return None if kernel is None or bias is None else kernel + bias
-
-
-_EINSUM = re.compile(r"([a-zA-Z.]+),([a-zA-Z]+)->([a-zA-Z.]+)")
-
-
-def _label_sizes(spec: str, shape: tuple[Any, ...]) -> dict[str, int | None]:
-    """Label -> dimension, aligned to the end when the spec starts with ``...``."""
-    labels = spec.replace("...", "")
-    dims = shape[len(shape) - len(labels) :] if spec.startswith("...") else shape[: len(labels)]
-    return {label: _count(dim) for label, dim in zip(labels, dims)}
-
-
-def _embedding(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-    rows, cols = _count(config.get("input_dim")), _count(config.get("output_dim"))
-    return None if rows is None or cols is None else rows * cols
-
-
-def _reversible_embedding(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-    """The table, and an untied output projection of the same size."""
-    table = _embedding(config, shapes)
-    return None if table is None else table * (1 if config.get("tie_weights", True) else 2)
-
-
-def _conv(rank: int) -> ParamRule:
-    def rule(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-        channels = _dim(_first(shapes), _channels_axis(config))
-        kernel, filters = _ints(config.get("kernel_size"), rank), _count(config.get("filters"))
-        if channels is None or kernel is None or filters is None:
-            return None
-        return math.prod(kernel) * channels * filters + filters  # groups only divide
-
-    return rule
-
-
-def _depthwise(rank: int) -> ParamRule:
-    def rule(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-        channels = _dim(_first(shapes), _channels_axis(config))
-        kernel = _ints(config.get("kernel_size"), rank)
-        multiplier = _count(config.get("depth_multiplier", 1))
-        if channels is None or kernel is None or multiplier is None:
-            return None
-        return (math.prod(kernel) + 1) * channels * multiplier
-
-    return rule
-
-
-def _separable(rank: int) -> ParamRule:
-    def rule(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-        channels = _dim(_first(shapes), _channels_axis(config))
-        kernel = _ints(config.get("kernel_size"), rank)
-        filters = _count(config.get("filters"))
-        multiplier = _count(config.get("depth_multiplier", 1))
-        if channels is None or kernel is None or filters is None or multiplier is None:
-            return None
-        return (math.prod(kernel) + filters) * channels * multiplier + filters
-
-    return rule
-
-
-def _recurrent(gates: int, biases: int = 1) -> ParamRule:
-    def rule(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-        width, units = _dim(_first(shapes), -1), _count(config.get("units"))
-        if width is None or units is None:
-            return None
-        return gates * units * (width + units + biases)
-
-    return rule
-
-
-def _conv_lstm(rank: int) -> ParamRule:
-    def rule(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-        channels = _dim(_first(shapes), _channels_axis(config))
-        kernel, filters = _ints(config.get("kernel_size"), rank), _count(config.get("filters"))
-        if channels is None or kernel is None or filters is None:
-            return None
-        return 4 * filters * (math.prod(kernel) * (channels + filters) + 1)
-
-    return rule
-
-
-def _axis_weights(per_axis: int, extra: int = 0, default_axis: Any = -1) -> ParamRule:
-    def rule(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-        axis = config.get("axis", default_axis)
-        size = 1 if axis is None or axis == [] else _axes_size(_first(shapes), axis)
-        return None if size is None else per_axis * size + extra
-
-    return rule
-
-
-def _group_normalization(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-    size = _axes_size(_first(shapes), config.get("axis", -1))
-    return None if size is None else 2 * size
-
-
-def _prelu(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-    shape = _first(shapes)
-    if shape is None:
-        return None
-    shared = config.get("shared_axes") or []
-    shared = [shared] if isinstance(shared, int) else shared
-    if not isinstance(shared, list):
-        return None
-    return _product([d for axis, d in enumerate(shape) if axis and axis not in shared])
-
-
-def _multi_head_attention(config: Mapping[str, Any], shapes: list[Shape]) -> int | None:
-    widths = [w for shape in shapes if (w := _dim(shape, -1)) is not None]
-    heads, key_dim = _count(config.get("num_heads")), _count(config.get("key_dim"))
-    value_dim = _count(config.get("value_dim")) if config.get("value_dim") is not None else key_dim
-    if not widths or heads is None or key_dim is None or value_dim is None:
-        return None
-    width = max(widths)
-    out = config.get("output_shape")
-    out_dims = [width] if out is None else _counts(out)
-    out_width = None if out_dims is None else _product(out_dims)
-    if out_width is None:
-        return None
-    projections = heads * ((2 * key_dim + value_dim) * (width + 1))
-    return projections + heads * value_dim * out_width + out_width
-
-
-#: ``class name -> rule(config, input shapes) -> parameters or None``.
-PARAMETER_RULES: dict[str, ParamRule] = {
-    "Dense": _dense,
-    "EinsumDense": _einsum_dense,
-    "Embedding": _embedding,
-    "ReversibleEmbedding": _reversible_embedding,
-    "SimpleRNN": _recurrent(1), "SimpleRNNCell": _recurrent(1),
-    "GRU": _recurrent(3, biases=2), "GRUCell": _recurrent(3, biases=2),  # reset_after
-    "LSTM": _recurrent(4), "LSTMCell": _recurrent(4),
-    "BatchNormalization": _axis_weights(4),
-    "LayerNormalization": _axis_weights(2),
-    "RMSNormalization": _axis_weights(1),
-    "GroupNormalization": _group_normalization,
-    "Normalization": _axis_weights(2, extra=1),
-    "PReLU": _prelu,
-    "MultiHeadAttention": _multi_head_attention,
-    "Attention": lambda config, shapes: 2,
-    "AdditiveAttention": lambda config, shapes: _dim(_first(shapes), -1),
-    "LayerScale": lambda config, shapes: _count(config.get("projection_dim")),  # ConvNeXt's gamma
-}  # fmt: skip
-for _rank in (1, 2, 3):
-    PARAMETER_RULES[f"Conv{_rank}D"] = _conv(_rank)
-    PARAMETER_RULES[f"Conv{_rank}DTranspose"] = _conv(_rank)
-    PARAMETER_RULES[f"ConvLSTM{_rank}D"] = _conv_lstm(_rank)
-for _rank in (1, 2):
-    PARAMETER_RULES[f"DepthwiseConv{_rank}D"] = _depthwise(_rank)
-    PARAMETER_RULES[f"SeparableConv{_rank}D"] = _separable(_rank)
-
-
-# --- Output shapes, as upper bounds ------------------------------------------
-
-
-def _spatial_axes(shape: Shape, config: Mapping[str, Any]) -> range:
-    return range(2, len(shape)) if config.get("data_format") == "channels_first" else range(1, len(shape) - 1)
-
-
-def _with(shape: Shape, axis: int, value: int | None) -> Shape:
-    out = list(shape)
-    out[axis] = value
-    return tuple(out)
-
-
-def _strided(shape: Shape, config: Mapping[str, Any], window_key: str, transposed: bool = False) -> Shape:
-    axes = _spatial_axes(shape, config)
-    window = _ints(config.get(window_key), len(axes)) or [1] * len(axes)
-    strides = _ints(config.get("strides"), len(axes))
-    if strides is None:  # pooling: strides default to the window
-        strides = window if window_key == "pool_size" else [1] * len(axes)
-    dilation = _ints(config.get("dilation_rate", 1), len(axes)) or [1] * len(axes)
-    out = list(shape)
-    for index, axis in enumerate(axes):
-        n = shape[axis]
-        if n is None:
-            continue
-        s, k, d = max(strides[index], 1), window[index], dilation[index]
-        out[axis] = max(n * s, (n - 1) * s + d * (k - 1) + 1) + s if transposed else -(-n // s)
-    return tuple(out)
-
-
-def _same(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    return [_first(shapes)]
-
-
-def _broadcast(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    if not shapes:
-        return [None]
-    rank = max(len(s) for s in shapes)
-    padded = [(1,) * (rank - len(s)) + s for s in shapes]
-    out = []
-    for dims in zip(*padded):
-        out.append(None if any(d is None for d in dims) else max(dims))  # type: ignore[type-var]
-    return [tuple(out)]
-
-
-def _concatenate(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    axis = config.get("axis", -1)
-    if not shapes or not isinstance(axis, int) or len({len(s) for s in shapes}) != 1:
-        return [None]
-    merged = list(_broadcast(config, shapes)[0])  # type: ignore[arg-type]
-    if not -len(merged) <= axis < len(merged):
-        return [None]
-    widths = [s[axis] for s in shapes]
-    merged[axis] = None if any(w is None for w in widths) else sum(widths)  # type: ignore[arg-type]
-    return [tuple(merged)]
-
-
-def _units_output(
-    config: Mapping[str, Any], shape: Shape, units: int | None, states: int = 1
-) -> list[Shape | None]:
-    time = (shape[1],) if len(shape) > 2 else ()
-    main: Shape = (shape[0], *time, units) if config.get("return_sequences") else (shape[0], units)
-    return [main, *[(shape[0], units)] * states] if config.get("return_state") else [main]
-
-
-ShapeRule = Callable[[Mapping[str, Any], list[Shape]], list["Shape | None"]]
-
-
-def _shape_rules() -> dict[str, ShapeRule]:
-    rules: dict[str, ShapeRule] = {}
-    for name in WEIGHTLESS_LAYERS | {
-        "BatchNormalization",
-        "LayerNormalization",
-        "RMSNormalization",
-        "GroupNormalization",
-        "Normalization",
-        "PReLU",
-        "LayerScale",
-    }:
-        rules[name] = _same
-    for name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
-        rules[name] = _broadcast
-    rules["Concatenate"] = _concatenate
-
-    def last(value_key: str) -> ShapeRule:
-        def rule(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-            shape = _first(shapes)
-            return [None if shape is None else _with(shape, -1, _count(config.get(value_key)))]
-
-        return rule
-
-    rules["Dense"] = last("units")
-
-    def channels(value_key: str | None, window_key: str, transposed: bool = False) -> ShapeRule:
-        def rule(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-            shape = _first(shapes)
-            if shape is None:
-                return [None]
-            out = _strided(shape, config, window_key, transposed)
-            axis = _channels_axis(config)
-            if value_key == "depth_multiplier":
-                c, m = out[axis], _count(config.get("depth_multiplier", 1))
-                return [_with(out, axis, None if c is None or m is None else c * m)]
-            if value_key is not None:
-                out = _with(out, axis, _count(config.get(value_key)))
-            return [out]
-
-        return rule
-
-    for rank in (1, 2, 3):
-        rules[f"Conv{rank}D"] = channels("filters", "kernel_size")
-        rules[f"Conv{rank}DTranspose"] = channels("filters", "kernel_size", transposed=True)
-        rules[f"AveragePooling{rank}D"] = channels(None, "pool_size")
-        rules[f"MaxPooling{rank}D"] = channels(None, "pool_size")
-        for kind in ("Average", "Max"):
-            rules[f"Global{kind}Pooling{rank}D"] = _global_pooling
-        rules[f"UpSampling{rank}D"] = _resample("size", lambda n, k: n * k)
-        rules[f"ZeroPadding{rank}D"] = _resample("padding", lambda n, k: n + k, total=True)
-        rules[f"Cropping{rank}D"] = _resample("cropping", lambda n, k: max(n - k, 0), total=True)
-    for rank in (1, 2):
-        rules[f"DepthwiseConv{rank}D"] = channels("depth_multiplier", "kernel_size")
-        rules[f"SeparableConv{rank}D"] = channels("filters", "kernel_size")
-    rules["Embedding"] = rules["ReversibleEmbedding"] = lambda config, shapes: [
-        None if not shapes else (*shapes[0], _count(config.get("output_dim")))
-    ]
-    rules["Flatten"] = lambda config, shapes: [
-        None if not shapes else (shapes[0][0], _product(list(shapes[0][1:])))
-    ]
-    rules["Reshape"] = _reshape
-    rules["Permute"] = _permute
-    rules["RepeatVector"] = lambda config, shapes: [
-        None if not shapes else (shapes[0][0], _count(config.get("n")), *shapes[0][1:])
-    ]
-    for name in ("Resizing", "CenterCrop", "RandomCrop"):
-        rules[name] = _resized
-    rules["EinsumDense"] = _einsum_output
-    rules["MultiHeadAttention"] = _attention_output
-    for name in ("SimpleRNN", "GRU", "LSTM"):
-        rules[name] = _rnn_output(name)
-    return rules
-
-
-def _global_pooling(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    shape = _first(shapes)
-    if shape is None:
-        return [None]
-    axis = _channels_axis(config)
-    if config.get("keepdims"):
-        return [tuple(d if i in (0, axis % len(shape)) else 1 for i, d in enumerate(shape))]
-    return [(shape[0], shape[axis])]
-
-
-def _resample(key: str, combine: Callable[[int, int], int], total: bool = False) -> ShapeRule:
-    def rule(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-        shape = _first(shapes)
-        if shape is None:
-            return [None]
-        axes = list(_spatial_axes(shape, config))
-        value = config.get(key, 2 if key == "size" else 1)
-        amounts: list[int] = []
-        for index in range(len(axes)):
-            item = value[index] if isinstance(value, list) and index < len(value) else value
-            if isinstance(item, list):
-                item = sum(v for v in item if _count(v) is not None)
-            elif total and _count(item) is not None:
-                item = 2 * item
-            amounts.append(item if _count(item) is not None else 0)
-        out = list(shape)
-        for axis, amount in zip(axes, amounts):
-            if out[axis] is not None:
-                out[axis] = combine(out[axis], amount)  # type: ignore[arg-type]
-        return [tuple(out)]
-
-    return rule
-
-
-def _resized(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    """Resizing and crops: the spatial size becomes ``height`` x ``width``."""
-    shape = _first(shapes)
-    if shape is None or len(shape) < 3:
-        return [None]
-    axes = list(_spatial_axes(shape, config))[-2:]
-    out = list(shape)
-    for axis, key in zip(axes, ("height", "width")):
-        out[axis] = _count(config.get(key))
-    return [tuple(out)]
-
-
-def _reshape(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    target = config.get("target_shape")
-    shape = _first(shapes)
-    if shape is None or not isinstance(target, list) or not all(t == -1 or _count(t) for t in target):
-        return [None]
-    if -1 in target:
-        total = _product(list(shape[1:]))
-        known = _product([t for t in target if t != -1])
-        fill = None if total is None or not known else total // known
-        target = [fill if t == -1 else t for t in target]
-    return [(shape[0], *target)]
-
-
-def _permute(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    dims, shape = config.get("dims"), _first(shapes)
-    if shape is None or _counts(dims) is None or sorted(dims) != list(range(1, len(shape))):
-        return [None]
-    return [(shape[0], *(shape[d] for d in dims))]
-
-
-def _einsum_output(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    out, shape = config.get("output_shape"), _first(shapes)
-    dims = [out] if _count(out) is not None else out if isinstance(out, list) else None
-    if shape is None or dims is None:
-        return [None]
-    return [(shape[0], *(d if _count(d) is not None else None for d in dims))]
-
-
-def _attention_output(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-    query = _first(shapes)
-    if query is None:
-        return [None]
-    out = config.get("output_shape")
-    if _count(out) is not None:
-        return [_with(query, -1, out)]
-    if isinstance(out, list):
-        return [(*query[:-1], *out)]
-    return [query]
-
-
-def _rnn_output(class_name: str) -> ShapeRule:
-    def rule(config: Mapping[str, Any], shapes: list[Shape]) -> list[Shape | None]:
-        shape = _first(shapes)
-        if shape is None:
-            return [None]
-        states = 2 if class_name == "LSTM" else 1
-        return _units_output(config, shape, _count(config.get("units")), states)
-
-    return rule
-
-
-_SHAPE_RULES = _shape_rules()
 
 
 # --- Walking models ------------------------------------------------------------
@@ -752,7 +253,7 @@ class _Bound:
         path: _Path,
         nesting: int,
     ) -> list[Shape | None]:
-        shape = _shape(inner.get("build_input_shape"))
+        shape = as_shape(inner.get("build_input_shape"))
         if shape is None and inputs:
             shape = inputs[0]
         token: int | None = None
@@ -849,7 +350,7 @@ class _Bound:
             return self._nested_model(entry, calls, path, nesting)
         if class_name in WRAPPER_LAYERS:
             return self._wrapper(entry, class_name, calls, path, nesting)
-        built = _shapes((entry.get("build_config") or {}).get("input_shape")) or _shapes(
+        built = as_shapes((entry.get("build_config") or {}).get("input_shape")) or as_shapes(
             (entry.get("build_config") or {}).get("shapes_dict")
         )
         hub = is_hub_layer(entry.get("module"), class_name)
@@ -872,11 +373,11 @@ class _Bound:
                     "cannot be checked; save the model after building it."
                 )
             self.add(max(known, default=rule(config, []) or 0), path, label)
-        shape_rule = (hub_sizes.LAYER_SHAPE_RULES if hub else _SHAPE_RULES).get(
-            class_name, _broadcast if _is_op_node(entry) else None
+        shape_rule = (hub_sizes.LAYER_SHAPE_RULES if hub else SHAPE_RULES).get(
+            class_name, broadcast if _is_op_node(entry) else None
         )
         return [
-            [_clean(shape) for shape in shape_rule(config, shapes)] if shape_rule and shapes else [None]
+            [clean_shape(shape) for shape in shape_rule(config, shapes)] if shape_rule and shapes else [None]
             for shapes in calls
         ]
 
@@ -894,7 +395,7 @@ class _Bound:
         self, entry: Mapping[str, Any], class_name: str, calls: list[list[Shape]], path: _Path, nesting: int
     ) -> list[list[Shape | None]]:
         config = entry.get("config") or {}
-        built = _shapes((entry.get("build_config") or {}).get("input_shape"))
+        built = as_shapes((entry.get("build_config") or {}).get("input_shape"))
         inputs = [shapes for shapes in [built, *calls] if shapes] or [[]]
         results: list[list[Shape | None]] = []
         if class_name == "TimeDistributed":
@@ -913,7 +414,7 @@ class _Bound:
             for out in outs:
                 main = out[0] if out else None
                 if main is not None and merge == "concat":
-                    main = _with(main, -1, None if main[-1] is None else 2 * main[-1])
+                    main = with_dim(main, -1, None if main[-1] is None else 2 * main[-1])
                 results.append([main])
         elif class_name == "SpectralNormalization":
             before = self.total
@@ -943,25 +444,25 @@ class _Bound:
             if isinstance(cells, list)
             else [(cell, path + ("config", "cell"))]
         )
-        widths = [_dim(_first(shapes), -1) for shapes in inputs]
+        widths = [dim_of(first_shape(shapes), -1) for shapes in inputs]
         units = None
         for sub, sub_path in chain:  # each cell once, for every width it may see
             if not isinstance(sub, Mapping):
                 continue
             self._sublayer(sub, [[(None, w)] if w is not None else [] for w in widths], sub_path, nesting)
-            units = _count((sub.get("config") or {}).get("units"))
+            units = as_count((sub.get("config") or {}).get("units"))
             widths = [units] * len(widths)
         return [
-            _units_output(config, shape, units) if (shape := _first(shapes)) is not None else [None]
+            units_output(config, shape, units) if (shape := first_shape(shapes)) is not None else [None]
             for shapes in inputs
         ]
 
 
 def _input_shape(layer: Mapping[str, Any]) -> Shape | None:
     config = layer.get("config") or {}
-    shape = _shape(config.get("batch_shape")) or _shape(config.get("batch_input_shape"))
+    shape = as_shape(config.get("batch_shape")) or as_shape(config.get("batch_input_shape"))
     if shape is None and isinstance(config.get("shape"), list):
-        shape = _shape([None, *config["shape"]])
+        shape = as_shape([None, *config["shape"]])
     return shape
 
 
@@ -1008,6 +509,6 @@ def _is_ref(value: Any) -> bool:
         isinstance(value, list)
         and len(value) in (3, 4)
         and isinstance(value[0], str)
-        and _count(value[1]) is not None
-        and _count(value[2]) is not None
+        and as_count(value[1]) is not None
+        and as_count(value[2]) is not None
     )
