@@ -99,6 +99,14 @@ class SignalMoments:
     example, never the per-channel form of a larger tensor): the ``(N, N)`` covariance
     of their random parts (C order, like ``offsets.ravel()``), read-only;
     None when unknown. Attach with :meth:`with_covariance`."""
+    profile: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """With per-channel ``offsets`` of a tensor that had a full map (one too
+    large to keep, see ``per_channel``): the relative variance of the random
+    parts by position, ``(*positions)``, averaged over channels, mean 1. On a
+    map with zero padding, interior positions have more variance (their
+    windows are whole) and feed interior outputs that sum more taps; a
+    convolution reading this keeps that correlation (uniform otherwise: a
+    few percent low per layer, compounding). None when unknown."""
     source: tuple[SignalMoments, Any] | None = field(default=None, compare=False, repr=False)
     """``(base, activation)`` when this tensor is ``activation(base)``
     elementwise (an ``autoinit.estimators.activations.Activation``), so that
@@ -236,11 +244,23 @@ class SignalMoments:
             return self
         channels = self.offsets.shape[-1]
         d = self.offsets.reshape(-1, channels)
-        r = np.broadcast_to(self.random_map(), self.offsets.shape).reshape(-1, channels)
+        full = np.broadcast_to(self.random_map(), self.offsets.shape)
+        r = full.reshape(-1, channels)
         reduced = SignalMoments.from_offsets(d.mean(axis=0), d.var(axis=0) + r.mean(axis=0), self.origin)
+        by_position = full.mean(axis=-1)
+        level = float(by_position.mean())
+        profile = _stored(by_position / level) if level > 0 and np.ptp(by_position) > 1e-9 * level else None
         # The position spread joins the random part but is the same for every
         # example, so the per-example component keeps its absolute size.
-        return replace(reduced, example_shared_var=self.example_shared_var)
+        return replace(reduced, example_shared_var=self.example_shared_var, profile=profile)
+
+    def with_profile_of(self, other: SignalMoments) -> SignalMoments:
+        """These per-channel moments with ``other``'s position ``profile`` (an
+        elementwise or per-channel map keeps it, approximately); unchanged
+        when either has none or these have a full map."""
+        if other.profile is None or self.offsets is None or self.offsets.ndim != 1:
+            return self
+        return replace(self, profile=other.profile)
 
 
 def _stored(values: np.ndarray) -> np.ndarray:

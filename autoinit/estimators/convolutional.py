@@ -241,6 +241,29 @@ def convolve_constant_map(
     return result
 
 
+def convolve_profiled_map(
+    profile: np.ndarray,
+    channel_values: np.ndarray,
+    kernel: np.ndarray,
+    strides: Sequence[int],
+    padding: str,
+    dilation: Sequence[int],
+    groups: int = 1,
+) -> np.ndarray:
+    """``convolve_map`` of an input that is ``profile[p] * channel_values[c]``
+    (``SignalMoments.profile``), without building it: per tap the channel
+    contraction ``v_t = values @ W[t]``, then one single-channel convolution
+    of the profile with those per-tap responses."""
+    w = np.asarray(kernel, dtype=np.float64)
+    rank = w.ndim - 2
+    values = np.asarray(channel_values, dtype=np.float64)
+    _check_groups(values, w, groups)
+    taps = w.reshape(-1, w.shape[-2], w.shape[-1])
+    per_tap = np.stack([_grouped_product(values, tap, groups) for tap in taps])
+    single = per_tap.reshape(*w.shape[:rank], 1, per_tap.shape[-1])
+    return convolve_map(np.asarray(profile, dtype=np.float64)[..., None], single, strides, padding, dilation)
+
+
 _PAIR_COVARIANCE_ELEMENTS = 1 << 22
 """Largest ``positions x in x out`` for which ``conv_pair_covariance`` is
 taken (0.0 beyond). It once bounded an array of that size; the sum in tap
@@ -392,8 +415,14 @@ def estimate_conv_realised(
                 dilation=dilation,
                 groups=groups,
             )
+            profile = x.profile if x.profile is not None and x.profile.shape == offsets.shape[:-1] else None
+            random = (
+                constant(r, w * w)
+                if profile is None
+                else convolve_profiled_map(profile, r, w * w, strides, padding, dilation, groups)
+            )
             return _with_pair_covariance(
-                SignalMoments.from_offsets(constant(d, w), constant(r, w * w)),
+                SignalMoments.from_offsets(constant(d, w), random),
                 x,
                 w,
                 offsets.shape,

@@ -212,7 +212,7 @@ class LayerContext:
     def activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
         """Apply a (fused or standalone) activation to pre-activation ``z``
         (keeping the per-example fraction, see the module docstring)."""
-        y = self._activate(z, activation_fn, axis_size)
+        y = self._activate(z, activation_fn, axis_size).with_profile_of(z)
         activation = resolve_activation(activation_fn)
         if not isinstance(activation, Activation):
             return y
@@ -289,6 +289,7 @@ def scaled(z: SignalMoments, factor: float) -> SignalMoments:
     """The moments of ``sqrt(factor) * z`` (a kernel scaled by ``sqrt(factor)``)."""
     if z.offsets is not None:
         out = SignalMoments.from_offsets(z.offsets * math.sqrt(factor), z.random_map() * factor)
+        out = out.with_profile_of(z)
         return out if z.covariance is None else out.with_covariance(z.covariance * factor)
     return SignalMoments(z.mean * math.sqrt(factor), z.var * factor, z.shared_var * factor)
 

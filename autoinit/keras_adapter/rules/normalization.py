@@ -53,6 +53,7 @@ def batch_normalization(ctx: LayerContext) -> SignalMoments:
         beta=_values(layer.beta) if layer.center else None,
         renorm=renorm,
     )
+    y = y.with_profile_of(x)  # per channel an affine map: the position profile stays
     if x.example_shared_var > 0.0:  # per channel an affine map: the per-example share stays
         y = y.with_example_fraction(x.example_fraction)
     if x.covariance is None or y.offsets is None or y.offsets.shape != x.offsets.shape:
