@@ -94,7 +94,7 @@ def _position_wise(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     the same in every row (a per-channel map, broadcast or filled) are
     multiplied once."""
     a = np.asarray(values)
-    if a.ndim > 1:
+    if a.ndim > 1 and a.size:
         first = a[(0,) * (a.ndim - 1)]
         if all(step == 0 for step in a.strides[:-1]) or np.array_equal(a, np.broadcast_to(first, a.shape)):
             return np.broadcast_to(np.asarray(first, dtype=np.float64) @ w, (*a.shape[:-1], w.shape[-1]))
