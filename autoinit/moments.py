@@ -107,6 +107,12 @@ class SignalMoments:
     windows are whole) and feed interior outputs that sum more taps; a
     convolution reading this keeps that correlation (uniform otherwise: a
     few percent low per layer, compounding). None when unknown."""
+    spread: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """With per-channel ``offsets`` reduced from a full map (``per_channel``):
+    the part of each channel's random variance that is the spread of the
+    map's expected values over positions, ``(channels,)``: the same for every
+    example and smooth over positions, so neighbours in a pooling window
+    share it (max pooling reads it as shared). None when unknown."""
     source: tuple[SignalMoments, Any] | None = field(default=None, compare=False, repr=False)
     """``(base, activation)`` when this tensor is ``activation(base)``
     elementwise (an ``autoinit.estimators.activations.Activation``), so that
@@ -252,7 +258,12 @@ class SignalMoments:
         profile = _stored(by_position / level) if level > 0 and np.ptp(by_position) > 1e-9 * level else None
         # The position spread joins the random part but is the same for every
         # example, so the per-example component keeps its absolute size.
-        return replace(reduced, example_shared_var=self.example_shared_var, profile=profile)
+        return replace(
+            reduced,
+            example_shared_var=self.example_shared_var,
+            profile=profile,
+            spread=_stored(d.var(axis=0)),
+        )
 
     def with_profile_of(self, other: SignalMoments) -> SignalMoments:
         """These per-channel moments with ``other``'s position ``profile`` (an
@@ -261,6 +272,14 @@ class SignalMoments:
         if other.profile is None or self.offsets is None or self.offsets.ndim != 1:
             return self
         return replace(self, profile=other.profile)
+
+    def scaled_by(self, factor: float, of: SignalMoments) -> SignalMoments:
+        """These moments with ``of``'s profile and its ``spread`` times
+        ``factor`` (``of`` scaled by ``sqrt(factor)``)."""
+        out = self.with_profile_of(of)
+        if of.spread is None or out.offsets is None or out.offsets.ndim != 1:
+            return out
+        return replace(out, spread=_stored(np.asarray(of.spread) * factor))
 
 
 def _stored(values: np.ndarray) -> np.ndarray:

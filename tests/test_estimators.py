@@ -1284,6 +1284,21 @@ def test_a_position_profile_times_channel_values_convolves_like_the_full_map(
     assert fast.shape == full.shape and np.allclose(fast, full)
 
 
+def test_max_pooling_per_channel_keeps_offsets_and_shares_the_spread_within_a_window():
+    from autoinit.estimators.pooling import estimate_max_pooling, estimate_max_pooling_per_channel
+
+    x = SignalMoments.from_offsets(np.array([0.5, -1.0, 2.0]), np.array([1.0, 0.5, 2.0]))
+    per_channel = estimate_max_pooling_per_channel(x, 4)
+    for c in range(3):  # channel by channel, the same as the one-channel estimate
+        one = estimate_max_pooling(SignalMoments(float(x.offsets[c]), float(x.random_map()[c])), 4)
+        assert per_channel.offsets[c] == pytest.approx(one.mean, rel=1e-9)
+    # All of a channel's variance a position spread: the window's elements are equal, max = identity.
+    shared = estimate_max_pooling_per_channel(replace(x, spread=np.asarray(x.random_map())), 4)
+    np.testing.assert_allclose(shared.offsets, x.offsets, atol=1e-9)
+    assert shared.var == pytest.approx(x.var, rel=1e-9)
+    assert estimate_max_pooling_per_channel(SignalMoments(0.0, 1.0), 4) is None
+
+
 def test_a_map_reduced_per_channel_keeps_where_its_variance_sits():
     """Zero padding leaves border outputs fewer taps: less variance there. The
     per-channel form keeps that as a position profile (mean 1), and the next

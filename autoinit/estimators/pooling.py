@@ -125,6 +125,41 @@ def estimate_max_pooling(x: SignalMoments, window: int) -> SignalMoments:
     return SignalMoments(mean, var, x.shared_var)
 
 
+def estimate_max_pooling_per_channel(x: SignalMoments, window: int) -> SignalMoments | None:
+    """``estimate_max_pooling`` channel by channel, for realised per-channel
+    expected values (``offsets`` of shape ``(channels,)``: a map too large to
+    keep, reduced): the maximum of ``K`` elements of channel ``c`` around
+    ``d_c`` with variance ``r_c``, through ``f`` when ``x = f(g)``; the part
+    of ``r_c`` that is the reduced map's position spread
+    (``SignalMoments.spread``) is shared by a window's neighbours. Keeps the
+    per-channel offsets that the next weighted layer reads (pooling them into
+    one shared variance loses them). None without per-channel offsets."""
+    k = max(int(window), 1)
+    source, f = x, None
+    if x.origin is not None and x.origin[0].monotone:
+        f, source = x.origin[0].fn, x.origin[1]
+    if source.offsets is None or source.offsets.ndim != 1 or k == 1:
+        return None
+    d = np.asarray(source.offsets, np.float64)
+    r = np.broadcast_to(np.asarray(source.random_map(), np.float64), d.shape)
+    spread = np.zeros_like(d)
+    if source.spread is not None and np.shape(source.spread) == d.shape:
+        spread = np.minimum(np.asarray(source.spread, np.float64), r)  # shared by a window's elements
+    independent = r - spread
+    t, w = max_of_normals_density(k)
+    if f is None:
+        m1, m2 = float(w @ t), float(w @ (t * t))
+        return SignalMoments.from_offsets(
+            d + np.sqrt(independent) * m1, spread + independent * (m2 - m1 * m1)
+        )
+    first, second = np.empty_like(d), np.empty_like(d)
+    for c in range(d.size):
+        first[c], second[c], _ = expectation_over_density(
+            f, d[c], float(np.sqrt(independent[c])), t, w, float(spread[c])
+        )
+    return SignalMoments.from_offsets(first, np.maximum(second - first * first, 0.0))
+
+
 def clark_maximum(means: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of the maximum of each row's Gaussian elements.
 

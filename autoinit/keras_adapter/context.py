@@ -289,7 +289,7 @@ def scaled(z: SignalMoments, factor: float) -> SignalMoments:
     """The moments of ``sqrt(factor) * z`` (a kernel scaled by ``sqrt(factor)``)."""
     if z.offsets is not None:
         out = SignalMoments.from_offsets(z.offsets * math.sqrt(factor), z.random_map() * factor)
-        out = out.with_profile_of(z)
+        out = out.scaled_by(factor, z)
         return out if z.covariance is None else out.with_covariance(z.covariance * factor)
     return SignalMoments(z.mean * math.sqrt(factor), z.var * factor, z.shared_var * factor)
 

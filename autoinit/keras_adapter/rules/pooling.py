@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from autoinit.estimators.convolutional import conv_output_length
+from autoinit.estimators.convolutional import conv_output_length, convolve_map
 from autoinit.estimators.covariance import linear_output
 from autoinit.estimators.pooling import (
     estimate_average_pooling,
     estimate_average_pooling_map,
     estimate_max_pooling,
     estimate_max_pooling_map,
+    estimate_max_pooling_per_channel,
 )
 from autoinit.keras_adapter.context import LayerContext, spatial_dims
 from autoinit.keras_adapter.rules import rule
@@ -53,7 +54,27 @@ def max_pooling(ctx: LayerContext) -> SignalMoments:
         y = estimate_max_pooling_map(ctx.x, tuple(layer.pool_size), tuple(layer.strides), layer.padding)
         if y is not None:
             return y
+    if getattr(layer, "data_format", None) != "channels_first":
+        y = estimate_max_pooling_per_channel(ctx.x, math.prod(layer.pool_size))
+        if y is not None:
+            return _pooled_profile(ctx, y)
     return estimate_max_pooling(ctx.x, math.prod(layer.pool_size))
+
+
+def _pooled_profile(ctx: LayerContext, y: SignalMoments) -> SignalMoments:
+    """``y`` (per channel) with its input's position profile averaged over
+    each pooling window (``SignalMoments.profile``)."""
+    x, layer = ctx.x, ctx.layer
+    if x.profile is None or y.offsets is None or y.offsets.ndim != 1:
+        return y
+    pool, strides = tuple(layer.pool_size), tuple(layer.strides)
+    kernel = np.ones((*pool, 1, 1)) / math.prod(pool)
+    pooled = convolve_map(
+        np.asarray(x.profile, np.float64)[..., None], kernel, strides, layer.padding, (1,) * len(pool)
+    )[..., 0]
+    if tuple(pooled.shape) != tuple(d for d in ctx.output_shape[1:-1]) or pooled.mean() <= 0:
+        return y
+    return replace(y, profile=pooled / pooled.mean())
 
 
 def _global_window(ctx: LayerContext) -> int:
