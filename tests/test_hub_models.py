@@ -189,3 +189,27 @@ def test_keras_hub_layers_in_a_functional_model_are_modelled_and_in_band(seed):
     ratios = band_ratios(estimates, probe(model, batch_size=BATCH, seed=seed))
     low, high = BAND
     assert ratios and all(low <= r <= high for r in ratios.values()), ratios
+
+
+@pytest.mark.parametrize("cls", ["BertBackbone", "GPT2Backbone"])
+def test_a_position_table_shorter_than_the_probes_length_sets_the_open_length(cls):
+    """The walk and the probes give an open sequence ``OPEN_DIM`` (32) tokens,
+    or fewer where a learned position table is shorter (16 here)."""
+    import keras_hub
+
+    from autoinit.keras_adapter.composite import open_length_of
+
+    backbone = getattr(keras_hub.models, cls)(
+        vocabulary_size=500,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=32,
+        intermediate_dim=64,
+        max_sequence_length=16,
+    )
+    assert open_length_of(backbone) == 16
+    model, estimates = AutoInit(seed=1).initialize_model(backbone, return_estimates=True)
+    measured = probe(model, batch_size=16, seed=1)  # 32 tokens would overrun the table
+    ratios = band_ratios(estimates, measured)
+    low, high = BAND
+    assert len(ratios) >= 8 and all(low <= r <= high for r in ratios.values()), ratios

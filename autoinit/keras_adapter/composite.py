@@ -15,13 +15,15 @@ This needs a ``call`` written in backend-neutral ``keras.ops`` (as every
 ``keras_hub`` layer is); a layer whose ``call`` cannot run on Keras tensors
 stays one node (and gets the pass-through warning).
 
-Open dimensions (a sequence length of ``None``) are traced at ``OPEN_DIM``,
-the length the probes feed them.
+Open dimensions (a sequence length of ``None``) are traced at ``open_dim()``,
+the length the probes feed them: ``OPEN_DIM``, or less for a model whose
+position table is shorter (``open_length``; the walk sets it per model).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import inspect
 import re
 import warnings
@@ -32,11 +34,51 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["OPEN_DIM", "composite_graph", "is_batch_bound", "is_composite", "layer_key", "model_graph"]
+__all__ = [
+    "OPEN_DIM",
+    "composite_graph",
+    "is_batch_bound",
+    "is_composite",
+    "layer_key",
+    "model_graph",
+    "open_dim",
+    "open_length",
+    "open_length_of",
+]
 
 OPEN_DIM = 32
 """The size given to an open (``None``) non-batch dimension: the probe's
-inputs, the memory model and a composite's trace all use it."""
+inputs, the memory model and a composite's trace all use it (``open_dim``)."""
+
+_OPEN: contextvars.ContextVar[int] = contextvars.ContextVar("autoinit_open_dim", default=OPEN_DIM)
+
+
+def open_dim() -> int:
+    """The size of an open dimension in the current walk (``open_length``)."""
+    return _OPEN.get()
+
+
+def open_length_of(model: Any) -> int:
+    """``OPEN_DIM``, or the shortest learned position table of ``model``
+    (a layer's ``sequence_length``, as keras_hub's position embeddings have)
+    when shorter: longer sequences cannot be fed to it."""
+    limits = [
+        int(layer.sequence_length)
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(getattr(layer, "sequence_length", None), int) and layer.sequence_length > 0
+    ]
+    return min([OPEN_DIM, *limits])
+
+
+@contextlib.contextmanager
+def open_length(model: Any) -> Iterator[int]:
+    """Within: ``open_dim()`` is ``open_length_of(model)``."""
+    token = _OPEN.set(open_length_of(model))
+    try:
+        yield _OPEN.get()
+    finally:
+        _OPEN.reset(token)
+
 
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _BATCH_BOUND: weakref.WeakSet = weakref.WeakSet()
@@ -86,12 +128,13 @@ def composite_graph(layer: Any, node: Any, batch: int | None = None) -> Any | No
     Cached per layer, node and batch.
     """
     calls = _GRAPHS.setdefault(layer, {})
-    if (id(node), None) not in calls:
-        calls[(id(node), None)] = (node, _trace(layer, node, None))  # node kept alive: its id stays unique
-    graph = calls[(id(node), None)][1]
+    length = open_dim()
+    if (id(node), None, length) not in calls:
+        calls[(id(node), None, length)] = (node, _trace(layer, node, None))  # node kept alive: id unique
+    graph = calls[(id(node), None, length)][1]
     if graph is not None:
         return graph
-    key = (id(node), batch or 1)
+    key = (id(node), batch or 1, length)
     if key not in calls:
         calls[key] = (node, _trace(layer, node, batch or 1))
         if calls[key][1] is not None:
@@ -111,7 +154,8 @@ def model_graph(model: Any) -> Any | None:
     unknown or its ``call`` cannot run on Keras tensors."""
     calls = _GRAPHS.setdefault(model, {})
     if "model" not in calls:
-        calls["model"] = _trace_model(model)
+        with open_length(model):
+            calls["model"] = _trace_model(model)
     return calls["model"]
 
 
@@ -126,7 +170,7 @@ def _trace_model(model: Any) -> Any | None:
     try:
         placeholders = [
             keras.Input(
-                batch_shape=(None, *(OPEN_DIM if d is None else int(d) for d in tuple(one)[1:])),
+                batch_shape=(None, *(open_dim() if d is None else int(d) for d in tuple(one)[1:])),
                 name="input" if not several else f"input_{i}",
             )
             for i, one in enumerate(shape if several else [shape])
@@ -143,7 +187,7 @@ def _trace(layer: Any, node: Any, batch: int | None) -> Any | None:
 
     placeholders = {
         id(t): keras.Input(
-            batch_shape=(batch, *(OPEN_DIM if d is None else int(d) for d in t.shape[1:])),
+            batch_shape=(batch, *(open_dim() if d is None else int(d) for d in t.shape[1:])),
             dtype=t.dtype,
         )
         for t in node.input_tensors

@@ -54,7 +54,7 @@ from autoinit.estimators.activations import (
 )
 from autoinit.estimators.core import dense_weight_variance, estimate_dense
 from autoinit.keras_adapter.activations import resolve_activation
-from autoinit.keras_adapter.composite import OPEN_DIM
+from autoinit.keras_adapter.composite import open_dim
 from autoinit.keras_adapter.graph import LayerCall
 from autoinit.keras_adapter.weights import WeightWriter
 from autoinit.moments import SignalMoments
@@ -231,7 +231,7 @@ class LayerContext:
         self.note.pre_activation = z
         if activation == "glu":
             return estimate_glu(z)
-        size = axis_size if axis_size else self.output_shape[-1] or OPEN_DIM
+        size = axis_size if axis_size else self.output_shape[-1] or open_dim()
         return estimate_softmax(
             z, int(size), log=activation == "log_softmax", samples=self.session.monte_carlo_samples
         )
@@ -343,8 +343,8 @@ def normalized_axes(axis, rank: int) -> list[int]:
 
 def size_over_axes(shape: tuple, axes: list[int]) -> int:
     """Elements spanned by ``axes`` of ``shape`` (an unknown dimension counts
-    as ``OPEN_DIM``, the size the probes feed it)."""
-    return math.prod(shape[a] or OPEN_DIM for a in axes)
+    as ``open_dim()``, the size the probes feed it)."""
+    return math.prod(shape[a] or open_dim() for a in axes)
 
 
 def spatial_dims(shape: tuple, data_format: str | None, rank: int) -> tuple:

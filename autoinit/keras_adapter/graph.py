@@ -18,7 +18,13 @@ from typing import Any
 import keras
 
 from autoinit.errors import ModelConfigError
-from autoinit.keras_adapter.composite import composite_graph, is_batch_bound, is_composite, model_graph
+from autoinit.keras_adapter.composite import (
+    composite_graph,
+    is_batch_bound,
+    is_composite,
+    model_graph,
+    open_length,
+)
 
 __all__ = ["LayerCall", "functional_of", "is_graph_model", "needs_fixed_batch", "run_graph", "shape_of"]
 
@@ -121,7 +127,11 @@ def run_graph(
     in place of tensors, ``flat_inputs`` the values in tensor order. Returns
     the values of the model's outputs.
     """
-    return _walk(functional_of(model), inputs, visit, prefix, counters, positions, _batch_of(inputs))
+    graph = functional_of(model)
+    if counters is not None:  # a nested model: the outer walk set the open length
+        return _walk(graph, inputs, visit, prefix, counters, positions, _batch_of(inputs))
+    with open_length(model):
+        return _walk(graph, inputs, visit, prefix, counters, positions, _batch_of(inputs))
 
 
 def _batch_of(inputs: Sequence[Any]) -> int | None:

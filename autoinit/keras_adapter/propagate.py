@@ -13,7 +13,7 @@ import numpy as np
 
 from autoinit.errors import EstimationError, UnsupportedLayerWarning
 from autoinit.estimators.base import LayerOutputDistributionEstimator
-from autoinit.keras_adapter.composite import OPEN_DIM, layer_key
+from autoinit.keras_adapter.composite import layer_key, open_dim, open_length
 from autoinit.keras_adapter.context import LayerContext, LayerNote, Session
 from autoinit.keras_adapter.graph import LayerCall, functional_of, model_inputs, run_graph
 from autoinit.keras_adapter.rules import RULES
@@ -107,11 +107,12 @@ def propagate(
         return outputs
 
     functional_of(model)  # clear error for unbuilt/subclassed models
-    values = [
-        _padding_mask(shape) if _is_padding_mask(name, dtype) else m
-        for (name, shape, dtype), m in zip(inputs, input_moments)
-    ]
-    run_graph(model, values, visit)
+    with open_length(model):
+        values = [
+            _padding_mask(shape) if _is_padding_mask(name, dtype) else m
+            for (name, shape, dtype), m in zip(inputs, input_moments)
+        ]
+        run_graph(model, values, visit)
     return records
 
 
@@ -122,7 +123,7 @@ def _is_padding_mask(name: str, dtype: str) -> bool:
 
 
 def _padding_mask(shape: tuple) -> np.ndarray:
-    return np.ones((1, *(OPEN_DIM if d is None else d for d in shape[1:])), dtype="int32")
+    return np.ones((1, *(open_dim() if d is None else d for d in shape[1:])), dtype="int32")
 
 
 def _evaluated(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> list:

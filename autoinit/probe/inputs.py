@@ -7,7 +7,7 @@ import math
 import keras
 import numpy as np
 
-from autoinit.keras_adapter.composite import OPEN_DIM
+from autoinit.keras_adapter.composite import open_length_of
 from autoinit.keras_adapter.graph import model_inputs
 
 __all__ = ["gaussian_inputs"]
@@ -50,8 +50,9 @@ def gaussian_inputs(
     rng = np.random.default_rng(seed)
     vocabularies = _embedding_vocabularies(model)
     batch = []
+    length = open_length_of(model)  # open dimensions: what the walk traced (composite.open_length)
     for name, shape, dtype in model_inputs(model):
-        dims = [batch_size] + [d if d is not None else OPEN_DIM for d in shape[1:]]
+        dims = [batch_size] + [d if d is not None else length for d in shape[1:]]
         if "int" in dtype and name.endswith("mask"):
             batch.append(np.ones(dims, dtype=dtype))  # a padding mask: every token is real
         elif name in vocabularies:

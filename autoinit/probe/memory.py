@@ -6,7 +6,7 @@ a layer output lives from its call until its last consumer has run. The
 compiled forward pass holds the peak of that live set; the eager pass (other
 backends) holds every output until the pass ends; the backward pass keeps
 what the gradient needs, bounded by every output, plus the gradients' live
-set. Float32 elements; unknown dimensions count as 32 (what the probe feeds).
+set. Float32 elements; unknown dimensions count as ``open_dim()`` (what the probe feeds).
 The calibrated cost model itself is `autoinit.probe_cost` (Keras-free, so the
 service's API process uses the same one).
 """
@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 
+from autoinit.keras_adapter.composite import open_dim, open_length
 from autoinit.keras_adapter.graph import LayerCall, model_inputs, run_graph
 from autoinit.probe_cost import FLOAT_BYTES, TensorSizes, probe_memory_bytes
 
@@ -40,11 +41,16 @@ ActivationSizes = TensorSizes
 
 
 def _elements(shape: tuple) -> int:
-    return math.prod(32 if d is None else int(d) for d in shape[1:]) if shape else 1
+    return math.prod(open_dim() if d is None else int(d) for d in shape[1:]) if shape else 1
 
 
 def activation_sizes(model: keras.Model) -> ActivationSizes:
     """Walk the graph once with placeholders (nothing runs) and size its tensors."""
+    with open_length(model):
+        return _activation_sizes(model)
+
+
+def _activation_sizes(model: keras.Model) -> ActivationSizes:
     size: dict[int, int] = {}
     last_use: dict[int, int] = {}
     produced: dict[int, int] = {}

@@ -19,7 +19,7 @@ import numpy as np
 from autoinit.errors import EstimationError
 from autoinit.estimators.activations import estimate_softmax
 from autoinit.estimators.attention import attend, attention_weight_concentration
-from autoinit.keras_adapter.composite import OPEN_DIM
+from autoinit.keras_adapter.composite import open_dim
 from autoinit.keras_adapter.context import LayerContext, without_offsets
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
@@ -62,11 +62,11 @@ def _contracted(ctx: LayerContext) -> int:
     """How many products each output element sums: for ``einsum``, the
     sizes of the letters both operands carry and the output drops; for
     ``matmul``, the first operand's last axis. An open size (a sequence
-    length that shape inference lost) is ``OPEN_DIM``, the length the walk
+    length that shape inference lost) is ``open_dim()``, the length the walk
     and the probes use for open dimensions."""
     shapes = ctx.call.input_shapes
     if type(ctx.layer).__name__ == "Matmul":
-        return int(shapes[0][-1] or OPEN_DIM)
+        return int(shapes[0][-1] or open_dim())
     equation = str(getattr(ctx.layer, "subscripts", "")).replace(" ", "")
     match = re.match(r"^([\w.]+),([\w.]+)->([\w.]*)$", equation)
     if not match:
@@ -77,7 +77,7 @@ def _contracted(ctx: LayerContext) -> int:
     size = 1
     for i, letter in enumerate(left):
         if letter in right and letter not in out and letter != "." and i < len(shapes[0]):
-            size *= int(shapes[0][i] or OPEN_DIM)
+            size *= int(shapes[0][i] or open_dim())
     return size
 
 
@@ -105,7 +105,7 @@ def softmax(ctx: LayerContext) -> SignalMoments:
     axes = axis if isinstance(axis, (list, tuple)) else (axis,)
     size = 1
     for a in axes:
-        size *= int(ctx.output_shape[a] or OPEN_DIM)
+        size *= int(ctx.output_shape[a] or open_dim())
     return estimate_softmax(without_offsets(ctx.x), size, samples=ctx.session.monte_carlo_samples)
 
 
@@ -150,8 +150,8 @@ def dot_product_attention(ctx: LayerContext) -> SignalMoments:
     named = dict(zip(("query", "key", "value"), ctx.args)) | ctx.kwargs
     q, k, v = (without_offsets(named[n]) for n in ("query", "key", "value"))
     shapes = dict(zip(("query", "key", "value"), ctx.call.input_shapes))
-    depth = int(shapes["query"][-1] or OPEN_DIM)
-    keys = int(shapes["key"][1] or OPEN_DIM)
+    depth = int(shapes["query"][-1] or open_dim())
+    keys = int(shapes["key"][1] or open_dim())
     scale = named.get("scale")
     scale = 1.0 / math.sqrt(depth) if scale is None else float(scale)
     score_var = depth * q.second_moment * k.second_moment * scale * scale
