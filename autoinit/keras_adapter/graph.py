@@ -10,6 +10,7 @@ called several times is visited once per call (``name#2``, ``name#3``...).
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,13 +21,12 @@ import keras
 from autoinit.errors import ModelConfigError
 from autoinit.keras_adapter.composite import (
     composite_graph,
-    is_batch_bound,
     is_composite,
     model_graph,
     open_length,
 )
 
-__all__ = ["LayerCall", "functional_of", "is_graph_model", "needs_fixed_batch", "run_graph", "shape_of"]
+__all__ = ["LayerCall", "functional_of", "is_graph_model", "run_graph", "shape_of"]
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,8 @@ def run_graph(
     the values of the model's outputs.
     """
     graph = functional_of(model)
-    if counters is not None:  # a nested model: the outer walk set the open length
-        return _walk(graph, inputs, visit, prefix, counters, positions, _batch_of(inputs))
-    with open_length(model):
+    # A nested model's walk keeps the open length the outer walk set.
+    with open_length(model) if counters is None else contextlib.nullcontext():
         return _walk(graph, inputs, visit, prefix, counters, positions, _batch_of(inputs))
 
 
@@ -201,15 +200,3 @@ def model_inputs(model: keras.Model) -> list[tuple[str, tuple, str]]:
         layer = tensor._keras_history[0]
         result.append((layer.name, shape_of(tensor), str(tensor.dtype)))
     return result
-
-
-def needs_fixed_batch(model: keras.Model) -> bool:
-    """Whether a pass over ``model`` with tensors must know their batch size:
-    some composite layer inside it could only be traced at a fixed one
-    (``composite.composite_graph``)."""
-
-    def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> list:
-        return [None] * max(len(call.output_shapes), 1)
-
-    run_graph(model, [None] * len(functional_of(model).inputs), visit)
-    return any(is_batch_bound(layer) for layer in model._flatten_layers(include_self=False, recursive=True))

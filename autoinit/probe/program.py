@@ -10,6 +10,7 @@ eagerly.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +19,10 @@ import keras
 import numpy as np
 
 from autoinit.errors import AutoInitError
-from autoinit.keras_adapter.graph import needs_fixed_batch
+from autoinit.keras_adapter.composite import is_batch_bound
 from autoinit.probe.backward import backward_pass
 from autoinit.probe.forward import PassLayout, forward_pass
+from autoinit.probe.memory import ActivationSizes, activation_sizes
 
 __all__ = ["ProbeProgram", "program_for"]
 
@@ -42,25 +44,34 @@ class ProbeProgram:
         self.compiled = compiled
         self.layouts = {"forward": PassLayout(), "backward": PassLayout()}
         self._functions: dict[tuple, Any] = {}
-        self._fixed_batch: bool | None = None
         self.tick: Callable[[float], None] | None = None
         """Called with the share of the current pass done, while it runs
         (read when the pass reaches each tick, so a traced graph reports to
         whoever set it last)."""
-        self._calls: int | None = None
 
     def _report(self, fraction: float) -> None:
         if self.tick is not None:
             self.tick(fraction)
 
+    @functools.cached_property
+    def _walked(self) -> tuple[ActivationSizes, bool]:
+        """One walk with placeholders: the model's tensor sizes
+        (``memory.activation_sizes``), and, since the walk traces every
+        composite layer, whether a pass must fix its batch size
+        (``composite.is_batch_bound``)."""
+        model = self._model()
+        sizes = activation_sizes(model)
+        layers = model._flatten_layers(include_self=False, recursive=True)
+        return sizes, any(is_batch_bound(layer) for layer in layers)
+
+    @property
+    def sizes(self) -> ActivationSizes:
+        return self._walked[0]
+
     @property
     def calls(self) -> int:
-        """Layer calls in one pass (``memory.activation_sizes``)."""
-        if self._calls is None:
-            from autoinit.probe.memory import activation_sizes
-
-            self._calls = activation_sizes(self._model()).calls
-        return self._calls
+        """Layer calls in one pass."""
+        return self.sizes.calls
 
     def forward(self, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, sizes)`` of one micro-batch (``forward_pass``)."""
@@ -90,9 +101,7 @@ class ProbeProgram:
     def _function(self, kind: str, run: Any, arguments: list[list[np.ndarray]]) -> Any:
         if not self.compiled:
             return run
-        if self._fixed_batch is None:
-            self._fixed_batch = needs_fixed_batch(self._model())
-        batch = int(arguments[0][0].shape[0]) if self._fixed_batch and arguments[0] else None
+        batch = int(arguments[0][0].shape[0]) if self._walked[1] and arguments[0] else None
         key = (kind, batch, *(_signature(a) for a in arguments))
         function = self._functions.get(key)
         if function is None:

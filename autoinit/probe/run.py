@@ -12,7 +12,7 @@ from autoinit.keras_adapter.graph import functional_of, model_inputs, shape_of
 from autoinit.probe.backward import projections
 from autoinit.probe.forward import PassLayout
 from autoinit.probe.inputs import gaussian_inputs
-from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET, activation_sizes, choose_micro_batch
+from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET, choose_micro_batch
 from autoinit.probe.program import program_for
 from autoinit.probe.reducers import MomentSums, Reducer
 
@@ -93,7 +93,7 @@ def probe(
     compiled = keras.backend.backend() == "tensorflow" if compiled is None else bool(compiled)
     program = program_for(model, compiled)
     if micro_batch is None:
-        sizes = activation_sizes(model)
+        sizes = program.sizes
         micro_batch = choose_micro_batch(
             model, batch_size, memory_budget_bytes, backward=backward, compiled=compiled, sizes=sizes
         )
