@@ -36,6 +36,7 @@ import numpy as np
 
 __all__ = [
     "OPEN_DIM",
+    "closed_shape",
     "composite_graph",
     "is_batch_bound",
     "is_composite",
@@ -68,6 +69,11 @@ def open_length_of(model: Any) -> int:
         if isinstance(getattr(layer, "sequence_length", None), int) and layer.sequence_length > 0
     ]
     return min([OPEN_DIM, *limits])
+
+
+def closed_shape(shape: Any, batch: int | None = None) -> tuple:
+    """``shape`` with ``batch`` first and each open non-batch dimension at ``open_dim()``."""
+    return (batch, *(open_dim() if d is None else int(d) for d in tuple(shape)[1:]))
 
 
 @contextlib.contextmanager
@@ -170,7 +176,7 @@ def _trace_model(model: Any) -> Any | None:
     try:
         placeholders = [
             keras.Input(
-                batch_shape=(None, *(open_dim() if d is None else int(d) for d in tuple(one)[1:])),
+                batch_shape=closed_shape(one),
                 name="input" if not several else f"input_{i}",
             )
             for i, one in enumerate(shape if several else [shape])
@@ -187,7 +193,7 @@ def _trace(layer: Any, node: Any, batch: int | None) -> Any | None:
 
     placeholders = {
         id(t): keras.Input(
-            batch_shape=(batch, *(open_dim() if d is None else int(d) for d in t.shape[1:])),
+            batch_shape=closed_shape(t.shape, batch),
             dtype=t.dtype,
         )
         for t in node.input_tensors

@@ -26,7 +26,7 @@ from autoinit.keras_adapter.composite import (
     open_length,
 )
 
-__all__ = ["LayerCall", "functional_of", "is_graph_model", "run_graph", "shape_of"]
+__all__ = ["LayerCall", "functional_of", "is_graph_model", "is_padding_mask", "run_graph", "shape_of"]
 
 
 @dataclass(frozen=True)
@@ -200,3 +200,9 @@ def model_inputs(model: keras.Model) -> list[tuple[str, tuple, str]]:
         layer = tensor._keras_history[0]
         result.append((layer.name, shape_of(tensor), str(tensor.dtype)))
     return result
+
+
+def is_padding_mask(name: str, dtype: str) -> bool:
+    """An integer model input named ``*mask`` (``keras_hub``'s ``padding_mask``):
+    the probes feed it ones (every token real), and so does AutoInit's walk."""
+    return "int" in dtype and name.endswith("mask")

@@ -13,9 +13,9 @@ import numpy as np
 
 from autoinit.errors import EstimationError, UnsupportedLayerWarning
 from autoinit.estimators.base import LayerOutputDistributionEstimator
-from autoinit.keras_adapter.composite import layer_key, open_dim, open_length
+from autoinit.keras_adapter.composite import closed_shape, layer_key, open_length
 from autoinit.keras_adapter.context import LayerContext, LayerNote, Session
-from autoinit.keras_adapter.graph import LayerCall, functional_of, model_inputs, run_graph
+from autoinit.keras_adapter.graph import LayerCall, functional_of, is_padding_mask, model_inputs, run_graph
 from autoinit.keras_adapter.rules import RULES
 from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
@@ -109,21 +109,15 @@ def propagate(
     functional_of(model)  # clear error for unbuilt/subclassed models
     with open_length(model):
         values = [
-            _padding_mask(shape) if _is_padding_mask(name, dtype) else m
+            _padding_mask(shape) if is_padding_mask(name, dtype) else m
             for (name, shape, dtype), m in zip(inputs, input_moments)
         ]
         run_graph(model, values, visit)
     return records
 
 
-def _is_padding_mask(name: str, dtype: str) -> bool:
-    """An integer input named ``*mask`` (``keras_hub``'s ``padding_mask``):
-    the probes feed it ones (every token real), and so does the walk."""
-    return "int" in dtype and name.endswith("mask")
-
-
 def _padding_mask(shape: tuple) -> np.ndarray:
-    return np.ones((1, *(open_dim() if d is None else d for d in shape[1:])), dtype="int32")
+    return np.ones(closed_shape(shape, 1), dtype="int32")
 
 
 def _evaluated(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> list:

@@ -7,8 +7,8 @@ import math
 import keras
 import numpy as np
 
-from autoinit.keras_adapter.composite import open_length_of
-from autoinit.keras_adapter.graph import model_inputs
+from autoinit.keras_adapter.composite import closed_shape, open_length
+from autoinit.keras_adapter.graph import is_padding_mask, model_inputs
 
 __all__ = ["gaussian_inputs"]
 
@@ -50,10 +50,11 @@ def gaussian_inputs(
     rng = np.random.default_rng(seed)
     vocabularies = _embedding_vocabularies(model)
     batch = []
-    length = open_length_of(model)  # open dimensions: what the walk traced (composite.open_length)
-    for name, shape, dtype in model_inputs(model):
-        dims = [batch_size] + [d if d is not None else length for d in shape[1:]]
-        if "int" in dtype and name.endswith("mask"):
+    inputs = model_inputs(model)
+    with open_length(model):  # open dimensions: what the walk traced
+        shapes = [closed_shape(shape, batch_size) for _, shape, _ in inputs]
+    for (name, _, dtype), dims in zip(inputs, shapes):
+        if is_padding_mask(name, dtype):
             batch.append(np.ones(dims, dtype=dtype))  # a padding mask: every token is real
         elif name in vocabularies:
             batch.append(rng.integers(0, vocabularies[name], size=dims).astype(dtype))

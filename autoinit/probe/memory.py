@@ -19,7 +19,7 @@ from typing import Any
 
 import keras
 
-from autoinit.keras_adapter.composite import open_dim, open_length
+from autoinit.keras_adapter.composite import closed_shape, open_length
 from autoinit.keras_adapter.graph import LayerCall, model_inputs, run_graph
 from autoinit.probe_cost import FLOAT_BYTES, TensorSizes, probe_memory_bytes
 
@@ -41,7 +41,7 @@ ActivationSizes = TensorSizes
 
 
 def _elements(shape: tuple) -> int:
-    return math.prod(open_dim() if d is None else int(d) for d in shape[1:]) if shape else 1
+    return math.prod(closed_shape(shape)[1:]) if shape else 1
 
 
 def activation_sizes(model: keras.Model) -> ActivationSizes:

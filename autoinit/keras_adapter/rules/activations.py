@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from autoinit.estimators.activations import estimate_masked_softmax
-from autoinit.keras_adapter.composite import open_dim
+from autoinit.keras_adapter.composite import closed_shape
 from autoinit.keras_adapter.context import LayerContext, normalized_axes, size_over_axes
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
@@ -41,7 +41,7 @@ def _valid_counts(mask: object, shape: tuple, axes: list[int]) -> np.ndarray | N
         mask = np.asarray(keras.ops.convert_to_numpy(mask))
     except (TypeError, ValueError):
         return None
-    full = (1, *(open_dim() if d is None else int(d) for d in shape[1:]))
+    full = closed_shape(shape, 1)
     try:
         kept = np.broadcast_to(mask.astype(bool), full)
     except ValueError:

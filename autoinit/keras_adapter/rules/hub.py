@@ -15,7 +15,7 @@ from autoinit.estimators.core import estimate_embedding
 from autoinit.estimators.merging import estimate_add
 from autoinit.estimators.normalization import estimate_layer_normalization
 from autoinit.estimators.preprocessing import estimate_affine
-from autoinit.keras_adapter.composite import open_dim
+from autoinit.keras_adapter.composite import closed_shape
 from autoinit.keras_adapter.context import LayerContext, without_offsets
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
@@ -103,6 +103,6 @@ def sine_position_encoding(ctx: LayerContext) -> SignalMoments:
     """A fixed sinusoid table, the same for every example and whatever the
     input holds: its moments are the table's, computed once on the open
     length the probes feed."""
-    shape = (1, *(open_dim() if d is None else int(d) for d in ctx.input_shape[1:]))
+    shape = closed_shape(ctx.input_shape, 1)
     table = np.asarray(keras.ops.convert_to_numpy(ctx.layer(np.zeros(shape, "float32"))), np.float64)
     return SignalMoments(float(table.mean()), float(table.var()))
