@@ -226,14 +226,8 @@ def convolve_constant_map(
     ``tap_mask_1d``, one small contraction per axis instead of a convolution
     of the whole map.
     """
-    w = np.asarray(kernel, dtype=np.float64)
-    rank = w.ndim - 2
-    values = np.asarray(channel_values, dtype=np.float64)
-    _check_groups(values, w, groups)
-    taps = w.reshape(-1, w.shape[-2], w.shape[-1])
-    per_tap = np.stack([_grouped_product(values, tap, groups) for tap in taps]).reshape(*w.shape[:rank], -1)
-    result = per_tap
-    for axis, (n, k, st, d) in enumerate(zip(spatial, w.shape[:rank], strides, dilation)):
+    result = _per_tap_responses(channel_values, kernel, groups)
+    for axis, (n, k, st, d) in enumerate(zip(spatial, result.shape[:-1], strides, dilation)):
         mask = tap_mask_1d(n, k, st, padding, d).astype(np.float64)
         mask = np.broadcast_to(mask, (conv_output_length(n, k, st, padding, d), k))
         # Contract this axis' taps into its output positions (kept in place).
@@ -254,14 +248,17 @@ def convolve_profiled_map(
     (``SignalMoments.profile``), without building it: per tap the channel
     contraction ``v_t = values @ W[t]``, then one single-channel convolution
     of the profile with those per-tap responses."""
+    single = _per_tap_responses(channel_values, kernel, groups)[..., None, :]  # one input channel
+    return convolve_map(np.asarray(profile, dtype=np.float64)[..., None], single, strides, padding, dilation)
+
+
+def _per_tap_responses(channel_values: np.ndarray, kernel: np.ndarray, groups: int) -> np.ndarray:
+    """``v_t = values @ W[t]`` for every tap ``t`` of ``kernel``: ``(*kernel_size, out)``."""
     w = np.asarray(kernel, dtype=np.float64)
-    rank = w.ndim - 2
     values = np.asarray(channel_values, dtype=np.float64)
     _check_groups(values, w, groups)
     taps = w.reshape(-1, w.shape[-2], w.shape[-1])
-    per_tap = np.stack([_grouped_product(values, tap, groups) for tap in taps])
-    single = per_tap.reshape(*w.shape[:rank], 1, per_tap.shape[-1])
-    return convolve_map(np.asarray(profile, dtype=np.float64)[..., None], single, strides, padding, dilation)
+    return np.stack([_grouped_product(values, tap, groups) for tap in taps]).reshape(*w.shape[:-2], -1)
 
 
 _PAIR_COVARIANCE_ELEMENTS = 1 << 22
