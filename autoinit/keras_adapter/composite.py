@@ -115,11 +115,11 @@ def _has_weighted_sublayers(layer: Any) -> bool:
 
 def is_composite(op: Any) -> bool:
     """A layer the walk descends into: no rule of its own, and sublayers with weights."""
-    from autoinit.keras_adapter.rules import RULES
+    from autoinit.keras_adapter.rules import rule_for
 
     if not isinstance(op, keras.layers.Layer) or isinstance(op, keras.Model):
         return False
-    return layer_key(op) not in RULES and _has_weighted_sublayers(op)
+    return rule_for(op) is None and _has_weighted_sublayers(op)
 
 
 def composite_graph(layer: Any, node: Any, batch: int | None = None) -> Any | None:

@@ -13,10 +13,10 @@ import numpy as np
 
 from autoinit.errors import EstimationError, UnsupportedLayerWarning
 from autoinit.estimators.base import LayerOutputDistributionEstimator
-from autoinit.keras_adapter.composite import closed_shape, layer_key, open_length
+from autoinit.keras_adapter.composite import closed_shape, open_length
 from autoinit.keras_adapter.context import LayerContext, LayerNote, Session
 from autoinit.keras_adapter.graph import LayerCall, functional_of, is_padding_mask, model_inputs, run_graph
-from autoinit.keras_adapter.rules import RULES
+from autoinit.keras_adapter.rules import rule_for
 from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
 __all__ = ["propagate"]
@@ -67,13 +67,13 @@ def propagate(
             call = replace(call, input_shapes=tuple(call.input_shapes[i] for i in signals))
         ctx = LayerContext(call, [flat[i] for i in signals], args, kwargs, session)
         estimator_cls = _custom_estimator(layer, custom)
-        key = layer_key(layer)
+        layer_rule = rule_for(layer)
         if estimator_cls is not None:
             ctx.note.estimator = "custom"
             outputs = _run_custom(estimator_cls, ctx)
-        elif key in RULES:
+        elif layer_rule is not None:
             try:
-                outputs = RULES[key](ctx)
+                outputs = layer_rule(ctx)
             except EstimationError:
                 raise
             except (AttributeError, TypeError, ValueError, KeyError, IndexError, ZeroDivisionError) as error:

@@ -9,7 +9,9 @@ draw the layer's weights through ``ctx``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from autoinit.errors import EstimationError
 from autoinit.keras_adapter.context import LayerContext
 from autoinit.moments import SignalMoments
 
@@ -26,6 +28,26 @@ def rule(*class_names: str) -> Callable[[Rule], Rule]:
         return fn
 
     return register
+
+
+def rule_for(layer: Any) -> Rule | None:
+    """The rule registered for ``layer``'s class (``composite.layer_key``), or None."""
+    from autoinit.keras_adapter.composite import layer_key
+
+    return RULES.get(layer_key(layer))
+
+
+def wrapped_rule(ctx: LayerContext, expected: str) -> tuple[Any, Rule]:
+    """``(inner, its rule)`` of a wrapper layer (``ctx.layer.layer``); an
+    ``EstimationError`` saying ``expected`` when the inner layer has none."""
+    inner = ctx.layer.layer
+    found = rule_for(inner)
+    if found is None:
+        raise EstimationError(
+            f"{type(ctx.layer).__name__} layer '{ctx.layer.name}' wraps {type(inner).__name__}, which has "
+            f"no estimator; {expected}."
+        )
+    return inner, found
 
 
 # One module per Keras layer family, as in ``autoinit.estimators``.
@@ -48,4 +70,4 @@ from autoinit.keras_adapter.rules import (  # noqa: E402,F401  (registration)
     wrappers,
 )
 
-__all__ = ["RULES", "Rule", "rule"]
+__all__ = ["RULES", "Rule", "rule", "rule_for", "wrapped_rule"]

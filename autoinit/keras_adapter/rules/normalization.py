@@ -9,7 +9,7 @@ from dataclasses import replace
 import keras
 import numpy as np
 
-from autoinit.errors import EstimationError, UnsupportedLayerWarning
+from autoinit.errors import UnsupportedLayerWarning
 from autoinit.estimators.covariance import rescaled_covariance
 from autoinit.estimators.normalization import (
     BatchRenorm,
@@ -20,7 +20,7 @@ from autoinit.estimators.normalization import (
     spectral_norm_estimate,
 )
 from autoinit.keras_adapter.context import LayerContext, normalized_axes, scaled, size_over_axes
-from autoinit.keras_adapter.rules import RULES, rule
+from autoinit.keras_adapter.rules import rule, wrapped_rule
 from autoinit.moments import SignalMoments
 
 
@@ -98,13 +98,8 @@ def spectral_normalization(ctx: LayerContext) -> SignalMoments:
     computed for ``W / sigma`` (``estimators.normalization``), the kernel the
     layer uses in training. AutoInit cannot set this scale: the call records
     no target, and a warning names the layer."""
-    wrapper, inner = ctx.layer, ctx.layer.layer
-    inner_rule = RULES.get(type(inner).__name__)
-    if inner_rule is None:
-        raise EstimationError(
-            f"SpectralNormalization layer '{wrapper.name}' wraps {type(inner).__name__}, which has no "
-            "estimator; expected a Dense, convolution or Embedding layer."
-        )
+    wrapper = ctx.layer
+    inner, inner_rule = wrapped_rule(ctx, "expected a Dense, convolution or Embedding layer")
     inner_ctx = LayerContext(
         call=replace(ctx.call, layer=inner),
         inputs=ctx.inputs,

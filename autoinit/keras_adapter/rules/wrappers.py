@@ -7,9 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from autoinit.errors import EstimationError
 from autoinit.keras_adapter.context import MAP_ELEMENTS, LayerContext
-from autoinit.keras_adapter.rules import RULES, rule
+from autoinit.keras_adapter.rules import rule, wrapped_rule
 from autoinit.moments import SignalMoments
 
 
@@ -24,13 +23,7 @@ def time_distributed(ctx: LayerContext) -> SignalMoments:
     same weights: each step's elements have the input's moments, so the output
     moments are the inner layer's, with time folded into the batch. Maps of
     expected values are dropped (their time axis is not the inner layer's)."""
-    inner = ctx.layer.layer
-    inner_rule = RULES.get(type(inner).__name__)
-    if inner_rule is None:
-        raise EstimationError(
-            f"TimeDistributed layer '{ctx.layer.name}' wraps {type(inner).__name__}, which has no "
-            "estimator; register a custom estimator for TimeDistributed."
-        )
+    inner, inner_rule = wrapped_rule(ctx, "register a custom estimator for TimeDistributed")
     call = replace(
         ctx.call,
         layer=inner,
