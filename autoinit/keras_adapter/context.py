@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import keras
 import numpy as np
 
 from autoinit.estimators.activations import (
@@ -339,6 +340,18 @@ def normalized_axes(axis, rank: int) -> list[int]:
     """Keras' ``axis`` argument (an int or a list) as non-negative axes."""
     axes = axis if isinstance(axis, (list, tuple)) else [axis]
     return [a % rank for a in axes]
+
+
+def known_mask(value: Any) -> np.ndarray | None:
+    """A mask argument as a boolean array when the walk knows it (an array it
+    evaluated, see ``propagate``, or a constant a composite's trace baked in,
+    e.g. a causal mask built from shapes alone); None otherwise."""
+    if value is None or isinstance(value, SignalMoments):
+        return None
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(value)).astype(bool)
+    except (TypeError, ValueError):
+        return None
 
 
 def size_over_axes(shape: tuple, axes: list[int]) -> int:

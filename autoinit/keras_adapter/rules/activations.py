@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 
 from autoinit.estimators.activations import estimate_masked_softmax
 from autoinit.keras_adapter.composite import closed_shape
-from autoinit.keras_adapter.context import LayerContext, normalized_axes, size_over_axes
+from autoinit.keras_adapter.context import LayerContext, known_mask, normalized_axes, size_over_axes
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -31,19 +30,13 @@ def softmax(ctx: LayerContext) -> SignalMoments:
 
 
 def _valid_counts(mask: object, shape: tuple, axes: list[int]) -> np.ndarray | None:
-    """Per softmax row, how many elements ``mask`` keeps (a concrete mask the
-    walk evaluated, see ``propagate``, or a constant one, e.g. a causal mask
-    a composite builds from shapes alone); None without one or if it does not
-    broadcast to the scores."""
-    if mask is None or isinstance(mask, SignalMoments):
+    """Per softmax row, how many elements ``mask`` keeps (``known_mask``);
+    None without a known mask or if it does not broadcast to the scores."""
+    known = known_mask(mask)
+    if known is None:
         return None
-    try:  # an array the walk evaluated, or a constant the trace baked in
-        mask = np.asarray(keras.ops.convert_to_numpy(mask))
-    except (TypeError, ValueError):
-        return None
-    full = closed_shape(shape, 1)
     try:
-        kept = np.broadcast_to(mask.astype(bool), full)
+        kept = np.broadcast_to(known, closed_shape(shape, 1))
     except ValueError:
         return None
     return kept.sum(axis=tuple(axes))

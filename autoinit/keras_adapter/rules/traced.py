@@ -13,14 +13,13 @@ from __future__ import annotations
 import math
 import re
 
-import keras
 import numpy as np
 
 from autoinit.errors import EstimationError
 from autoinit.estimators.activations import estimate_softmax
 from autoinit.estimators.attention import attend, attention_weight_concentration
 from autoinit.keras_adapter.composite import open_dim
-from autoinit.keras_adapter.context import LayerContext, without_offsets
+from autoinit.keras_adapter.context import LayerContext, known_mask, without_offsets
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -172,15 +171,10 @@ def dot_product_attention(ctx: LayerContext) -> SignalMoments:
 
 
 def _kept_keys(mask: object, keys: int) -> np.ndarray | None:
-    """Keys each query row keeps under a concrete (evaluated or constant)
-    boolean mask, or None without one; a row that keeps none attends to all."""
-    if mask is None or isinstance(mask, SignalMoments):
-        return None
-    try:
-        kept = np.asarray(keras.ops.convert_to_numpy(mask)).astype(bool)
-    except (TypeError, ValueError):
-        return None
-    if kept.ndim == 0 or kept.shape[-1] != keys:
+    """Keys each query row keeps under a known mask (``known_mask``), or None
+    without one; a row that keeps none attends to all."""
+    kept = known_mask(mask)
+    if kept is None or kept.ndim == 0 or kept.shape[-1] != keys:
         return None
     counts = kept.reshape(-1, keys).sum(axis=1)
     return np.where(counts == 0, keys, counts)
