@@ -72,6 +72,11 @@ class LayerTrace(BaseModel):
     target: Number = Field(description="AutoInit's target for this layer's output (pre-activation).")
     predicted: Moments
     pre_activation: PreActivation | None = None
+    signal: bool = Field(
+        True,
+        description="False for an integer input (token ids, a padding mask): measured, not "
+        "predicted, and left out of the figures, whose log axis a signal's scale sets.",
+    )
 
 
 class TrainingSeries(BaseModel):

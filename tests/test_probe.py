@@ -239,6 +239,38 @@ def test_each_input_gets_ids_for_the_embeddings_it_feeds_even_when_it_is_float()
         assert records[name]["var"] == pytest.approx(float(table.var()), rel=0.1), name
 
 
+def test_index_inputs_are_measured_not_predicted_and_left_out_of_the_figure():
+    """Token ids (an int input, or a float one feeding an Embedding) are not a
+    signal: AutoInit predicts nothing for them, the probe's measured ids stay in
+    the traces, and the figure leaves them out (ids up to the vocabulary would
+    set its log axis)."""
+    from autoinit.plot import signal_figure
+    from autoinit.traces_schema import validate_traces
+
+    words = keras.Input((12,), name="words")
+    tags = keras.Input((12,), dtype="int32", name="tags")
+    features = keras.Input((12, 16), name="features")
+    w = keras.layers.Embedding(5000, 16, name="word_embedding")(words)
+    t = keras.layers.Embedding(9, 16, name="tag_embedding")(tags)
+    y = keras.layers.Add(name="sum")([w, t, features])
+    model = keras.Model([words, tags, features], keras.layers.Dense(8, name="head")(y))
+
+    traces = compare(model, batch_size=32)
+    validate_traces(traces)
+    layers = {layer["name"]: layer for layer in traces["layers"]}
+    for name in ("words", "tags"):
+        assert layers[name]["signal"] is False
+        assert layers[name]["predicted"] == {"mean": None, "var": None}
+        assert layers[name]["autoinit"]["mean"] > 1  # the ids the probe fed
+    assert "signal" not in layers["features"] and layers["features"]["predicted"]["var"] == 1.0
+
+    figure = signal_figure(traces)
+    autoinit = next(t for t in figure.data if t.meta == {"series": "autoinit", "metric": "var"})
+    charted = {layer["index"] for layer in traces["layers"] if layer.get("signal", True)}
+    assert set(autoinit.x) == charted and len(charted) == len(layers) - 2
+    assert max(autoinit.y) < 100  # the words' ids have variance ~2e6
+
+
 # --------------------------------------------------------------------------- #
 # Backward probe
 # --------------------------------------------------------------------------- #

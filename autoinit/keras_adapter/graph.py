@@ -26,7 +26,15 @@ from autoinit.keras_adapter.composite import (
     open_length,
 )
 
-__all__ = ["LayerCall", "functional_of", "is_graph_model", "is_padding_mask", "run_graph", "shape_of"]
+__all__ = [
+    "LayerCall",
+    "embedding_vocabularies",
+    "functional_of",
+    "is_graph_model",
+    "is_padding_mask",
+    "run_graph",
+    "shape_of",
+]
 
 
 @dataclass(frozen=True)
@@ -206,3 +214,22 @@ def is_padding_mask(name: str, dtype: str) -> bool:
     """An integer model input named ``*mask`` (``keras_hub``'s ``padding_mask``):
     the probes feed it ones (every token real), and so does AutoInit's walk."""
     return "int" in dtype and name.endswith("mask")
+
+
+def embedding_vocabularies(model: keras.Model) -> dict[str, int]:
+    """Input layer name -> smallest ``input_dim`` of the Embeddings it feeds directly.
+
+    Such an input holds token ids whatever its dtype (a float ``keras.Input``
+    feeding an Embedding is Keras' default), so it gets ids, not Gaussian noise.
+    """
+    vocabularies: dict[str, int] = {}
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if not isinstance(layer, keras.layers.Embedding):
+            continue
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                source = tensor._keras_history[0]
+                if isinstance(source, keras.layers.InputLayer):
+                    known = vocabularies.get(source.name, int(layer.input_dim))
+                    vocabularies[source.name] = min(known, int(layer.input_dim))
+    return vocabularies

@@ -15,7 +15,14 @@ from autoinit.errors import EstimationError, UnsupportedLayerWarning
 from autoinit.estimators.base import LayerOutputDistributionEstimator
 from autoinit.keras_adapter.composite import closed_shape, open_length
 from autoinit.keras_adapter.context import LayerContext, LayerNote, Session
-from autoinit.keras_adapter.graph import LayerCall, functional_of, is_padding_mask, model_inputs, run_graph
+from autoinit.keras_adapter.graph import (
+    LayerCall,
+    embedding_vocabularies,
+    functional_of,
+    is_padding_mask,
+    model_inputs,
+    run_graph,
+)
 from autoinit.keras_adapter.rules import rule_for
 from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
@@ -55,8 +62,12 @@ def propagate(
         input_moments = [
             _independent_elements(m, shape, dtype) for (_, shape, dtype), m in zip(inputs, input_moments)
         ]
-    for (name, shape, _dtype), moments in zip(inputs, input_moments):
-        records.append(_record(name, "InputLayer", shape, moments, False, LayerNote(estimator="input")))
+    index_inputs = embedding_vocabularies(model)
+    for (name, shape, dtype), moments in zip(inputs, input_moments):
+        record = _record(name, "InputLayer", shape, moments, False, LayerNote(estimator="input"))
+        if "float" not in dtype or name in index_inputs:  # token ids, a padding mask: not a signal
+            record.update(mean=None, var=None, shared_var=None, signal=False)
+        records.append(record)
 
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:
         if not call.is_signal:  # mask or index arithmetic: no moments, no record

@@ -76,6 +76,12 @@ def x_of(layer: Mapping[str, Any], position: int) -> int:
     return index if isinstance(index, int) and not isinstance(index, bool) else position
 
 
+def is_signal(layer: Mapping[str, Any]) -> bool:
+    """Not an integer input (token ids, a padding mask): those are indices,
+    whose scale (up to the vocabulary size) would set a signal chart's axis."""
+    return layer.get("signal") is not False
+
+
 def is_weighted(layer: Mapping[str, Any]) -> bool:
     return bool(layer.get("has_weights"))
 

@@ -30,6 +30,7 @@ from autoinit.plot.payload import (
     finite,
     has_metric,
     has_pre_activation,
+    is_signal,
     is_weighted,
     plottable,
     pre_activation_of,
@@ -172,7 +173,7 @@ def signal_figure(
     everything = [
         {**layer, "index": x_of(layer, position)} for position, layer in enumerate(traces["layers"])
     ]
-    layers: list[Mapping[str, Any]] = view_layers(everything, view)
+    layers: list[Mapping[str, Any]] = [layer for layer in view_layers(everything, view) if is_signal(layer)]
     signal_variance = finite(traces.get("signal_variance"))
     signal_variance = 1.0 if signal_variance is None else signal_variance
 

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from autoinit.keras_adapter.composite import closed_shape, open_length
-from autoinit.keras_adapter.graph import is_padding_mask, model_inputs
+from autoinit.keras_adapter.graph import embedding_vocabularies, is_padding_mask, model_inputs
 
 __all__ = ["gaussian_inputs"]
 
@@ -22,25 +22,6 @@ def _vocabulary_size(model: keras.Model) -> int:
     return int(min(sizes)) if sizes else 2
 
 
-def _embedding_vocabularies(model: keras.Model) -> dict[str, int]:
-    """Input layer name -> smallest ``input_dim`` of the Embeddings it feeds directly.
-
-    Such an input holds token ids whatever its dtype (a float ``keras.Input``
-    feeding an Embedding is Keras' default), so it gets ids, not Gaussian noise.
-    """
-    vocabularies: dict[str, int] = {}
-    for layer in _all_layers(model):
-        if not isinstance(layer, keras.layers.Embedding):
-            continue
-        for node in layer._inbound_nodes:
-            for tensor in node.input_tensors:
-                source = tensor._keras_history[0]
-                if isinstance(source, keras.layers.InputLayer):
-                    known = vocabularies.get(source.name, int(layer.input_dim))
-                    vocabularies[source.name] = min(known, int(layer.input_dim))
-    return vocabularies
-
-
 def gaussian_inputs(
     model: keras.Model, batch_size: int, seed: int, mean: float = 0.0, var: float = 1.0
 ) -> list[np.ndarray]:
@@ -48,7 +29,7 @@ def gaussian_inputs(
     token ids for integer inputs and for inputs that feed an Embedding; ones
     for an integer input named ``*mask`` (``keras_hub``'s ``padding_mask``)."""
     rng = np.random.default_rng(seed)
-    vocabularies = _embedding_vocabularies(model)
+    vocabularies = embedding_vocabularies(model)
     batch = []
     inputs = model_inputs(model)
     with open_length(model):  # open dimensions: what the walk traced

@@ -42,6 +42,8 @@ def build_traces(model, estimates, measured, signal_variance, input_mean, input_
         for series, records in by_name.items():
             record = records.get(estimate["name"], {})
             entry[series] = {k: record.get(k) for k in ("mean", "var", "grad_var") if k in record}
+        if estimate.get("signal") is False:
+            entry["signal"] = False
         pre_activation = _pre_activation(estimate, by_name)
         if pre_activation is not None:
             entry["pre_activation"] = pre_activation

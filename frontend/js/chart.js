@@ -65,7 +65,8 @@ function keepPoints(trace, mask) {
 function applyBlockView(figure, layers, view) {
   if (view === ALL) return;
   const indexed = layers.map((layer, position) => ({ ...layer, index: xOf(layer, position) }));
-  const shown = viewLayers(indexed, view);
+  // Integer inputs (token ids, a padding mask) are not in the figure: autoinit.plot.payload.is_signal.
+  const shown = viewLayers(indexed, view).filter((layer) => layer.signal !== false);
   const every = new Set(indexed.map((layer) => layer.index));
   const position = new Map(shown.map((layer, i) => [layer.index, i]));
   const { tickvals, ticktext, bands } = blockAxis(shown, blockNames(indexed));

@@ -843,7 +843,10 @@ def test_a_transformer_shows_its_residual_stream_and_one_blocks_inside(page, ser
         ["block:transformer_layer_1", "block transformer_layer_1"],
     ]
     everything = page.evaluate(_READ_VIEW)  # the default view: every record, by index
-    assert everything["x"] == list(range(len(names))) and everything["ticktext"] is None
+    # ... but the token ids: indices up to the vocabulary, not a signal (in the table, not the chart).
+    assert traces["layers"][0]["signal"] is False and traces["layers"][0]["predicted"]["var"] is None
+    assert everything["x"] == list(range(1, len(names))) and everything["ticktext"] is None
+    assert everything["names"] == names[1:]
     assert _table_names(page) == names
 
     # The residual stream: top level, and per block its adds and the norms after them.
@@ -859,13 +862,14 @@ def test_a_transformer_shows_its_residual_stream_and_one_blocks_inside(page, ser
         "pool",
         "pooled_dense",
     ]
-    shown = _show(page, "stream", "token_ids")
-    labels = [name.split("/", 1)[-1] for name in stream]
+    charted = stream[1:]  # not the token ids
+    shown = _show(page, "stream", "token_embedding")
+    labels = [name.split("/", 1)[-1] for name in charted]
     assert shown["ticktext"] == labels
-    assert shown["x"] == shown["tickvals"] == list(range(len(stream)))  # evenly spaced
-    assert shown["names"] == stream
+    assert shown["x"] == shown["tickvals"] == list(range(len(charted)))  # evenly spaced
+    assert shown["names"] == charted
     by_name = {layer["name"]: layer for layer in traces["layers"]}
-    assert shown["y"] == pytest.approx([by_name[name]["autoinit"]["var"] for name in stream])
+    assert shown["y"] == pytest.approx([by_name[name]["autoinit"]["var"] for name in charted])
     assert shown["bands"] == ["transformer_layer_0", "transformer_layer_1"] and shown["blocks"] == ["0", "1"]
     assert (
         "residual stream, in topological order (blocks transformer_layer_0 … transformer_layer_1)"
@@ -892,8 +896,8 @@ def test_a_transformer_shows_its_residual_stream_and_one_blocks_inside(page, ser
 
     # And back to every record.
     shown = _show(page, "all", None)
-    assert shown["x"] == list(range(len(names))) and shown["bands"] == []
-    assert shown["names"] == names
+    assert shown["x"] == list(range(1, len(names))) and shown["bands"] == []
+    assert shown["names"] == names[1:]
     assert _table_names(page) == names
 
 
@@ -920,9 +924,14 @@ def test_the_bert_tiny_example_shows_its_residual_stream_block_by_block(page, se
     ]
     assert stream[-1] == "pooled_dense"
 
-    shown = _show(page, "stream", label_of(stream[0], blocks))
-    assert shown["ticktext"] == [label_of(name, blocks) for name in stream]
-    assert shown["names"] == stream and shown["x"] == list(range(len(stream)))
+    # Token ids, segment ids and the padding mask are indices: in the table, not in the chart.
+    inputs = [layer["name"] for layer in traces["layers"] if layer.get("signal") is False]
+    assert sorted(inputs) == ["padding_mask", "segment_ids", "token_ids"]
+    charted = [name for name in stream if name not in inputs]
+    shown = _show(page, "stream", label_of(charted[0], blocks))
+    assert shown["ticktext"] == [label_of(name, blocks) for name in charted]
+    assert shown["names"] == charted and shown["x"] == list(range(len(charted)))
+    assert max(shown["y"]) < 10  # the ids (variance ~1e5) no longer set the log axis
     assert shown["bands"] == [f"transformer_layer_{i}" for i in range(4)]
     assert shown["blocks"] == ["0", "1", "2", "3"]
     assert _table_names(page) == stream
