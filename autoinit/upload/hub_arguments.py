@@ -299,9 +299,6 @@ REQUIRED: Mapping[str, frozenset[str]] = {
     "ReversibleEmbedding": frozenset({"input_dim", "output_dim"}),
 }
 
-#: Text backbones whose learned position table must cover the probe's sequence.
-_POSITION_TABLES = frozenset({"BertBackbone", "GPT2Backbone", "RobertaBackbone", "DistilBertBackbone"})
-
 
 def check_hub_arguments(class_name: str, config: Any, path: Path, layer: Holder) -> None:
     """Refuse a vetted keras_hub class's ``config`` unless every argument is
@@ -365,12 +362,6 @@ def _check_together(class_name: str, config: Mapping[str, Any], path: Path, laye
     kv = config.get("num_key_value_heads")
     if kv is not None and heads % kv:
         refuse("num_key_value_heads", f"it must divide num_query_heads ({heads})")
-    if class_name in _POSITION_TABLES and config.get("max_sequence_length", OPEN_LENGTH) < OPEN_LENGTH:
-        refuse(
-            "max_sequence_length",
-            f"the probe feeds sequences of {OPEN_LENGTH} tokens (the length it gives an open "
-            f"sequence axis), so it must be at least {OPEN_LENGTH}",
-        )
     if class_name == "ViTBackbone":
         image, patch = config["image_shape"], config["patch_size"]
         patch = [patch, patch] if _is_int(patch) else patch

@@ -237,7 +237,7 @@ def backbone_activations(class_name: str, config: Mapping[str, Any]) -> Backbone
     layers, h = config["num_layers"], config["hidden_dim"]
     heads = config.get("num_heads", config.get("num_query_heads", 1))
     f = config.get("intermediate_dim", config.get("mlp_dim", h))
-    s = OPEN_LENGTH
+    s = min(OPEN_LENGTH, config.get("max_sequence_length", OPEN_LENGTH))  # the probe's open length
     inputs = (3 if class_name == "BertBackbone" else 2) * s  # token ids, padding mask (, segment ids)
     if class_name == "ViTBackbone":
         _, _, s, inputs = _vit_geometry(config)  # the image's pixels; the patches (and class token)
@@ -275,20 +275,19 @@ def _sequence(shape: Shape, axis: int) -> int:
 
 
 def _covers(class_name: str, config: Mapping[str, Any], shapes: list[Shape], axis: int) -> None:
-    """A learned position table must hold a row for every position it is fed."""
+    """A learned position table must hold a row for every position of a fixed
+    input. An open axis is fed the shortest table's length where that is under
+    `OPEN_LENGTH` (``autoinit.keras_adapter.composite.open_length_of``), so any
+    table covers it, and sizing it at `OPEN_LENGTH` over-estimates."""
     table = config.get("sequence_length")
     for shape in shapes[:1]:
-        length = _sequence(shape, axis)
+        if not -len(shape) <= axis < len(shape) or shape[axis] is None:
+            continue
+        length = shape[axis]
         if isinstance(table, int) and table < length:
-            open_axis = shape[axis] is None if -len(shape) <= axis < len(shape) else True
-            fed = (
-                f"the probe feeds {length} positions to its open sequence axis"
-                if open_axis
-                else f"its input has {length} positions"
-            )
             raise ModelConfigError(
                 f"keras_hub's {class_name} '{config.get('name', '?')}' has sequence_length={table}, but "
-                f"{fed}; it needs at least {length}."
+                f"its input has {length} positions; it needs at least {length}."
             )
 
 
