@@ -223,4 +223,7 @@ class AutoInit:
         means = _as_list(self.input_data_mean, n, "input_data_mean")
         variances = _as_list(self.input_data_var, n, "input_data_var")
         inputs = [SignalMoments(m, v) for m, v in zip(means, variances)]
-        return propagate(model, session, inputs, self.custom_distribution_estimators)
+        if writer is None:
+            return propagate(model, session, inputs, self.custom_distribution_estimators)
+        with writer.drawing_ahead(model):  # the kernels' unit draws overlap the walk
+            return propagate(model, session, inputs, self.custom_distribution_estimators)

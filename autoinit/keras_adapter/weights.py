@@ -11,12 +11,19 @@ initializers compute ``unit * stddev + mean`` (uniform: ``unit * (max - min)
 + min``; orthogonal: ``gain * q``) in the variable's dtype, one op at a time,
 so the same product of the kept unit draw is bit-identical to calling the
 initializer again, without a second truncated-normal draw (or QR).
+
+The unit draws themselves can be made ahead on a background thread while the
+walk runs (``WeightWriter.drawing_ahead``, see ``ahead.py``): a unit draw
+depends only on its kind, seed, shape and dtype, so the weights are the same
+bit for bit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -62,6 +69,36 @@ class WeightWriter:
         self.seed = int(seed)
         self.constrain = constrain
         self._unit: tuple[tuple, Any] | None = None  # (key, unit draw) of the last variable drawn
+        self._ahead: Any = None  # an ``ahead.DrawAhead`` while ``drawing_ahead`` is active
+
+    @contextlib.contextmanager
+    def drawing_ahead(self, model: Any) -> Iterator[None]:
+        """Within the block, the unit draws of ``model``'s kernels are made
+        ahead on a background thread (TensorFlow only; see ``ahead.py``)."""
+        if keras.backend.backend() != "tensorflow":
+            yield
+            return
+        from autoinit.keras_adapter import ahead
+
+        try:
+            keys = ahead.plan(model, self.unit_key)
+        except Exception:  # noqa: BLE001 - only a speed-up: the walk reports what is wrong
+            keys = []
+        with ahead.DrawAhead(keys, _drawer_on(_current_device())) as drawer:
+            self._ahead = drawer
+            try:
+                yield
+            finally:
+                self._ahead = None
+
+    def unit_key(self, shape: tuple[int, ...], place: str, dtype: Any) -> tuple | None:
+        """``(kind, seed, shape, dtype)``: what the unit draw of a variable at
+        ``place`` depends on; None where ``_draw`` makes no unit draw."""
+        if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
+            return None
+        kind = "orthogonal" if self.distribution == "orthogonal" and len(shape) >= 2 else self.distribution
+        kind = "truncated_normal" if kind == "orthogonal" and len(shape) < 2 else kind
+        return (kind, self.variable_seed(place), tuple(shape), str(dtype))
 
     def variable_seed(self, place: str) -> int:
         return (zlib.crc32(place.encode()) ^ (self.seed * 2654435761)) % (2**31 - 1)
@@ -120,7 +157,9 @@ class WeightWriter:
         if self._unit is not None and self._unit[0] == key:
             unit, self._unit = self._unit[1], None
         else:
-            unit = _unit_draw(kind, init.seed, shape, dtype)
+            unit = self._ahead.take(key) if self._ahead is not None else None
+            if unit is None:
+                unit = _unit_draw(kind, init.seed, shape, dtype)
             self._unit = (key, unit)
 
         def constant(value: float) -> Any:
@@ -168,3 +207,23 @@ def _unit_draw(kind: str, seed: int, shape: tuple[int, ...], dtype: Any) -> Any:
     if kind == "untruncated_normal":
         return keras.random.normal(shape, mean=0.0, stddev=1.0, dtype=dtype, seed=seed)
     return keras.random.uniform(shape, minval=0.0, maxval=1.0, dtype=dtype, seed=seed)
+
+
+def _drawer_on(device: str | None) -> Any:
+    """``_unit_draw`` of a key, placed on ``device`` (from any thread)."""
+    import tensorflow as tf
+
+    def draw(key: tuple) -> Any:
+        with tf.device(device) if device else contextlib.nullcontext():
+            return _unit_draw(*key)
+
+    return draw
+
+
+def _current_device() -> str | None:
+    """The device this thread's ops run on (a ``tf.device`` scope is per
+    thread, so the background draws are placed there explicitly)."""
+    try:
+        return str(keras.ops.convert_to_tensor(0.0).device) or None
+    except (AttributeError, RuntimeError):
+        return None
