@@ -520,19 +520,44 @@ def test_progress_moves_with_the_micro_batches():
 def test_progress_moves_inside_one_compiled_pass(backward):
     """One micro-batch (the default on a deep net at the default budget) still
     moves the bar: the traced graph reports while it runs."""
+    model = zoo.build("preact_resnet56_nobn")
+    probe(model, batch_size=8, micro_batch=8, backward=backward)  # traced here; the next call only runs
     seen: list[float] = []
-    probe(
-        zoo.build("preact_resnet56_nobn"),
-        batch_size=8,
-        micro_batch=8,
-        backward=backward,
-        progress=seen.append,
-    )
+    stages: list[str] = []
+    probe(model, batch_size=8, micro_batch=8, backward=backward, progress=seen.append, stage=stages.append)
+    assert stages == ["running"]
     inside = [f for f in seen if 0.0 < f < 1.0]
     assert len(set(inside)) >= 10, seen
     assert seen == sorted(seen) and seen[-1] == 1.0
     if backward:  # the forward half reports up to 1/2, the end of the pass the rest
         assert max(inside) <= 0.5
+
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_a_probe_reports_tracing_and_moves_while_tracing_before_the_first_measured_layer(backward):
+    events: list = []
+    probe(
+        zoo.build("preact_resnet56_nobn"),
+        batch_size=8,
+        backward=backward,
+        progress=events.append,
+        stage=events.append,
+    )
+    assert [e for e in events if isinstance(e, str)] == ["tracing", "running"]
+    tracing, running = events.index("tracing"), events.index("running")
+    assert tracing == 0  # before anything is measured
+    traced = events[tracing + 1 : running]  # the layers being traced move the bar
+    assert len(set(traced)) >= 10 and max(traced) <= 0.5
+    measured = events[running + 1 :]
+    assert len(set(measured)) >= 10 and min(measured) >= max(traced)
+    fractions = [e for e in events if not isinstance(e, str)]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_an_eager_probe_has_nothing_to_trace():
+    stages: list[str] = []
+    probe(fused_mlp(), batch_size=8, compiled=False, stage=stages.append)
+    assert stages == ["running"]
 
 
 def test_compare_traces_the_probe_once_for_every_series_and_reports_rising_progress():
@@ -552,6 +577,14 @@ def test_compare_traces_the_probe_once_for_every_series_and_reports_rising_progr
     fractions = [fraction for fraction, _ in stages]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert len(stages) > 4 * 32  # the bar moves within each series
+    # The first series traces the graph (its stage says so), before it measures; no other series traces.
+    names = [stage for _, stage in stages]
+    tracing = [i for i, name in enumerate(names) if "tracing" in name]
+    assert tracing and all(
+        name == "probing default initialization (tracing the graph)"
+        for name in map(names.__getitem__, tracing)
+    )
+    assert max(tracing) < names.index("probing he_normal")
 
 
 def conv_stack(size: int = 128, channels: int = 96) -> keras.Model:

@@ -25,30 +25,28 @@ def backward_pass(
     layout: PassLayout,
     tick: Any = None,
     calls: int = 0,
+    trace_tick: Any = None,
 ) -> tuple[Any, Any, Any, Any]:
     """``(rows, sizes, grad_rows, grad_sizes)`` of one micro-batch (as
     ``forward_pass``); gradient rows follow ``layout.grad_calls``. ``tick``
-    reports the forward half (fractions up to 1/2)."""
+    and ``trace_tick`` report the forward half (fractions up to 1/2)."""
     import tensorflow as tf
 
-    firsts: list[Any] = []  # per call: the tap on its first output (the one reduced), or None
+    firsts: list[Any] = []  # per call: its first output as watched (the one reduced), or None
+    seen = {id(x) for x in inputs}
 
-    with tf.GradientTape(persistent=False) as tape:
+    # Only the layer outputs are watched (not the weights): the gradient is
+    # taken with respect to them alone, so no weight gradient is built.
+    with tf.GradientTape(persistent=False, watch_accessed_variables=False) as tape:
 
         def hook(flat: list) -> list:
-            tapped = []
-            for y in flat:
-                if keras.backend.is_float_dtype(y.dtype):
-                    zero = tf.zeros_like(y)
-                    tape.watch(zero)
-                    tapped.append((y + zero, zero))
-                else:
-                    tapped.append((y, None))
-            firsts.append(tapped[0][1] if tapped else None)
-            return [y for y, _ in tapped]
+            watched = [_watch(tape, y, seen) for y in flat]
+            firsts.append(watched[0] if watched and keras.backend.is_float_dtype(flat[0].dtype) else None)
+            return watched
 
-        half = None if tick is None else (lambda fraction: tick(0.5 * fraction))
-        rows, sizes, outputs = forward_pass(model, inputs, layout, hook, tick=half, calls=calls)
+        rows, sizes, outputs = forward_pass(
+            model, inputs, layout, hook, tick=_half(tick), calls=calls, trace_tick=_half(trace_tick)
+        )
         loss = tf.add_n([tf.reduce_sum(tf.cast(y, "float32") * r) for y, r in zip(outputs, projections)])
     layout.grad_calls[:] = [i for i, tap in enumerate(firsts) if tap is not None]
     watched = [firsts[i] for i in layout.grad_calls]
@@ -61,6 +59,25 @@ def backward_pass(
     layout.grad_elements[:] = reducer.elements
     grad_rows, grad_sizes = reducer.result()
     return rows, sizes, grad_rows, grad_sizes
+
+
+def _half(report: Any) -> Any:
+    return None if report is None else (lambda fraction: report(0.5 * fraction))
+
+
+def _watch(tape: Any, y: Any, seen: set[int]) -> Any:
+    """``y``, watched by ``tape`` if it is a float. A tensor some earlier call
+    or input already produced (a layer that returns its input) is watched
+    through a new identity, so each call's gradient counts its own consumers."""
+    import tensorflow as tf
+
+    if not keras.backend.is_float_dtype(y.dtype):
+        return y
+    if id(y) in seen:
+        y = tf.identity(y)
+    seen.add(id(y))
+    tape.watch(y)
+    return y
 
 
 def projections(seed: int, output_shapes: list[tuple], start: int, stop: int) -> list[np.ndarray]:

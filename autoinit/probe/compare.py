@@ -13,6 +13,7 @@ from autoinit.keras_adapter.loading import copy_model, load_model
 from autoinit.options import InitializeOptions, check_options
 from autoinit.probe.baselines import apply_baseline
 from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET
+from autoinit.probe.progress import TRACING
 from autoinit.probe.run import probe
 from autoinit.probe.traces import build_traces
 
@@ -52,7 +53,9 @@ def compare(
     Every probe runs the model's one traced graph (weights are variables:
     each series assigns its weights, nothing is traced again), micro-batch
     by micro-batch within ``memory_budget_bytes`` (see ``probe``);
-    ``progress(fraction, stage)`` moves with the micro-batches.
+    ``progress(fraction, stage)`` moves with the micro-batches and, while the
+    first series traces the graph, with the layers traced (its stage then
+    says so).
 
     With ``center_activations=True`` (AutoInit++, ``autoinit.centering``) the
     model is rewritten first, and every series (default and baselines too) is
@@ -103,8 +106,18 @@ def compare(
 
     def probed(stage: str) -> list[dict]:
         start = 0.1 + 0.8 * done / steps
+        now = [start, stage]  # the last fraction and stage reported
+
+        def moved(part: float) -> None:
+            now[0] = start + 0.8 * part / steps
+            report(now[0], now[1])
+
+        def staged(name: str) -> None:  # the graph is traced once, by the first series
+            now[1] = f"{stage} (tracing the graph)" if name == TRACING else stage
+            report(now[0], now[1])
+
         report(start, stage)
-        return probe(model, **options, progress=lambda part: report(start + 0.8 * part / steps, stage))
+        return probe(model, **options, progress=moved, stage=staged)
 
     if "default" in baselines:
         measured["default"] = probed("probing default initialization")

@@ -115,14 +115,18 @@ TICKS = 20
 
 
 def _ticker(
-    reducer: Reducer, tick: Callable[[float], None] | None, calls: int
+    reducer: Reducer,
+    tick: Callable[[float], None] | None,
+    calls: int,
+    trace_tick: Callable[[float], None] | None = None,
 ) -> Callable[[int, list], None]:
     """``after(i, reduced)``: report ``i / calls`` about every ``calls / TICKS``
     layers, once those layers' reductions have run. In a traced TensorFlow
     graph that is a ``py_function`` depending on the reductions, so the
-    report comes while the graph runs (a long single pass moves the bar);
-    eagerly it is a plain call."""
-    if tick is None or calls <= 0:
+    report comes while the graph runs (a long single pass moves the bar), and
+    ``trace_tick`` gets the same share at once, as the layers are traced;
+    eagerly ``tick`` is a plain call."""
+    if calls <= 0 or (tick is None and trace_tick is None):
         return lambda i, reduced: None
     every = max(1, calls // TICKS)
     graph = reducer.tensorflow and not _executing_eagerly()
@@ -132,7 +136,12 @@ def _ticker(
             return
         fraction = i / calls
         if not graph:
-            tick(fraction)
+            if tick is not None:
+                tick(fraction)
+            return
+        if trace_tick is not None:
+            trace_tick(fraction)
+        if tick is None:
             return
         import tensorflow as tf
 
@@ -159,13 +168,15 @@ def forward_pass(
     hook: Callable[[list], list] | None = None,
     tick: Callable[[float], None] | None = None,
     calls: int = 0,
+    trace_tick: Callable[[float], None] | None = None,
 ) -> tuple[Any, Any, list]:
     """Interpret the graph on one micro-batch in training mode.
 
     ``hook`` replaces a call's (flat) outputs before anything consumes them
     (the backward pass taps gradients there). ``tick(fraction)`` reports the
     share of the pass's ``calls`` layer calls done (all calls, as
-    ``memory.activation_sizes`` counts them; see ``_ticker``). Fills ``layout`` and returns
+    ``memory.activation_sizes`` counts them; see ``_ticker``) while the pass
+    runs, ``trace_tick(fraction)`` while it is traced. Fills ``layout`` and returns
     ``(rows, sizes, outputs)``: ``[n, 2]`` rows (``Reducer.result``), the
     per-example sizes of rows with open shapes (``Reducer``), and the
     model's outputs.
@@ -177,7 +188,7 @@ def forward_pass(
         reducer.add(x)
 
     ordered = _in_order(reducer)
-    after = _ticker(reducer, tick, calls)
+    after = _ticker(reducer, tick, calls, trace_tick)
     visited = [0]
 
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> Any:

@@ -5,7 +5,10 @@ On the TensorFlow backend each pass (forward, backward) is one
 model: every micro-batch, batch size and weight assignment (the probes of one
 ``compare``: default, baselines, AutoInit) reuses the same graph, whose
 weights are variables read when it runs. Other backends run the same code
-eagerly.
+eagerly. A pass is traced before its first run, with progress reported as
+its layers are (``trace_tick``), and runs as traced, without Grappler's
+rewrites (``rewrites``): a probe runs its graph a handful of times, and
+rewriting the graph cost more than the rewrites saved (docs/DECISIONS.md).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from autoinit.keras_adapter.composite import is_batch_bound
 from autoinit.probe.backward import backward_pass
 from autoinit.probe.forward import PassLayout, forward_pass
 from autoinit.probe.memory import ActivationSizes, activation_sizes
+from autoinit.probe.progress import RUNNING, TRACING
+from autoinit.probe.rewrites import without_rewrites
 
 __all__ = ["ProbeProgram", "program_for"]
 
@@ -44,14 +49,29 @@ class ProbeProgram:
         self.compiled = compiled
         self.layouts = {"forward": PassLayout(), "backward": PassLayout()}
         self._functions: dict[tuple, Any] = {}
+        self._traced: set[int] = set()  # ids of the functions in _functions already traced
         self.tick: Callable[[float], None] | None = None
         """Called with the share of the current pass done, while it runs
         (read when the pass reaches each tick, so a traced graph reports to
         whoever set it last)."""
+        self.trace_tick: Callable[[float], None] | None = None
+        """Called while a pass is traced (its first call) with the share of
+        its layers traced."""
+        self.on_stage: Callable[[str], None] | None = None
+        """Called with ``progress.TRACING`` before a pass is traced and
+        ``progress.RUNNING`` before a pass runs."""
 
     def _report(self, fraction: float) -> None:
         if self.tick is not None:
             self.tick(fraction)
+
+    def _report_trace(self, fraction: float) -> None:
+        if self.trace_tick is not None:
+            self.trace_tick(fraction)
+
+    def _report_stage(self, stage: str) -> None:
+        if self.on_stage is not None:
+            self.on_stage(stage)
 
     @functools.cached_property
     def _walked(self) -> tuple[ActivationSizes, bool]:
@@ -78,11 +98,12 @@ class ProbeProgram:
         layout = self.layouts["forward"]
 
         def run(xs: list) -> tuple[Any, Any]:
-            rows, sizes, _ = forward_pass(self._model(), xs, layout, tick=self._report, calls=self.calls)
+            rows, sizes, _ = forward_pass(
+                self._model(), xs, layout, tick=self._report, calls=self.calls, trace_tick=self._report_trace
+            )
             return rows, sizes
 
-        function = self._function("forward", run, [inputs])
-        return _numpy(function(list(inputs)))
+        return self._call(self._function("forward", run, [inputs]), [inputs])
 
     def backward(self, inputs: list[np.ndarray], projections: list[np.ndarray]) -> tuple[np.ndarray, ...]:
         """``(rows, sizes, grad_rows, grad_sizes)`` of one micro-batch (``backward_pass``)."""
@@ -93,10 +114,31 @@ class ProbeProgram:
         layout = self.layouts["backward"]
 
         def run(xs: list, rs: list) -> tuple[Any, ...]:
-            return backward_pass(self._model(), xs, rs, layout, tick=self._report, calls=self.calls)
+            return backward_pass(
+                self._model(),
+                xs,
+                rs,
+                layout,
+                tick=self._report,
+                calls=self.calls,
+                trace_tick=self._report_trace,
+            )
 
-        function = self._function("backward", run, [inputs, projections])
-        return _numpy(function(list(inputs), list(projections)))
+        return self._call(self._function("backward", run, [inputs, projections]), [inputs, projections])
+
+    def _call(self, function: Any, arguments: list[list[np.ndarray]]) -> tuple[np.ndarray, ...]:
+        """Run one pass; a traced pass's first call traces it first, reporting
+        through ``trace_tick``, then runs it without graph rewrites (``rewrites``)."""
+        if self.compiled and id(function) not in self._traced:
+            self._report_stage(TRACING)
+            function.get_concrete_function()
+            self._traced.add(id(function))
+            self._report_trace(1.0)
+        self._report_stage(RUNNING)
+        if not self.compiled:
+            return _numpy(function(*(list(a) for a in arguments)))
+        with without_rewrites():
+            return _numpy(function(*(list(a) for a in arguments)))
 
     def _function(self, kind: str, run: Any, arguments: list[list[np.ndarray]]) -> Any:
         if not self.compiled:

@@ -14,6 +14,7 @@ from autoinit.probe.forward import PassLayout
 from autoinit.probe.inputs import gaussian_inputs
 from autoinit.probe.memory import DEFAULT_MEMORY_BUDGET, choose_micro_batch
 from autoinit.probe.program import program_for
+from autoinit.probe.progress import ProbeProgress
 from autoinit.probe.reducers import MomentSums, Reducer
 
 __all__ = ["probe", "micro_batches"]
@@ -54,6 +55,7 @@ def probe(
     memory_budget_bytes: int = DEFAULT_MEMORY_BUDGET,
     micro_batch: int | None = None,
     progress: Callable[[float], None] | None = None,
+    stage: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Measure each layer's output mean/variance on Gaussian input.
 
@@ -80,7 +82,11 @@ def probe(
         micro_batch: examples per pass, overriding the budget.
         progress: called with the fraction of the probe done: after each
             micro-batch, and about 20 times within each pass while it runs
-            (inside the compiled graph too), so one long pass moves it.
+            (inside the compiled graph too), so one long pass moves it; and
+            while a pass is first traced, as its layers are.
+        stage: called with what the probe is doing, when that changes:
+            ``"tracing"`` (a pass's first call builds its graph; seconds on
+            a deep model), then ``"running"`` (``autoinit.probe.progress``).
 
     Returns:
         One JSON-serializable dict per layer call in topological order:
@@ -102,13 +108,11 @@ def probe(
     values, grads = MomentSums(), MomentSums()
     parts = micro_batches(batch_size, micro_batch)
     guard = _StateGuard(model, seed)
-    if progress is not None:
-        done_parts = [0]
-        program.tick = lambda fraction: progress((done_parts[0] + min(fraction, 1.0)) / len(parts))
+    report = ProbeProgress(len(parts), progress, stage)
+    program.tick, program.trace_tick, program.on_stage = report.tick, report.trace_tick, report.on_stage
     try:
-        for done, (start, stop) in enumerate(parts, 1):
-            if progress is not None:
-                done_parts[0] = done - 1
+        for index, (start, stop) in enumerate(parts):
+            report.start(index)
             part = [x[start:stop] for x in inputs]
             layout = program.layouts["backward" if backward else "forward"]
             if backward:
@@ -118,10 +122,9 @@ def probe(
             else:
                 rows, sizes = program.forward(part)
             _merge(values, rows, Reducer.counts(layout.elements, sizes, stop - start))
-            if progress is not None:
-                progress(done / len(parts))
+            report.done()
     finally:
-        program.tick = None
+        program.tick = program.trace_tick = program.on_stage = None
         guard.restore()
     layout = program.layouts["backward" if backward else "forward"]
     return _records(model, layout, values.moments(), grads.moments() if backward else None)
