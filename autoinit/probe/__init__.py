@@ -12,7 +12,8 @@ to AutoInit's analytic prediction: the traces payload the service returns.
 Modules: ``inputs`` (the probe batch), ``reducers`` (layer output ->
 moments, merged across micro-batches), ``forward`` and ``backward`` (the
 passes over one micro-batch), ``program`` (those passes traced once per
-model), ``memory`` (the estimate a service refuses jobs by, and the
+model; ``rewrites``: run without graph rewrites), ``progress`` (the share
+done, and the stage: tracing or running), ``memory`` (the estimate a service refuses jobs by, and the
 micro-batch), ``run`` (``probe``), ``baselines``, ``compare``, ``traces``
 (the payload).
 """
