@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -552,6 +553,29 @@ def test_a_probe_reports_tracing_and_moves_while_tracing_before_the_first_measur
     assert len(set(measured)) >= 10 and min(measured) >= max(traced)
     fractions = [e for e in events if not isinstance(e, str)]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_probe_graphs_run_without_rewrites_on_the_calling_thread_only():
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    from autoinit.probe.rewrites import without_rewrites
+
+    def rewrites_disabled() -> bool:
+        config = tf.compat.v1.ConfigProto()
+        config.ParseFromString(context.context().function_call_options.config_proto_serialized)
+        return config.graph_options.rewrite_options.disable_meta_optimizer
+
+    before = context.context().function_call_options.config_proto_serialized
+    assert not rewrites_disabled()
+    with without_rewrites():
+        assert rewrites_disabled()
+        elsewhere = []
+        thread = threading.Thread(target=lambda: elsewhere.append(rewrites_disabled()))
+        thread.start()
+        thread.join()
+        assert elsewhere == [False]
+    assert context.context().function_call_options.config_proto_serialized == before
 
 
 def test_an_eager_probe_has_nothing_to_trace():
