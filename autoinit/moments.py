@@ -32,6 +32,12 @@ positions with weights summing to 1 (attention, global average pooling)
 pass it whole and shrink only the rest of the random part. It is part of
 ``random_var`` and 0 unless a rule sets it (see ``with_example_fraction``).
 
+``scale_var`` is the relative variance over examples of a per-example
+scale of the random parts, shared by an example's channels and positions:
+a squeeze-and-excitation gate or a stochastic-depth mask scales each
+example as a whole, and an activation's mean then moves with that scale
+(``scale_driven_var``); see ``autoinit.estimators.scale_mixture``.
+
 ``covariance`` goes one step further on small tensors (at most
 ``COVARIANCE_ELEMENTS`` elements per example) once every weight upstream is
 drawn: the full covariance of the random parts of one example's elements.
@@ -118,6 +124,15 @@ class SignalMoments:
     elementwise (an ``autoinit.estimators.activations.Activation``), so that
     two functions of one tensor combine as one function of it, not as
     independent tensors (``x * sigmoid(x)``); None when unknown."""
+    scale_var: float = 0.0
+    """``kappa``: the relative variance over examples of a per-example scale
+    ``s`` (mean 1) of the random parts, shared by the example's channels and
+    positions (a gate or a dropout mask per example); see
+    ``autoinit.estimators.scale_mixture``. 0 unless a rule sets it."""
+    scale_driven_var: float = 0.0
+    """The part of ``random_var`` that is a function of that scale ``s``
+    (constant over one example's positions, so within ``example_shared_var``
+    where positions exist): an activation's mean moving with ``s``."""
 
     @classmethod
     def from_offsets(
@@ -164,6 +179,11 @@ class SignalMoments:
         example = float(self.example_shared_var)
         example = min(max(example, 0.0), self.random_var) if math.isfinite(example) else 0.0
         object.__setattr__(self, "example_shared_var", example)
+        kappa = float(self.scale_var)
+        object.__setattr__(self, "scale_var", kappa if math.isfinite(kappa) and kappa > 0.0 else 0.0)
+        driven = float(self.scale_driven_var)
+        driven = min(max(driven, 0.0), self.random_var) if math.isfinite(driven) else 0.0
+        object.__setattr__(self, "scale_driven_var", driven)
 
     @property
     def second_moment(self) -> float:
@@ -197,6 +217,26 @@ class SignalMoments:
     def with_example_fraction(self, fraction: float) -> SignalMoments:
         """These moments with ``example_shared_var = fraction * random_var``."""
         return replace(self, example_shared_var=max(float(fraction), 0.0) * self.random_var)
+
+    @property
+    def scale_driven_fraction(self) -> float:
+        """scale_driven_var / random_var (0 when random_var is 0)."""
+        random = self.random_var
+        return self.scale_driven_var / random if random > 0 else 0.0
+
+    def with_scale_of(self, other: SignalMoments, scale_var: float | None = None) -> SignalMoments:
+        """These moments with ``other``'s per-example scale (``scale_var``, or
+        the one given) and its scale-driven fraction of the random part
+        (a map that acts alike on every example keeps both)."""
+        kappa = other.scale_var if scale_var is None else scale_var
+        if (
+            kappa <= 0.0
+            and other.scale_driven_var <= 0.0
+            and self.scale_var <= 0.0
+            and self.scale_driven_var <= 0.0
+        ):
+            return self
+        return replace(self, scale_var=kappa, scale_driven_var=other.scale_driven_fraction * self.random_var)
 
     def with_covariance(self, covariance: Any) -> SignalMoments:
         """These moments with the random parts' covariance ``covariance``
@@ -261,6 +301,8 @@ class SignalMoments:
         return replace(
             reduced,
             example_shared_var=self.example_shared_var,
+            scale_var=self.scale_var,
+            scale_driven_var=self.scale_driven_var,
             profile=profile,
             spread=_stored(d.var(axis=0)),
         )

@@ -1351,3 +1351,109 @@ def test_conv_pair_covariance_matches_simulated_outputs_of_one_example(
         w, as_map, spatial, strides, padding, (1,) * len(kernel), groups
     ) == pytest.approx(estimate)
     assert estimate == pytest.approx(simulated, rel=0.1, abs=0.02 * float(np.mean(diagonal)) / positions)
+
+
+@pytest.mark.parametrize("name", ["swish", "gelu", "tanh"])
+def test_a_map_of_one_expected_value_and_one_variance_is_activated_like_a_plain_gaussian(name):
+    """Every element alike (a batch-normalized map: offsets 0, one variance):
+    the interpolated table has a single entry, which is the answer (it
+    returned zeros, reading an entry it had not computed)."""
+    plain = estimate_activation(SignalMoments(0.0, 1.0), ACTIVATIONS[name])
+    mapped = estimate_activation(SignalMoments.from_offsets(np.zeros((2, 2, 4)), 1.0), ACTIVATIONS[name])
+    assert mapped.mean == pytest.approx(plain.mean, abs=1e-6)
+    assert mapped.var == pytest.approx(plain.var, rel=1e-5)
+
+
+# -- per-example scale mixtures (squeeze-and-excitation gates, stochastic depth) --
+
+
+def _scales(rng: np.random.Generator, kappa: float, n: int) -> np.ndarray:
+    """Log-normal per-example scales of mean 1 and variance ``kappa``."""
+    v = math.log1p(kappa)
+    return np.exp(math.sqrt(v) * rng.standard_normal(n) - 0.5 * v)
+
+
+def _scale_quantiles(kappa: float, n: int) -> np.ndarray:
+    v = math.log1p(kappa)
+    return np.exp(math.sqrt(v) * special.ndtri((np.arange(n) + 0.5) / n) - 0.5 * v)
+
+
+@pytest.mark.parametrize("kappa", [0.005, 0.1, 1.0, 2.0])
+def test_scale_nodes_integrate_a_log_normal_of_mean_one_and_variance_kappa(kappa):
+    from autoinit.estimators.scale_mixture import scale_nodes
+
+    s, w = scale_nodes(kappa)
+    assert w.sum() == pytest.approx(1.0) and np.all(s > 0.0)
+    assert w @ s == pytest.approx(1.0, rel=1e-9)
+    assert w @ s**2 - 1.0 == pytest.approx(kappa, rel=1e-4)
+    # The third moment of that log-normal is (1 + kappa)^3: the shape, not only two moments.
+    assert w @ s**3 == pytest.approx((1.0 + kappa) ** 3, rel=2e-3)
+
+
+@pytest.mark.parametrize("name", ["swish", "gelu", "elu", "relu", "tanh"])
+@pytest.mark.parametrize("kappa, offset", [(0.3, 0.0), (1.5, 0.0), (0.6, 0.7)])
+def test_an_activation_of_a_scale_mixture_matches_simulated_examples(name, kappa, offset):
+    """Examples of 1024 positions, each ``N(offset, s)`` with its own ``s``
+    (4000 log-normal quantiles): the output's mean and variance, the variance
+    of the examples' means (the part a global average pooling keeps) and the
+    output's scale_var. The quantiles cut the far tail, so the simulated
+    variance of the smooth functions (which grows faster than ``s``) runs a
+    few percent low."""
+    from autoinit.estimators.activations import estimate_activation_mixed
+
+    rng = np.random.default_rng(3)
+    examples, positions = 4000, 1024
+    s = _scale_quantiles(kappa, examples)
+    y = ACTIVATIONS[name].fn(offset + np.sqrt(s)[:, None] * rng.standard_normal((examples, positions)))
+    within = y.var(axis=1, ddof=1)
+    driven = y.mean(axis=1).var() - within.mean() / positions  # the variance of E[f | s]
+    x = replace(SignalMoments.from_offsets(np.array([offset]), 1.0), scale_var=kappa)
+    out = estimate_activation_mixed(x, ACTIVATIONS[name])
+    assert out.mean == pytest.approx(y.mean(), abs=0.01 * y.std())
+    assert out.var == pytest.approx(y.var(), rel=0.05)
+    assert out.example_shared_var == pytest.approx(driven, rel=0.05, abs=2e-4 * y.var())
+    assert out.scale_driven_var == pytest.approx(out.example_shared_var)
+    assert out.scale_var == pytest.approx(within.var() / within.mean() ** 2, rel=0.06)
+    if not (name == "tanh" and offset == 0.0):  # an odd function of a centred input: no mean to move
+        assert driven > 0.003 * y.var()  # what a scale-blind estimate (0) would miss
+
+
+@pytest.mark.parametrize("kappa, fraction", [(0.3, 0.0), (0.3, 0.5), (1.0, 0.8)])
+def test_a_gate_that_moves_with_the_scale_amplifies_it(kappa, fraction):
+    """``x * sigmoid(h)`` with ``h`` one value per example and channel, part of
+    it moving with the example's scale ``s`` (its own sign per channel): the
+    relative variance of each example's output energy."""
+    from autoinit.estimators.scale_mixture import gated_scale_var
+
+    rng = np.random.default_rng(5)
+    examples, channels, var = 20000, 256, 0.5
+    offsets = rng.normal(-0.5, 1.0, channels)
+    s = _scales(rng, kappa, examples)
+    t = (s - 1.0) / math.sqrt(kappa)
+    sign = rng.standard_normal(channels)
+    h = (
+        offsets
+        + math.sqrt(fraction * var) * t[:, None] * sign
+        + math.sqrt((1.0 - fraction) * var) * (rng.standard_normal((examples, channels)))
+    )
+    energy = s * (special.expit(h) ** 2).mean(axis=1)
+    simulated = energy.var() / energy.mean() ** 2
+    estimate = gated_scale_var(kappa, special.expit, offsets, np.full(channels, var), fraction)
+    assert estimate == pytest.approx(simulated, rel=0.06)
+    if fraction > 0.0:
+        assert estimate > 1.1 * kappa
+
+
+def test_stochastic_depth_and_a_sum_of_comonotone_branches_scale_as_simulated():
+    from autoinit.estimators.scale_mixture import shared_mask_scale_var, summed_scale_var
+
+    rng = np.random.default_rng(9)
+    s = _scales(rng, 0.4, 400000)
+    kept = rng.random(s.size) > 0.2
+    dropped = np.where(kept, s / 0.8, 0.0)
+    assert shared_mask_scale_var(0.4, 0.2) == pytest.approx(dropped.var() / dropped.mean() ** 2, rel=0.02)
+    # A branch scaled by s plus one of a fixed scale, variances 2 and 1.
+    summed = 2.0 * s + 1.0
+    assert summed_scale_var([2.0, 1.0], [0.4, 0.0]) == pytest.approx(
+        summed.var() / summed.mean() ** 2, rel=0.02
+    )

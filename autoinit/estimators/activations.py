@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
@@ -28,6 +28,7 @@ from autoinit.estimators.gaussian import (
     gaussian_shared_variance,
     standard_normal_grid,
 )
+from autoinit.estimators.scale_mixture import mixed_elementwise_moments
 from autoinit.moments import SignalMoments
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "relu_family",
     "elu_family",
     "estimate_activation",
+    "estimate_activation_mixed",
+    "element_moments",
     "estimate_softmax",
     "estimate_glu",
     "composed",
@@ -49,6 +52,8 @@ __all__ = [
 _PER_CHANNEL_NODES = 801  # odd (Simpson); quadrature nodes per tabulated offset
 _TABLE_SIZE = 257  # offsets tabulated for interpolation (error ~1e-5 relative)
 _SCALE_TABLE_SIZE = 17  # element standard deviations tabulated
+_WIDE_SCALES = 33  # log-spaced scales tabulated under a scale mixture (10 scales per element)
+_WIDE_NODES = 201  # quadrature nodes per entry there (Simpson, h = 0.1)
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -224,22 +229,62 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
     """
     d = np.asarray(x.offsets, dtype=np.float64)
     r = np.broadcast_to(np.asarray(x.random_map(), dtype=np.float64), d.shape)
-    scale = np.sqrt(r)
-    if activation.key == ("relu",):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a = np.where(scale > 0.0, d / scale, np.where(d > 0.0, np.inf, -np.inf))
-        cdf, pdf = special.ndtr(a), np.exp(-0.5 * a * a) / np.sqrt(2.0 * np.pi)
-        first = d * cdf + scale * pdf
-        second = (d * d + r) * cdf + d * scale * pdf
-    elif (cap := _relu_cap(activation.key)) is not None:
-        first, second = _capped_relu_moments(d, scale, cap)
-    else:
-        first, second = _tabulated_moments(activation, d, scale)
+    first, second = element_moments(activation, d, np.sqrt(r))
     origin = (activation, x) if activation.monotone and x.origin is None else None
     y = SignalMoments.from_offsets(first, np.maximum(second - first * first, 0.0), origin)
     if x.covariance is None:
         return y
     return y.with_covariance(activation_covariance(activation.fn, d, r, x.covariance))
+
+
+def element_moments(
+    activation: Activation, d: np.ndarray, scale: np.ndarray, wide: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """``E[f(X)]`` and ``E[f(X)^2]`` elementwise for ``X ~ N(d, scale^2)``:
+    closed forms for ReLU and capped ReLU, interpolated tables otherwise
+    (``wide``: scales spanning orders of magnitude, tabulated on a finer,
+    geometric grid with fewer quadrature nodes per entry)."""
+    if activation.key == ("relu",):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(scale > 0.0, d / scale, np.where(d > 0.0, np.inf, -np.inf))
+        cdf, pdf = special.ndtr(a), np.exp(-0.5 * a * a) / np.sqrt(2.0 * np.pi)
+        return d * cdf + scale * pdf, (d * d + scale * scale) * cdf + d * scale * pdf
+    if (cap := _relu_cap(activation.key)) is not None:
+        return _capped_relu_moments(d, scale, cap)
+    if wide:
+        return _tabulated_moments(activation, d, scale, _WIDE_NODES, _WIDE_SCALES)
+    return _tabulated_moments(activation, d, scale)
+
+
+def estimate_activation_mixed(x: SignalMoments, activation: Activation) -> SignalMoments:
+    """``f`` applied to a tensor with a per-example scale (``x.scale_var``,
+    see ``autoinit.estimators.scale_mixture``): each element is ``N(d, r s)``.
+
+    The output's variance adds ``Var_s(E[f | s])`` (each example's mean moves
+    with its scale; the same at all its positions, so it joins the per-example
+    part ``example_shared_var`` and ``scale_driven_var``); at a fixed scale
+    the per-example fraction of the input is kept (as ``estimate_activation``'s
+    callers do); ``scale_var`` becomes that of the summed conditional variance.
+    Without a map of expected values (``offsets``) the mean is one channel's.
+    """
+    if x.offsets is not None:
+        d = np.asarray(x.offsets, dtype=np.float64)
+        r = np.broadcast_to(np.asarray(x.random_map(), dtype=np.float64), d.shape)
+    else:
+        d, r = np.array([x.mean]), np.array([x.fluctuating_var])
+    y = mixed_elementwise_moments(
+        lambda a, b: element_moments(activation, a, b, wide=True), d, r, x.scale_var
+    )
+    fraction, driven_fraction = x.example_fraction, x.scale_driven_fraction
+    example = float(np.mean(fraction * y.within + y.driven))
+    driven = float(np.mean(driven_fraction * y.within + y.driven))
+    origin = (activation, x) if activation.monotone and x.origin is None else None
+    if x.offsets is not None:
+        out = SignalMoments.from_offsets(y.mean, y.var, origin)
+    else:
+        shared = gaussian_shared_variance(activation.fn, x.mean, x.var, x.shared_var, activation.key)
+        out = SignalMoments(float(y.mean[0]), float(y.var[0]) + shared, shared, origin)
+    return replace(out, example_shared_var=example, scale_var=y.scale_var, scale_driven_var=driven)
 
 
 def _relu_cap(key: Hashable) -> float | None:
@@ -272,21 +317,33 @@ def _capped_relu_moments(d: np.ndarray, scale: np.ndarray, cap: float) -> tuple[
 
 
 def _tabulated_moments(
-    activation: Activation, d: np.ndarray, scale: np.ndarray
+    activation: Activation,
+    d: np.ndarray,
+    scale: np.ndarray,
+    nodes: int = _PER_CHANNEL_NODES,
+    log_scales: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``E[f(d + scale z)]`` and ``E[f(.)^2]`` elementwise, by interpolation
     (only the grid nodes the interpolation reads are tabulated: a map of a
     few hundred channels reads a few hundred of the table's 257 x 17)."""
-    z, w = standard_normal_grid(_PER_CHANNEL_NODES, 10.0)
+    z, w = standard_normal_grid(nodes, 10.0)
     grid_d = np.linspace(float(d.min()), float(d.max()), _TABLE_SIZE)
     lo, hi = float(scale.min()), float(scale.max())
-    grid_s = np.linspace(lo, hi, _SCALE_TABLE_SIZE) if hi - lo > 1e-9 * max(hi, 1.0) else np.array([hi])
+    if hi - lo <= 1e-9 * max(hi, 1.0):
+        grid_s = np.array([hi])
+    elif log_scales:  # ``log_scales`` points, log-spaced (and 0 when the smallest scale is 0)
+        grid_s = np.geomspace(max(lo, 1e-6 * hi), hi, log_scales)
+        grid_s = np.concatenate([[0.0], grid_s]) if lo < grid_s[0] else grid_s
+    else:
+        grid_s = np.linspace(lo, hi, _SCALE_TABLE_SIZE)
     rows, cols = np.nonzero(_needed_nodes((grid_d, grid_s), (d.ravel(), scale.ravel())))
     points = grid_d[rows, None] + grid_s[cols, None] * z[None, :]
     table1, table2 = np.zeros((grid_d.size, grid_s.size)), np.zeros((grid_d.size, grid_s.size))
     with np.errstate(all="ignore"):
         y = np.asarray(activation.fn(points), dtype=np.float64)
         table1[rows, cols], table2[rows, cols] = y @ w, (y * y) @ w
+    if grid_s.size == 1 and grid_d[-1] == grid_d[0]:  # one element value: np.interp would read row -1
+        return np.full(d.shape, table1[0, 0]), np.full(d.shape, table2[0, 0])
     if grid_s.size == 1:
         return np.interp(d, grid_d, table1[:, 0]), np.interp(d, grid_d, table2[:, 0])
     if grid_d.size == 1 or grid_d[-1] == grid_d[0]:

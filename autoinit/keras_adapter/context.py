@@ -27,7 +27,9 @@ over the weight draw). An elementwise activation keeps the fraction too: for
 jointly Gaussian inputs of correlation ``rho`` the Hermite expansion gives
 ``Cov(f(a), f(b)) = sum_k c_k^2 rho^k <= rho Var f``, so this is the upper end
 of the exact value (exact for linear ``f``; for ReLU/GELU the linear term
-alone is about 3/4 of it).
+alone is about 3/4 of it). A per-example scale (``SignalMoments.scale_var``)
+passes linear maps unchanged; an activation integrates over it
+(``estimate_activation_mixed``): its mean moves with each example's scale.
 
 Shared layers: weights are chosen on a layer's first call; later calls reuse
 them and cannot be rescaled, so their records have ``target`` None and the
@@ -50,6 +52,7 @@ from autoinit.estimators.activations import (
     combined,
     composed,
     estimate_activation,
+    estimate_activation_mixed,
     estimate_glu,
     estimate_softmax,
 )
@@ -208,19 +211,28 @@ class LayerContext:
         self.aim(target)
         z = z if z is not None else estimate_dense(x, fan_in, variance)
         fraction = x.example_fraction + (1.0 - x.example_fraction) * own
-        return z.with_example_fraction(fraction) if fraction > 0.0 else z
+        z = z.with_example_fraction(fraction) if fraction > 0.0 else z
+        return z.with_scale_of(x)  # the same map for every example: the per-example scale stays
 
     def activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
         """Apply a (fused or standalone) activation to pre-activation ``z``
         (keeping the per-example fraction, see the module docstring)."""
-        y = self._activate(z, activation_fn, axis_size).with_profile_of(z)
         activation = resolve_activation(activation_fn)
+        mixed = isinstance(activation, Activation) and not activation.is_linear and z.scale_var > 0.0
+        if mixed:  # a per-example scale: the per-example parts come from the mixture
+            self.note.pre_activation = z
+            y = estimate_activation_mixed(z, activation).with_profile_of(z)
+        else:
+            y = self._activate(z, activation_fn, axis_size).with_profile_of(z)
         if not isinstance(activation, Activation):
             return y
         if not activation.is_linear:
             base, inner = elementwise_source(z)
             y = replace(y, source=(base, composed(activation, inner)))
-        return y.with_example_fraction(z.example_fraction) if z.example_shared_var > 0.0 else y
+        if mixed:
+            return y
+        y = y.with_example_fraction(z.example_fraction) if z.example_shared_var > 0.0 else y
+        return y.with_scale_of(z)
 
     def _activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
         activation = resolve_activation(activation_fn)

@@ -24,7 +24,8 @@ from autoinit.estimators.merging import (
     estimate_multiply,
     estimate_subtract,
 )
-from autoinit.keras_adapter.context import LayerContext, one_function_of_one_tensor
+from autoinit.estimators.scale_mixture import gated_scale_var, summed_scale_var
+from autoinit.keras_adapter.context import LayerContext, elementwise_source, one_function_of_one_tensor
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -32,6 +33,17 @@ from autoinit.moments import SignalMoments
 def _example(out: SignalMoments, xs: list[SignalMoments], weights: list[float]) -> SignalMoments:
     example = sum(w * x.example_shared_var for w, x in zip(weights, xs))
     return replace(out, example_shared_var=example) if example > 0.0 else out
+
+
+def _summed_scale(out: SignalMoments, xs: list[SignalMoments], weights: list[float]) -> SignalMoments:
+    """``sum a_i x_i``: the inputs' per-example scales (``scale_var``) taken as
+    moving together (branches of one example), their scale-driven parts
+    added like variances."""
+    if all(x.scale_var <= 0.0 and x.scale_driven_var <= 0.0 for x in xs):
+        return out
+    kappa = summed_scale_var([w * x.random_var for w, x in zip(weights, xs)], [x.scale_var for x in xs])
+    driven = sum(w * x.scale_driven_var for w, x in zip(weights, xs))
+    return replace(out, scale_var=kappa, scale_driven_var=driven)
 
 
 def _summed_covariance(out: SignalMoments, xs: list[SignalMoments], weights: list[float]) -> SignalMoments:
@@ -48,7 +60,8 @@ def add(ctx: LayerContext) -> SignalMoments:
     if same is not None:
         return same
     weights = [1.0] * len(ctx.inputs)
-    return _summed_covariance(_example(estimate_add(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
+    out = _summed_covariance(_example(estimate_add(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
+    return _summed_scale(out, ctx.inputs, weights)
 
 
 @rule("Subtract")
@@ -57,9 +70,10 @@ def subtract(ctx: LayerContext) -> SignalMoments:
     if same is not None:
         return same
     weights = [1.0] * len(ctx.inputs)
-    return _summed_covariance(
+    out = _summed_covariance(
         _example(estimate_subtract(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights
     )
+    return _summed_scale(out, ctx.inputs, weights)
 
 
 @rule("Multiply")
@@ -67,7 +81,50 @@ def multiply(ctx: LayerContext) -> SignalMoments:
     same = one_function_of_one_tensor("multiply", ctx.inputs)
     if same is not None:
         return same
-    return _product_example(ctx, estimate_multiply(ctx.inputs))
+    return _product_scale(ctx, _product_example(ctx, estimate_multiply(ctx.inputs)))
+
+
+def _is_gate(ctx: LayerContext, shape: tuple) -> bool:
+    """An input of one value per example and channel, broadcast over the
+    output's positions (a squeeze-and-excitation gate of shape ``(1, 1, C)``)."""
+    out_positions = ctx.output_shape[1:-1]
+    positions = shape[1:-1]
+    return bool(positions) and all(d == 1 for d in positions) and any((d or 2) > 1 for d in out_positions)
+
+
+def _product_scale(ctx: LayerContext, out: SignalMoments) -> SignalMoments:
+    """The per-example scale (``scale_var``) of a product. A gate ``g = f(h)``
+    broadcast over the positions scales each example by its channels'
+    average ``g^2`` (``scale_mixture.gated_scale_var``; the part of ``h`` that
+    moves with the features' scale makes that average move with it). Two
+    tensors with positions: ``(1 + k_a)(1 + k_b) - 1`` (independent scales)."""
+    if len(ctx.inputs) != 2 or all(x.scale_var <= 0.0 and x.scale_driven_var <= 0.0 for x in ctx.inputs):
+        return out
+    (a, b), shapes = ctx.inputs, ctx.call.input_shapes[:2]
+    gates = [_is_gate(ctx, shape) for shape in shapes]
+    if gates[0] == gates[1]:
+        kappa = (1.0 + a.scale_var) * (1.0 + b.scale_var) - 1.0
+        driven = a.second_moment * b.scale_driven_var + b.second_moment * a.scale_driven_var
+        return replace(out, scale_var=kappa, scale_driven_var=driven)
+    x, g = (b, a) if gates[0] else (a, b)
+    h, f = elementwise_source(g)
+    h_offsets = h.offsets if h.offsets is not None else np.full(1, h.mean)
+    h_var = np.broadcast_to(h.random_map(), h_offsets.shape)
+    weights = _channel_energies(x)
+    if weights is not None and weights.size != h_offsets.size:
+        weights = None
+    kappa = gated_scale_var(x.scale_var, f.fn, h_offsets, h_var, h.scale_driven_fraction, weights)
+    g_second = float(np.mean(np.asarray(_channel_squares(g)) + g.random_var))
+    driven = float(np.mean(_channel_squares(x))) * g.scale_driven_var + g_second * x.scale_driven_var
+    return replace(out, scale_var=kappa, scale_driven_var=driven)
+
+
+def _channel_energies(x: SignalMoments) -> np.ndarray | None:
+    """Each channel's random variance (None without a map of expected values)."""
+    if x.offsets is None:
+        return None
+    channels = x.offsets.shape[-1]
+    return np.broadcast_to(x.random_map(), x.offsets.shape).reshape(-1, channels).mean(axis=0)
 
 
 def _per_example(ctx: LayerContext, x: SignalMoments, shape: tuple) -> float:
@@ -115,9 +172,8 @@ def average(ctx: LayerContext) -> SignalMoments:
         return same
     n = len(ctx.inputs)
     weights = [1.0 / n**2] * n
-    return _summed_covariance(
-        _example(estimate_average(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights
-    )
+    out = _summed_covariance(_example(estimate_average(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
+    return _summed_scale(out, ctx.inputs, weights)
 
 
 @rule("Maximum")

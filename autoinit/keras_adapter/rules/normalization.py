@@ -56,6 +56,7 @@ def batch_normalization(ctx: LayerContext) -> SignalMoments:
     y = y.with_profile_of(x)  # per channel an affine map: the position profile stays
     if x.example_shared_var > 0.0:  # per channel an affine map: the per-example share stays
         y = y.with_example_fraction(x.example_fraction)
+    y = y.with_scale_of(x)  # statistics over the batch: the same affine map for every example
     if x.covariance is None or y.offsets is None or y.offsets.shape != x.offsets.shape:
         return y
     # Per channel an affine map: the covariance scales with the element variances.

@@ -101,13 +101,21 @@ def global_average_pooling(ctx: LayerContext) -> SignalMoments:
 
         y = linear_output(x.offsets.reshape(-1, channels).mean(axis=0), x, mean_over_positions)
         if y is not None:
-            return replace(y, example_shared_var=x.example_shared_var)
+            return _pooled_scale(replace(y, example_shared_var=x.example_shared_var), x)
     if x.offsets is not None and x.offsets.ndim > 1:
         channels = x.offsets.shape[-1]
         channel = x.offsets.reshape(-1, channels).mean(axis=0)
         random = np.broadcast_to(x.random_map(), x.offsets.shape).reshape(-1, channels).mean(axis=0)
         x = replace(SignalMoments.from_offsets(channel, random), example_shared_var=ctx.x.example_shared_var)
-    return estimate_average_pooling(x, _global_window(ctx))
+    return _pooled_scale(estimate_average_pooling(x, _global_window(ctx)), ctx.x)
+
+
+def _pooled_scale(y: SignalMoments, x: SignalMoments) -> SignalMoments:
+    """The pooled ``y`` of ``x``: the scale-driven part of ``x`` (constant over
+    an example's positions) passes whole; no positions are left to scale."""
+    if x.scale_driven_var <= 0.0:
+        return y
+    return replace(y, scale_var=0.0, scale_driven_var=x.scale_driven_var)
 
 
 @rule("GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D")

@@ -11,6 +11,7 @@ from autoinit.estimators.regularization import (
     estimate_gaussian_dropout,
     estimate_gaussian_noise,
 )
+from autoinit.estimators.scale_mixture import shared_mask_scale_var
 from autoinit.keras_adapter.context import LayerContext
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
@@ -23,7 +24,9 @@ def dropout(ctx: LayerContext) -> SignalMoments:
     positions of one example's channel (spatial dropout, or a ``noise_shape``
     of 1 on every position axis) makes one: for ``y_t = m x_t``,
     ``E[m^2] = 1 / (1 - p)``, ``Cov(y_t, y_s) = (e + p d^2) / (1 - p)`` with
-    ``d`` the channel's expected value, averaged to ``mean^2 + shared_var``."""
+    ``d`` the channel's expected value, averaged to ``mean^2 + shared_var``.
+    A mask shared by the whole example (stochastic depth) also scales the
+    example as a whole (``SignalMoments.scale_var``)."""
     x, rate = ctx.x, float(ctx.layer.rate)
     y = estimate_dropout(x, rate)
     if not 0.0 < rate < 1.0:
@@ -33,6 +36,8 @@ def dropout(ctx: LayerContext) -> SignalMoments:
     if shared_mask:
         example = (example + rate * (x.mean * x.mean + x.shared_var)) / (1.0 - rate)
     y = replace(y, example_shared_var=example) if example > 0.0 else y
+    kappa = shared_mask_scale_var(x.scale_var, rate) if _mask_per_example(ctx) else None
+    y = y.with_scale_of(x, kappa)
     if x.covariance is None:
         return y
     if shared_mask:
@@ -45,6 +50,13 @@ def _mask_shared_over_positions(ctx: LayerContext) -> bool:
         return True
     noise = getattr(ctx.layer, "noise_shape", None)
     return noise is not None and len(noise) > 2 and all(d == 1 for d in noise[1:-1])
+
+
+def _mask_per_example(ctx: LayerContext) -> bool:
+    """One mask for all of an example (stochastic depth: ``noise_shape``
+    ``(None, 1, ..., 1)``): the example's scale (``scale_var``) changes."""
+    noise = getattr(ctx.layer, "noise_shape", None)
+    return noise is not None and len(noise) > 1 and all(d == 1 for d in noise[1:])
 
 
 def _independent_noise(x: SignalMoments, y: SignalMoments, ctx: LayerContext) -> SignalMoments:

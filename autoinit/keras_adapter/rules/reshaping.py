@@ -20,7 +20,8 @@ def shape_only(ctx: LayerContext) -> SignalMoments:
     """Paper: shape layers leave the distribution unchanged. (Keeps ``origin``;
     forgets per-channel offsets where the channel axis may change.)"""
     if type(ctx.layer).__name__ in CHANNEL_MIXING:
-        return _reshaped_map(ctx) or without_offsets(ctx.x)
+        moved = _reshaped_map(ctx)
+        return moved.with_scale_of(ctx.x) if moved is not None else without_offsets(ctx.x)
     return ctx.x
 
 
@@ -84,9 +85,9 @@ def zero_padding(ctx: LayerContext) -> SignalMoments:
     x = _spatial_map(ctx)
     if x is not None:
         pads = _pairs(ctx.layer.padding, x.offsets.ndim - 1) + [(0, 0)]
-        return _with_maps(x, lambda a: np.pad(a, pads))
+        return _with_maps(x, lambda a: np.pad(a, pads)).with_scale_of(x)
     fraction = padded_fraction(element_count(ctx.input_shape), element_count(ctx.output_shape))
-    return estimate_zero_padding(ctx.x, fraction)
+    return estimate_zero_padding(ctx.x, fraction).with_scale_of(ctx.x)
 
 
 @rule("Cropping1D", "Cropping2D", "Cropping3D")
