@@ -8,6 +8,11 @@ itself and saved nothing measurable on later calls
 of times. The switch is the eager context's function-call options of the
 calling thread only, restored on exit: other threads and the rest of the
 process keep their rewrites.
+
+Measured on CPU only. Where TensorFlow sees a GPU the rewrites stay on: there
+Grappler also picks convolution layouts and fuses kernels for the device,
+which may pay for the rewrite; ``scripts/gpu-check`` records the probe's
+figures on such a host.
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ __all__ = ["without_rewrites"]
 
 @contextlib.contextmanager
 def without_rewrites() -> Iterator[None]:
-    """Functions first called inside run their graphs as traced (this thread)."""
+    """Functions first called inside run their graphs as traced (this thread, on CPU)."""
     import tensorflow as tf
 
+    if tf.config.list_logical_devices("GPU"):
+        yield
+        return
     try:
         from tensorflow.python.eager import context
     except ImportError:  # a TensorFlow without the (private) module: keep the rewrites
