@@ -258,7 +258,12 @@ def _per_tap_responses(channel_values: np.ndarray, kernel: np.ndarray, groups: i
     values = np.asarray(channel_values, dtype=np.float64)
     _check_groups(values, w, groups)
     taps = w.reshape(-1, w.shape[-2], w.shape[-1])
-    return np.stack([_grouped_product(values, tap, groups) for tap in taps]).reshape(*w.shape[:-2], -1)
+    if groups == 1:
+        return (values @ taps).reshape(*w.shape[:-2], -1)
+    per_in, out = w.shape[-2], w.shape[-1]
+    grouped = taps.reshape(-1, per_in, groups, out // groups)  # every tap at once, per group
+    responses = np.einsum("gi,tigo->tgo", values.reshape(groups, per_in), grouped)
+    return responses.reshape(*w.shape[:-2], out)
 
 
 _PAIR_COVARIANCE_ELEMENTS = 1 << 22
@@ -317,21 +322,48 @@ def conv_pair_covariance(
             reach[i[(i >= 0) & (i < n)], t] = 1.0
         reaches.append(reach)
     channels, taps = per_in * groups, math.prod(sizes)
-    gram = _tap_gram(np.asarray(random_var, np.float64), reaches, tuple(spatial), channels)
+    r = np.asarray(random_var, np.float64)
+    if r.ndim <= 1:
+        return _pairs_per_channel(w, np.broadcast_to(r, (channels,)), reaches, groups) / (
+            positions_out * (positions_out - 1)
+        )
+    gram = _tap_gram(r, reaches, tuple(spatial), channels)
     per_out = out // groups
     wg = w.reshape(taps, per_in, groups, per_out).transpose(2, 1, 0, 3)  # (group, in, tap, out)
     pairs = gram.reshape(groups, per_in, taps, taps) * (1.0 - np.eye(taps))  # t != u only
     return float(np.mean(np.sum(wg * (pairs @ wg), axis=(1, 2)))) / (positions_out * (positions_out - 1))
 
 
+def _spatial_gram(reaches: list[np.ndarray]) -> np.ndarray:
+    """``R^T R`` (taps x taps, C order) for ``R[i, t] = prod_a reach_a[i_a, t_a]``:
+    the Kronecker product of the axes' ``reach_a^T reach_a``."""
+    gram = np.ones((1, 1))
+    for reach in reaches:
+        gram = np.kron(gram, reach.T @ reach)
+    return gram
+
+
+def _pairs_per_channel(w: np.ndarray, r: np.ndarray, reaches: list[np.ndarray], groups: int) -> float:
+    """``conv_pair_covariance``'s sum over pairs (before dividing by them) for
+    variances ``r`` the same at every position (one per input channel):
+    ``G_c = r_c S`` with ``S = R^T R``, so the sum is ``(1 / out) sum_{c, o}
+    r_c w_{c,o}^T S' w_{c,o}`` (``S'``: ``S`` without its diagonal, ``w_{c,o}``
+    the taps from input ``c`` to output ``o``), one product with ``S'`` for
+    every kernel column instead of a ``taps x taps`` matrix per channel."""
+    taps, per_in, out = math.prod(w.shape[:-2]), w.shape[-2], w.shape[-1]
+    off = _spatial_gram(reaches) * (1.0 - np.eye(taps))
+    flat = w.reshape(taps, per_in * out)
+    quadratic = np.einsum("tk,tk->k", off @ flat, flat).reshape(per_in, out)
+    group_of_output = np.arange(out) // (out // groups)
+    weights = r.reshape(groups, per_in)[group_of_output].T  # (per_in, out): r of each output's inputs
+    return float(np.sum(quadratic * weights)) / out
+
+
 def _tap_gram(r: np.ndarray, reaches: list[np.ndarray], spatial: tuple, channels: int) -> np.ndarray:
     """``G[c, t, u] = sum_i r[i, c] R[i, t] R[i, u]`` with ``R[i, t] =
     prod_a reach_a[i_a, t_a]`` (taps in C order), ``(channels, taps, taps)``."""
     if r.ndim <= 1:  # the same at every position: G_c = r_c (R^T R), R^T R a Kronecker product
-        spatial_gram = np.ones((1, 1))
-        for reach in reaches:
-            spatial_gram = np.kron(spatial_gram, reach.T @ reach)
-        return np.broadcast_to(r, (channels,))[:, None, None] * spatial_gram[None]
+        return np.broadcast_to(r, (channels,))[:, None, None] * _spatial_gram(reaches)[None]
     g = np.broadcast_to(r, (*spatial, channels))
     for reach in reaches:  # contract the leading spatial axis into (t_a, u_a) pairs
         pairs = (reach[:, :, None] * reach[:, None, :]).reshape(reach.shape[0], -1)

@@ -82,24 +82,45 @@ def estimate_dense_realised(kernel: np.ndarray, x: SignalMoments, offsets: np.nd
         raise EstimationError(
             f"Expected a (in, out) kernel with in = {offsets.shape[-1]}. Received: shape {w.shape}"
         )
-    squared = w * w
     return linear_map_moments(
-        x, offsets, lambda values: _position_wise(values, w), lambda values: _position_wise(values, squared)
+        x,
+        offsets,
+        lambda values: _position_wise(values, w),
+        lambda values: _position_wise(values, w, squared=True),
     )
 
 
-def _position_wise(values: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``values (..., in) @ w (in, out)`` as one BLAS product over the rows
-    (a broadcast or strided ``values`` would take NumPy's slow loop); values
-    the same in every row (a per-channel map, broadcast or filled) are
-    multiplied once."""
+def _position_wise(values: np.ndarray, w: np.ndarray, squared: bool = False) -> np.ndarray:
+    """``values (..., in) @ w (in, out)`` (or ``@ w**2``) as one BLAS product
+    over the rows (a broadcast or strided ``values`` would take NumPy's slow
+    loop); values the same in every row (a per-channel map, broadcast or
+    filled) are multiplied once (copied to a contiguous row first: a stride-0
+    row, a scalar broadcast, would also take the slow loop)."""
     a = np.asarray(values)
     if a.ndim > 1 and a.size:
         first = a[(0,) * (a.ndim - 1)]
         if all(step == 0 for step in a.strides[:-1]) or np.array_equal(a, np.broadcast_to(first, a.shape)):
-            return np.broadcast_to(np.asarray(first, dtype=np.float64) @ w, (*a.shape[:-1], w.shape[-1]))
+            row = np.ascontiguousarray(first, dtype=np.float64)
+            return np.broadcast_to(_product(row, w, squared), (*a.shape[:-1], w.shape[-1]))
     a = a.astype(np.float64, copy=False)
-    return (np.ascontiguousarray(a).reshape(-1, a.shape[-1]) @ w).reshape(*a.shape[:-1], w.shape[-1])
+    rows = np.ascontiguousarray(a).reshape(-1, a.shape[-1])
+    return _product(rows, w, squared).reshape(*a.shape[:-1], w.shape[-1])
+
+
+_SQUARE_ROWS = 256
+"""Kernel rows squared at a time by ``_product`` (a block stays in cache)."""
+
+
+def _product(rows: np.ndarray, w: np.ndarray, squared: bool) -> np.ndarray:
+    """``rows @ w``, or ``rows @ w**2`` summed over blocks of ``_SQUARE_ROWS``
+    input units, each block squared just before its product (no squared copy
+    of a large kernel: a read of ``w`` instead of a write and two reads)."""
+    if not squared:
+        return rows @ w
+    out = rows[..., :_SQUARE_ROWS] @ np.square(w[:_SQUARE_ROWS])
+    for start in range(_SQUARE_ROWS, w.shape[0], _SQUARE_ROWS):
+        out += rows[..., start : start + _SQUARE_ROWS] @ np.square(w[start : start + _SQUARE_ROWS])
+    return out
 
 
 def estimate_einsum_realised(

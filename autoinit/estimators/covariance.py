@@ -36,6 +36,7 @@ __all__ = [
     "linear_variances",
     "linear_output",
     "linear_map_moments",
+    "independent_variances",
     "activation_covariance",
     "rescaled_covariance",
     "spatial_dropout_covariance",
@@ -64,6 +65,11 @@ def linear_covariance(
     """
     c = np.asarray(covariance, dtype=np.float64)
     n = c.shape[0]
+    diagonal = independent_variances(c)
+    if diagonal is not None:  # C = D: A D A^T = S^T S with S = D^(1/2) A^T, one application of A
+        root = _root_rows(apply, diagonal, in_shape)
+        out = root.T @ root
+        return 0.5 * (out + out.T)
     right = np.asarray(apply(c.reshape(n, *in_shape)), dtype=np.float64).reshape(n, -1)  # C A^T
     out = np.asarray(apply(np.ascontiguousarray(right.T).reshape(-1, *in_shape)), dtype=np.float64)
     out = out.reshape(right.shape[1], -1)  # (A C A^T)^T
@@ -77,12 +83,37 @@ def linear_variances(
     ``sum_i A^T[i, j] (C A^T)[i, j]``, flat over the output's elements. Both
     factors are ``apply`` of a batch (the identity's rows, ``C``'s rows; ``C``
     is symmetric), which for a convolution costs far less than the dense
-    product ``C @ A^T``."""
+    product ``C @ A^T``. A diagonal ``C = D`` (independent elements) takes
+    one application: ``sum_i D_i A[j, i]^2``, the squares of ``D^(1/2) A^T``."""
     c = np.asarray(covariance, dtype=np.float64)
     n = c.shape[0]
+    diagonal = independent_variances(c)
+    if diagonal is not None:
+        root = _root_rows(apply, diagonal, in_shape)
+        return np.einsum("ij,ij->j", root, root)
     transposed = np.asarray(apply(np.eye(n).reshape(n, *in_shape)), dtype=np.float64).reshape(n, -1)  # A^T
     right = np.asarray(apply(c.reshape(n, *in_shape)), dtype=np.float64).reshape(n, -1)  # C A^T
     return np.einsum("ij,ij->j", transposed, right)
+
+
+def independent_variances(covariance: np.ndarray) -> np.ndarray | None:
+    """The diagonal of ``covariance`` when it is the whole of it (every
+    off-diagonal entry exactly zero, the diagonal non-negative: independent
+    elements, e.g. a model input's ``var * I``), else None."""
+    c = np.asarray(covariance)
+    diagonal = np.diagonal(c)
+    if np.count_nonzero(c) != np.count_nonzero(diagonal) or np.any(diagonal < 0.0):
+        return None
+    return np.array(diagonal, dtype=np.float64)
+
+
+def _root_rows(
+    apply: Callable[[np.ndarray], np.ndarray], diagonal: np.ndarray, in_shape: Sequence[int]
+) -> np.ndarray:
+    """``D^(1/2) A^T``: ``apply`` of the rows of ``diag(sqrt(diagonal))``, ``(N_in, N_out)``."""
+    n = diagonal.size
+    rows = np.diag(np.sqrt(diagonal)).reshape(n, *in_shape)
+    return np.asarray(apply(rows), dtype=np.float64).reshape(n, -1)
 
 
 LINEAR_BUDGET = 1 << 24
@@ -129,6 +160,9 @@ def linear_map_moments(
     """
     expected = apply(offsets)
     if x.covariance is not None and x.offsets is not None and x.offsets.shape == offsets.shape:
+        diagonal = independent_variances(x.covariance) if expected.size > COVARIANCE_ELEMENTS else None
+        if diagonal is not None:  # diag(A D A^T) = A**2 diag(D): one example, no covariance kept
+            return SignalMoments.from_offsets(expected, apply_squared(diagonal.reshape(offsets.shape)))
         y = linear_output(expected, x, apply)
         if y is not None:
             return y

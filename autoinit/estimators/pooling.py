@@ -55,6 +55,8 @@ __all__ = [
     "clark_maximum",
     "max_of_normals_density",
     "max_of_normals_moments",
+    "leaky_relu_slope",
+    "smoothed_leaky_relu",
 ]
 
 
@@ -152,12 +154,77 @@ def estimate_max_pooling_per_channel(x: SignalMoments, window: int) -> SignalMom
         return SignalMoments.from_offsets(
             d + np.sqrt(independent) * m1, spread + independent * (m2 - m1 * m1)
         )
+    slope = leaky_relu_slope(x.origin[0].key)
+    if slope is not None:
+        first, second = _leaky_relu_of_max(d, np.sqrt(independent), np.sqrt(spread), slope, k)
+        return SignalMoments.from_offsets(first, np.maximum(second - first * first, 0.0))
     first, second = np.empty_like(d), np.empty_like(d)
     for c in range(d.size):
         first[c], second[c], _ = expectation_over_density(
             f, d[c], float(np.sqrt(independent[c])), t, w, float(spread[c])
         )
     return SignalMoments.from_offsets(first, np.maximum(second - first * first, 0.0))
+
+
+def leaky_relu_slope(key: object) -> float | None:
+    """The slope ``alpha`` below zero when the activation keyed ``key``
+    (``Activation.key``) is ``max(x, 0) + alpha min(x, 0)`` (ReLU, leaky
+    ReLU, Keras' ``relu`` with a negative slope), else None."""
+    if key == ("relu",):
+        return 0.0
+    if key == ("leaky_relu",):
+        return 0.2
+    if isinstance(key, tuple) and len(key) == 4 and key[0] == "relu" and key[2] is None and key[3] == 0.0:
+        return float(key[1])
+    return None
+
+
+def smoothed_leaky_relu(c: np.ndarray, a: np.ndarray, slope: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(E[f(c + a u)], E[f(c + a u)^2])`` for ``u ~ N(0, 1)`` and
+    ``f(x) = max(x, 0) + slope min(x, 0)``, in closed form: with ``z = c / a``,
+    ``E[relu] = c Phi(z) + a phi(z)``, ``E[relu^2] = (c^2 + a^2) Phi(z) + c a
+    phi(z)``; ``f = (1 - slope) relu(x) + slope x`` and ``x relu(x) =
+    relu(x)^2`` give ``E[f] = (1 - slope) E[relu] + slope c`` and ``E[f^2] =
+    (1 - slope^2) E[relu^2] + slope^2 (c^2 + a^2)``. ``a = 0``: ``f(c)``."""
+    positive = a > 0.0
+    safe = np.where(positive, a, 1.0)
+    z = np.where(positive, c / safe, 0.0)
+    cdf = np.where(positive, special.ndtr(z), c > 0.0)
+    density = np.where(positive, np.exp(-0.5 * z * z) * (a / np.sqrt(2.0 * np.pi)), 0.0)  # a phi(z)
+    power = c * c + a * a
+    relu1 = c * cdf + density
+    relu2 = power * cdf + c * density
+    if slope == 0.0:
+        return relu1, relu2
+    return (1.0 - slope) * relu1 + slope * c, (1.0 - slope * slope) * relu2 + slope * slope * power
+
+
+_NEGLIGIBLE_WEIGHT = 1e-20
+"""Quadrature nodes of ``M_K`` whose weight is below this fraction of the
+largest are skipped: their total weight is below 1e-21 for every window."""
+
+_CHANNEL_BLOCK = 64
+"""Channels evaluated together in ``_leaky_relu_of_max`` (bounds its arrays)."""
+
+
+def _leaky_relu_of_max(
+    d: np.ndarray, scale: np.ndarray, shared: np.ndarray, slope: float, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel ``(E[f(d + shared u + scale M_K)], E[f(...)^2])`` for a
+    leaky ReLU ``f``: the expectation over the shared ``u`` in closed form
+    (``smoothed_leaky_relu``) at each node of ``M_K``'s quadrature (the nodes
+    ``expectation_over_density`` uses, there times 48 Gauss-Hermite nodes of
+    ``u``), channels vectorized; nodes of negligible weight skipped."""
+    t, w = max_of_normals_density(window)
+    keep = np.flatnonzero(w > _NEGLIGIBLE_WEIGHT * w.max())
+    t, w = t[keep[0] : keep[-1] + 1], w[keep[0] : keep[-1] + 1]
+    first, second = np.empty_like(d), np.empty_like(d)
+    for start in range(0, d.size, _CHANNEL_BLOCK):
+        block = slice(start, start + _CHANNEL_BLOCK)
+        c = d[block, None] + scale[block, None] * t[None, :]
+        one, two = smoothed_leaky_relu(c, shared[block, None], slope)
+        first[block], second[block] = one @ w, two @ w
+    return first, second
 
 
 def clark_maximum(means: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

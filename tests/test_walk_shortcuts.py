@@ -1,0 +1,184 @@
+"""The analytic walk's shortcuts (issue 12, item 4: speed) against the
+computation each one replaces: closed forms, diagonal covariances, products
+regrouped. Each must agree with the exact (or finer) computation."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from autoinit.estimators.activations import ACTIVATIONS, Activation, relu_family
+from autoinit.estimators.convolutional import (
+    _per_tap_responses,
+    conv_pair_covariance,
+    convolve_map,
+    estimate_conv_realised,
+)
+from autoinit.estimators.core import _position_wise, estimate_dense_realised
+from autoinit.estimators.covariance import (
+    independent_variances,
+    linear_covariance,
+    linear_map_moments,
+    linear_variances,
+)
+from autoinit.estimators.gaussian import expectation_over_density, standard_normal_grid
+from autoinit.estimators.pooling import (
+    estimate_max_pooling_per_channel,
+    leaky_relu_slope,
+    max_of_normals_density,
+    smoothed_leaky_relu,
+)
+from autoinit.moments import SignalMoments
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 0.05])
+def test_smoothed_leaky_relu_matches_a_fine_quadrature(slope):
+    f = relu_family(negative_slope=slope).fn
+    u, wu = standard_normal_grid(40001, 14.0)
+    c = np.array([-3.0, -0.4, 0.0, 0.7, 2.5, 1.0])
+    a = np.array([0.5, 0.03, 1.0, 2.0, 0.0, 1e-9])
+    first, second = smoothed_leaky_relu(c, a, slope)
+    for i in range(c.size):
+        y = f(c[i] + a[i] * u)
+        assert first[i] == pytest.approx(wu @ y, rel=1e-7, abs=1e-12)
+        assert second[i] == pytest.approx(wu @ (y * y), rel=1e-7, abs=1e-12)
+
+
+def test_leaky_relu_slope_reads_only_the_piecewise_linear_keys():
+    assert leaky_relu_slope(ACTIVATIONS["relu"].key) == 0.0
+    assert leaky_relu_slope(ACTIVATIONS["leaky_relu"].key) == 0.2
+    assert leaky_relu_slope(relu_family(negative_slope=0.1).key) == pytest.approx(0.1)
+    for other in (
+        relu_family(max_value=6.0),
+        relu_family(threshold=0.5),
+        ACTIVATIONS["relu6"],
+        ACTIVATIONS["elu"],
+    ):
+        assert leaky_relu_slope(other.key) is None
+
+
+@pytest.mark.parametrize(("name", "window"), [("relu", 4), ("relu", 9), ("leaky_relu", 2)])
+def test_max_pooling_per_channel_of_a_relu_matches_the_two_dimensional_quadrature(name, window):
+    rng = np.random.default_rng(3)
+    channels = 24
+    d = rng.normal(size=channels) * 1.5
+    r = rng.uniform(0.2, 3.0, channels)
+    spread = r * rng.choice([0.0, 0.001, 0.01, 0.2, 0.6], channels)
+    g = replace(SignalMoments.from_offsets(d, r), spread=spread)
+    known = ACTIVATIONS[name]
+    closed = estimate_max_pooling_per_channel(SignalMoments(0.0, 1.0, origin=(known, g)), window)
+    # The same function under an unknown key takes the per-channel quadrature over u and M_K.
+    anonymous = Activation(("test", name), known.fn, monotone=True)
+    quadrature = estimate_max_pooling_per_channel(SignalMoments(0.0, 1.0, origin=(anonymous, g)), window)
+    np.testing.assert_allclose(closed.offsets, quadrature.offsets, rtol=2e-5, atol=1e-9)
+    np.testing.assert_allclose(closed.random_map(), quadrature.random_map(), rtol=2e-5, atol=1e-9)
+    # And channel by channel against the expectation the estimate is defined by.
+    t, w = max_of_normals_density(window)
+    independent = r - spread
+    for c in range(channels):
+        first, second, _ = expectation_over_density(known.fn, d[c], np.sqrt(independent[c]), t, w, spread[c])
+        assert closed.offsets[c] == pytest.approx(first, rel=2e-5, abs=1e-9)
+        assert closed.random_map()[c] == pytest.approx(second - first * first, rel=2e-5, abs=1e-9)
+
+
+def _explicit_matrix(apply, in_shape) -> np.ndarray:
+    """The linear map ``apply`` as a dense ``(N_out, N_in)`` matrix."""
+    n = int(np.prod(in_shape))
+    return np.asarray(apply(np.eye(n).reshape(n, *in_shape))).reshape(n, -1).T
+
+
+def test_a_diagonal_covariance_gives_the_same_linear_map_moments():
+    rng = np.random.default_rng(4)
+    in_shape = (6, 6, 3)
+    n = int(np.prod(in_shape))
+    kernel = rng.normal(size=(3, 3, 3, 4))
+    apply = lambda b: convolve_map(b, kernel, (1, 1), "same", (1, 1))  # noqa: E731
+    a = _explicit_matrix(apply, in_shape)
+    variances = rng.uniform(0.5, 2.0, n)
+    c = np.diag(variances)
+    exact = a @ c @ a.T
+    assert independent_variances(c) is not None
+    np.testing.assert_allclose(linear_covariance(apply, c, in_shape), exact, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(linear_variances(apply, c, in_shape), np.diag(exact), rtol=1e-12)
+    # Off-diagonal entries: the general path.
+    c[0, 1] = c[1, 0] = 0.3
+    assert independent_variances(c) is None
+    np.testing.assert_allclose(linear_variances(apply, c, in_shape), np.diag(a @ c @ a.T), rtol=1e-12)
+    # Through linear_map_moments, an output (16x16x8) too large to keep a covariance: A**2 diag(C).
+    wide = rng.normal(size=(3, 3, 3, 8))
+    big_shape = (16, 16, 3)
+    apply_wide = lambda b: convolve_map(b, wide, (1, 1), "same", (1, 1))  # noqa: E731
+    d = rng.normal(size=big_shape)
+    random = rng.uniform(0.5, 2.0, big_shape)
+    x = SignalMoments.from_offsets(d, random).with_covariance(np.diag(random.ravel()))
+    y = linear_map_moments(x, d, apply_wide, lambda v: convolve_map(v, wide * wide, (1, 1), "same", (1, 1)))
+    a_big = _explicit_matrix(apply_wide, big_shape)
+    exact_variances = np.einsum("ji,i,ji->j", a_big, random.ravel(), a_big)
+    # SignalMoments stores its maps in float32.
+    np.testing.assert_allclose(np.ravel(y.random_map()), exact_variances, rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(y.offsets), a_big @ d.ravel(), rtol=1e-6, atol=1e-6)
+
+
+def test_conv_pair_covariance_per_channel_equals_the_map_form():
+    rng = np.random.default_rng(5)
+    cases = [
+        ((7, 7), (4, 4), 1, 12, 12, (1, 1), "same"),
+        ((3, 3), (6, 6), 4, 8, 1, (1, 1), "same"),
+        ((3, 3), (7, 7), 2, 6, 3, (2, 2), "valid"),
+        ((5,), (9,), 2, 6, 3, (2,), "same"),
+    ]
+    for kernel_size, spatial, per_in, out, groups, strides, padding in cases:
+        w = rng.normal(size=(*kernel_size, per_in, out))
+        r = rng.uniform(0.5, 2.0, per_in * groups)
+        dilation = (1,) * len(kernel_size)
+        per_channel = conv_pair_covariance(w, r, spatial, strides, padding, dilation, groups)
+        as_map = conv_pair_covariance(
+            w, np.broadcast_to(r, (*spatial, r.size)).copy(), spatial, strides, padding, dilation, groups
+        )
+        assert per_channel == pytest.approx(as_map, rel=1e-12, abs=1e-15)
+
+
+def test_per_tap_responses_equal_one_product_per_tap():
+    rng = np.random.default_rng(6)
+    for per_in, out, groups in [(1, 12, 12), (4, 8, 1), (2, 6, 3)]:
+        w = rng.normal(size=(3, 3, per_in, out))
+        values = rng.normal(size=per_in * groups)
+        expected = np.zeros((3, 3, out))
+        per_out = out // groups
+        for t, g in itertools.product(itertools.product(range(3), range(3)), range(groups)):
+            block = values[g * per_in : (g + 1) * per_in]
+            expected[t][g * per_out : (g + 1) * per_out] = block @ w[t][:, g * per_out : (g + 1) * per_out]
+        np.testing.assert_allclose(_per_tap_responses(values, w, groups), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_position_wise_squared_products_equal_the_squared_kernel():
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(700, 33))
+    for values in (
+        rng.uniform(size=(3, 2, 700)),
+        np.broadcast_to(np.asarray(1.7), (2, 2, 700)),
+        rng.uniform(size=700),
+    ):
+        np.testing.assert_allclose(_position_wise(values, w, squared=True), values @ (w * w), rtol=1e-12)
+        np.testing.assert_allclose(_position_wise(values, w), values @ w, rtol=1e-12, atol=1e-12)
+
+
+def test_dense_and_convolution_realised_moments_are_unchanged_by_the_shortcuts():
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(300, 40))
+    d = rng.normal(size=(2, 2, 300))
+    x = SignalMoments.from_offsets(d, 0.8)
+    y = estimate_dense_realised(w, x, d)
+    # SignalMoments stores its maps in float32.
+    np.testing.assert_allclose(y.offsets, d @ w, rtol=1e-6, atol=1e-6)
+    random = np.broadcast_to(y.random_map(), y.offsets.shape)
+    np.testing.assert_allclose(random, 0.8 * np.ones_like(d) @ (w * w), rtol=1e-6)
+    kernel = rng.normal(size=(3, 3, 1, 6))
+    per_channel = SignalMoments.from_offsets(rng.normal(size=6), rng.uniform(0.5, 1.5, 6))
+    offsets = np.broadcast_to(per_channel.offsets, (5, 5, 6))
+    z = estimate_conv_realised(kernel, per_channel, offsets, (1, 1), "same", (1, 1), groups=6)
+    full = convolve_map(np.ascontiguousarray(offsets), kernel, (1, 1), "same", (1, 1), groups=6)
+    np.testing.assert_allclose(z.offsets, full, rtol=1e-6, atol=1e-6)
