@@ -176,14 +176,13 @@ class SignalMoments:
             n = None if self.offsets is None else self.offsets.size
             if n is None or self.covariance.shape != (n, n):
                 object.__setattr__(self, "covariance", None)  # no longer describes these elements
-        example = float(self.example_shared_var)
-        example = min(max(example, 0.0), self.random_var) if math.isfinite(example) else 0.0
-        object.__setattr__(self, "example_shared_var", example)
+        example, driven = float(self.example_shared_var), float(self.scale_driven_var)
+        # random_var is a pass over the offsets: read only when a part needs bounding by it.
+        random = self.random_var if _positive(example) or _positive(driven) else 0.0
+        object.__setattr__(self, "example_shared_var", min(example, random) if _positive(example) else 0.0)
         kappa = float(self.scale_var)
-        object.__setattr__(self, "scale_var", kappa if math.isfinite(kappa) and kappa > 0.0 else 0.0)
-        driven = float(self.scale_driven_var)
-        driven = min(max(driven, 0.0), self.random_var) if math.isfinite(driven) else 0.0
-        object.__setattr__(self, "scale_driven_var", driven)
+        object.__setattr__(self, "scale_var", kappa if _positive(kappa) else 0.0)
+        object.__setattr__(self, "scale_driven_var", min(driven, random) if _positive(driven) else 0.0)
 
     @property
     def second_moment(self) -> float:
@@ -322,6 +321,11 @@ class SignalMoments:
         if of.spread is None or out.offsets is None or out.offsets.ndim != 1:
             return out
         return replace(out, spread=_stored(np.asarray(of.spread) * factor))
+
+
+def _positive(value: float) -> bool:
+    """``value`` is finite and above zero."""
+    return math.isfinite(value) and value > 0.0
 
 
 def _stored(values: np.ndarray) -> np.ndarray:
