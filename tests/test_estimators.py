@@ -1457,3 +1457,25 @@ def test_stochastic_depth_and_a_sum_of_comonotone_branches_scale_as_simulated():
     assert summed_scale_var([2.0, 1.0], [0.4, 0.0]) == pytest.approx(
         summed.var() / summed.mean() ** 2, rel=0.02
     )
+
+
+@pytest.mark.parametrize("name", ["swish", "relu", "tanh", "gelu"])
+@pytest.mark.parametrize("mean, var, fraction", [(0.0, 1.0, 0.1), (0.0, 1.0, 0.5), (0.5, 2.0, 0.3)])
+def test_the_share_a_component_shared_by_two_positions_passes_through_f_is_simulated(
+    name, mean, var, fraction
+):
+    """``Cov(f(a), f(b)) / Var f`` for ``a, b`` sharing ``fraction`` of their
+    variance (one example's component): below ``fraction`` for a non-linear ``f``,
+    which is what the per-example fraction kept through an activation was."""
+    from autoinit.estimators.scale_mixture import passed_fraction
+
+    rng = np.random.default_rng(13)
+    n = 2_000_000
+    shared = math.sqrt(fraction * var) * rng.standard_normal(n)
+    a, b = (mean + shared + math.sqrt((1.0 - fraction) * var) * rng.standard_normal(n) for _ in range(2))
+    fa, fb = ACTIVATIONS[name].fn(a), ACTIVATIONS[name].fn(b)
+    simulated = float(np.mean((fa - fa.mean()) * (fb - fb.mean()))) / float(0.5 * (fa.var() + fb.var()))
+    estimate = passed_fraction(ACTIVATIONS[name].fn, mean, var, fraction)
+    assert estimate == pytest.approx(simulated, abs=0.004)
+    if name != "tanh" or mean != 0.0:  # tanh about 0 is nearly linear at small fractions
+        assert estimate < fraction - 0.01

@@ -28,7 +28,7 @@ from autoinit.estimators.gaussian import (
     gaussian_shared_variance,
     standard_normal_grid,
 )
-from autoinit.estimators.scale_mixture import mixed_elementwise_moments
+from autoinit.estimators.scale_mixture import mixed_elementwise_moments, passed_fraction, scale_nodes
 from autoinit.moments import SignalMoments
 
 __all__ = [
@@ -263,8 +263,10 @@ def estimate_activation_mixed(x: SignalMoments, activation: Activation) -> Signa
     The output's variance adds ``Var_s(E[f | s])`` (each example's mean moves
     with its scale; the same at all its positions, so it joins the per-example
     part ``example_shared_var`` and ``scale_driven_var``); at a fixed scale
-    the per-example fraction of the input is kept (as ``estimate_activation``'s
-    callers do); ``scale_var`` becomes that of the summed conditional variance.
+    the input's per-example parts pass as a correlation between positions
+    does (``scale_mixture.passed_fraction``, at the average element; the
+    plain path keeps the fraction, its upper bound); ``scale_var`` becomes
+    that of the summed conditional variance.
     Without a map of expected values (``offsets``) the mean is one channel's.
     """
     if x.offsets is not None:
@@ -275,9 +277,20 @@ def estimate_activation_mixed(x: SignalMoments, activation: Activation) -> Signa
     y = mixed_elementwise_moments(
         lambda a, b: element_moments(activation, a, b, wide=True), d, r, x.scale_var
     )
-    fraction, driven_fraction = x.example_fraction, x.scale_driven_fraction
-    example = float(np.mean(fraction * y.within + y.driven))
-    driven = float(np.mean(driven_fraction * y.within + y.driven))
+    # At each scale the per-example parts pass through f like a correlation
+    # between positions (Mehler), taken at the average element.
+    mean_d, mean_r = float(np.mean(d)), float(np.mean(r))
+    s, w = scale_nodes(x.scale_var)
+    moments = [gaussian_moments(activation.fn, mean_d, mean_r * k, activation.key) for k in s]
+    variances = np.array([max(m2 - m1 * m1, 0.0) for m1, m2 in moments])
+
+    def passed(fraction: float) -> float:
+        shares = [passed_fraction(activation.fn, mean_d, mean_r * k, fraction) for k in s]
+        total = float(w @ variances)
+        return float(w @ (np.array(shares) * variances)) / total if total > 0.0 else fraction
+
+    example = float(np.mean(passed(x.example_fraction) * y.within + y.driven))
+    driven = float(np.mean(passed(x.scale_driven_fraction) * y.within + y.driven))
     origin = (activation, x) if activation.monotone and x.origin is None else None
     if x.offsets is not None:
         out = SignalMoments.from_offsets(y.mean, y.var, origin)

@@ -29,6 +29,7 @@ import numpy as np
 
 __all__ = [
     "scale_nodes",
+    "passed_fraction",
     "MixedMoments",
     "mixed_elementwise_moments",
     "gated_scale_var",
@@ -62,6 +63,49 @@ def scale_nodes(kappa: float, n: int = _NODES) -> tuple[np.ndarray, np.ndarray]:
         return np.ones(1), np.ones(1)
     s, w = _nodes(float(f"{kappa:.6g}"), n)
     return s.copy(), w.copy()
+
+
+_HERMITE_TERMS = 40
+
+
+@lru_cache(maxsize=1)
+def _hermite_basis(n: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes, weights, and the normalized Hermite polynomials
+    ``He_k(z) / sqrt(k!)``, ``k = 1.._HERMITE_TERMS``, at the nodes."""
+    z, w = np.polynomial.hermite_e.hermegauss(n)
+    basis = np.empty((_HERMITE_TERMS + 1, n))
+    basis[0], basis[1] = 1.0, z
+    for k in range(1, _HERMITE_TERMS):  # He_{k+1} = z He_k - k He_{k-1}, normalized by sqrt((k+1)!)
+        basis[k + 1] = (z * basis[k] - math.sqrt(k) * basis[k - 1]) / math.sqrt(k + 1)
+    return z, w / w.sum(), basis[1:]
+
+
+def passed_fraction(
+    fn: Callable[[np.ndarray], np.ndarray], mean: float, var: float, fraction: float
+) -> float:
+    """``Cov(f(a), f(b)) / Var f(a)`` for ``a, b ~ N(mean, var)`` with
+    correlation ``fraction``: the share of ``f``'s variance that a component
+    shared by two positions of one example carries through ``f``. By Mehler's
+    expansion ``sum_k c_k^2 fraction^k / sum_k c_k^2`` (``c_k`` the Hermite
+    coefficients of ``f``); at most ``fraction``, exactly that for linear ``f``.
+
+    Example:
+        >>> round(passed_fraction(lambda x: 2.0 * x, 0.0, 1.0, 0.3), 6)
+        0.3
+    """
+    rho = min(max(float(fraction), 0.0), 1.0)
+    if rho in (0.0, 1.0) or not (var > 0.0 and math.isfinite(var)):
+        return rho
+    z, w, basis = _hermite_basis()
+    with np.errstate(all="ignore"):
+        y = np.asarray(fn(mean + math.sqrt(var) * z), dtype=np.float64)
+    total = float(w @ (y * y)) - float(w @ y) ** 2
+    if not (total > 0.0 and math.isfinite(total)):
+        return rho
+    c2 = (basis @ (w * y)) ** 2
+    powers = rho ** np.arange(1, _HERMITE_TERMS + 1)
+    rest = max(total - float(c2.sum()), 0.0) * rho ** (_HERMITE_TERMS + 1)  # the tail, bounded
+    return min(float(powers @ c2 + rest) / total, rho)
 
 
 class MixedMoments:
