@@ -2,9 +2,10 @@
 
 Every corpus model is accepted as an upload and initialized without a
 pass-through layer; a representative subset (a mobile net with op nodes and
-hard-swish, a squeeze-and-excitation net with stochastic depth, a residual
+hard-swish, two squeeze-and-excitation nets with stochastic depth, a residual
 net, two evolved nets with shared modules on small maps) keeps every
-weighted layer with >= 16 channels in the band for two seeds. The whole corpus for seeds 1..5, with the init/build time ratio, is
+weighted layer with >= 16 channels in the band for two seeds. The whole
+corpus for seeds 1..5, with the init/build time ratio, is
 ``benchmarks/bench_real_models.py``.
 """
 
@@ -42,6 +43,7 @@ def test_once_refused_applications_go_from_upload_to_autoinit_without_pass_throu
 CI_SUBSET = [
     "MobileNetV3Small",
     "EfficientNetB0",
+    "EfficientNetV2B0",
     "ResNet50V2",
     "ConvNeXtTiny",
     "VGG16",
