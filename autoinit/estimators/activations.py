@@ -21,6 +21,7 @@ import numpy as np
 from scipy import special
 from scipy.interpolate import RegularGridInterpolator as interpolate_grid
 
+from autoinit.estimators.closed_forms import closed_form_moments
 from autoinit.estimators.covariance import activation_covariance
 from autoinit.estimators.gaussian import (
     ElementwiseFn,
@@ -222,8 +223,9 @@ def _activation_per_channel(x: SignalMoments, activation: Activation) -> SignalM
     expected value ``m(d, r) = E_z[f(d + sqrt(r) z)]`` and variance
     ``E_z[f(.)^2] - m^2``; the output's offsets are ``m`` elementwise and its
     element variances those variances (and with the input's covariance the
-    output's, by Mehler's expansion). ReLU and ReLU capped at ``c`` (ReLU6,
-    ``ReLU(max_value=c)``) have closed forms; for other ``f``
+    output's, by Mehler's expansion). ReLU, ReLU capped at ``c`` (ReLU6,
+    ``ReLU(max_value=c)``) and the activations ``element_moments`` names have
+    closed forms; for other ``f``
     the two smooth functions of ``(d, sqrt(r))`` are tabulated by quadrature on
     a grid over their range and interpolated (bilinear).
     """
@@ -241,7 +243,9 @@ def element_moments(
     activation: Activation, d: np.ndarray, scale: np.ndarray, wide: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """``E[f(X)]`` and ``E[f(X)^2]`` elementwise for ``X ~ N(d, scale^2)``:
-    closed forms for ReLU and capped ReLU, interpolated tables otherwise
+    closed forms for ReLU, capped ReLU and the activations of
+    ``autoinit.estimators.closed_forms`` (ELU, SELU, hard sigmoid, hard swish,
+    leaky ReLU...), interpolated tables otherwise
     (``wide``: scales spanning orders of magnitude, tabulated on a finer,
     geometric grid with fewer quadrature nodes per entry)."""
     if activation.key == ("relu",):
@@ -253,6 +257,8 @@ def element_moments(
         return _capped_relu_moments(d, scale, cap)
     if wide:
         return _tabulated_moments(activation, d, scale, _WIDE_NODES, _WIDE_SCALES)
+    if (closed := closed_form_moments(activation.key, activation.fn, d, scale)) is not None:
+        return closed
     return _tabulated_moments(activation, d, scale)
 
 
