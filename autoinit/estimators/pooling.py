@@ -135,7 +135,8 @@ def estimate_max_pooling_per_channel(x: SignalMoments, window: int) -> SignalMom
     of ``r_c`` that is the reduced map's position spread
     (``SignalMoments.spread``) is shared by a window's neighbours. Keeps the
     per-channel offsets that the next weighted layer reads (pooling them into
-    one shared variance loses them). None without per-channel offsets."""
+    one shared variance loses them). A ReLU or leaky ReLU ``f`` takes the shared
+    part in closed form (``_leaky_relu_of_max``). None without per-channel offsets."""
     k = max(int(window), 1)
     source, f = x, None
     if x.origin is not None and x.origin[0].monotone:
