@@ -52,6 +52,7 @@ on a 4-channel module). Linear maps propagate it exactly (``A C A^T``); see
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -205,7 +206,7 @@ class SignalMoments:
         elements (``fluctuating_var`` less the position spread of ``offsets``)."""
         if self.offsets is None:
             return self.fluctuating_var
-        return max(self.var - float(self.offsets.var()), 0.0)
+        return max(self.var - _offsets_var(self.offsets), 0.0)
 
     @property
     def example_fraction(self) -> float:
@@ -326,6 +327,23 @@ class SignalMoments:
 def _positive(value: float) -> bool:
     """``value`` is finite and above zero."""
     return math.isfinite(value) and value > 0.0
+
+
+_OFFSET_VARS: dict[int, tuple[weakref.ref, float]] = {}
+
+
+def _offsets_var(offsets: np.ndarray) -> float:
+    """``offsets.var()``, kept per array for the read-only maps ``_stored``
+    makes (``replace`` passes one map on to many moments; each asks for it)."""
+    if offsets.flags.writeable or offsets.base is not None:
+        return float(offsets.var())
+    key = id(offsets)
+    hit = _OFFSET_VARS.get(key)
+    if hit is not None and hit[0]() is offsets:
+        return hit[1]
+    value = float(offsets.var())
+    _OFFSET_VARS[key] = (weakref.ref(offsets, lambda _, k=key: _OFFSET_VARS.pop(k, None)), value)
+    return value
 
 
 def _stored(values: np.ndarray) -> np.ndarray:

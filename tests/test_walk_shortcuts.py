@@ -7,10 +7,21 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+import keras
 import numpy as np
 import pytest
+from scipy import special
+from scipy.interpolate import RegularGridInterpolator
 
-from autoinit.estimators.activations import ACTIVATIONS, Activation, element_moments, elu_family, relu_family
+from autoinit.estimators.activations import (
+    ACTIVATIONS,
+    Activation,
+    _bilinear_pair,
+    _needed_nodes,
+    element_moments,
+    elu_family,
+    relu_family,
+)
 from autoinit.estimators.closed_forms import closed_form_moments
 from autoinit.estimators.convolutional import (
     _per_tap_responses,
@@ -32,7 +43,9 @@ from autoinit.estimators.pooling import (
     max_of_normals_density,
     smoothed_leaky_relu,
 )
-from autoinit.moments import SignalMoments
+from autoinit.keras_adapter.weights import WeightWriter
+from autoinit.moments import SignalMoments, _offsets_var, _stored
+from autoinit.options import DISTRIBUTIONS
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.2, 0.05])
@@ -222,3 +235,95 @@ def test_other_activations_have_no_closed_form_here():
     for name in ("gelu", "silu", "tanh", "sigmoid", "softplus", "relu6", "mish"):
         a = ACTIVATIONS[name]
         assert closed_form_moments(a.key, a.fn, np.zeros(2), np.ones(2)) is None
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+@pytest.mark.parametrize("shape", [(3, 3, 8, 16), (40, 24)])
+def test_a_draft_equals_the_write_read_back_and_the_write_reuses_its_draw(distribution, shape, monkeypatch):
+    from autoinit.keras_adapter import weights
+
+    variable = keras.Variable(np.zeros(shape, np.float32))
+    reference = WeightWriter(distribution, seed=5)
+    reference.write(keras.layers.Dense(4), variable, 0.03, "7:kernel", None)
+    written = np.asarray(variable.numpy(), np.float64)
+    reference.write(keras.layers.Dense(4), variable, 0.03 * 0.8, "7:kernel", None)
+    rescaled = variable.numpy()
+
+    draws = []
+    unit_draw = weights._unit_draw
+    monkeypatch.setattr(weights, "_unit_draw", lambda *key: draws.append(key) or unit_draw(*key))
+    writer = WeightWriter(distribution, seed=5)
+    drafted = writer.draft(shape, 0.03, "7:kernel", variable.dtype)
+    assert drafted.dtype == np.float64
+    np.testing.assert_array_equal(drafted, written)
+    writer.write(keras.layers.Dense(4), variable, 0.03 * 0.8, "7:kernel", None)
+    np.testing.assert_array_equal(variable.numpy(), rescaled)
+    assert len(draws) == 1  # the write took the draft's unit draw
+
+
+def _needed_nodes_by_every_candidate(grids, values):
+    """The reference: every combination of ``{L, R, L + 1, R + 1}`` per axis marked."""
+    needed = np.zeros(tuple(g.size for g in grids), dtype=bool)
+    candidates = []
+    for g, v in zip(grids, values):
+        if g[-1] == g[0]:
+            candidates.append([np.zeros(v.size, dtype=int)])
+            continue
+        left = np.clip(np.searchsorted(g, v, side="left") - 1, 0, g.size - 1)
+        right = np.clip(np.searchsorted(g, v, side="right") - 1, 0, g.size - 1)
+        candidates.append([left, right, np.minimum(left + 1, g.size - 1), np.minimum(right + 1, g.size - 1)])
+    for nodes in itertools.product(*candidates):
+        needed[nodes] = True
+    return needed
+
+
+@pytest.mark.parametrize("case", ["random", "at_nodes", "one_offset", "one_scale", "outside"])
+def test_needed_nodes_equal_every_candidate_marked(case):
+    rng = np.random.default_rng(4)
+    grid_d, grid_s = np.linspace(-2.0, 3.0, 41), np.geomspace(0.01, 2.0, 9)
+    d, s = rng.uniform(-2.0, 3.0, 500), rng.uniform(0.01, 2.0, 500)
+    if case == "at_nodes":  # points on nodes, the end nodes included
+        d[:200], s[:200] = rng.choice(grid_d, 200), rng.choice(grid_s, 200)
+    elif case == "one_offset":
+        grid_d, d = np.full(41, 0.5), np.full(500, 0.5)
+    elif case == "one_scale":
+        grid_s, s = np.array([0.3]), np.full(500, 0.3)
+    elif case == "outside":
+        d, s = d * 2.0, s * 3.0
+    expected = _needed_nodes_by_every_candidate((grid_d, grid_s), (d, s))
+    np.testing.assert_array_equal(_needed_nodes((grid_d, grid_s), (d, s)), expected)
+
+
+def test_both_tables_interpolated_at_once_equal_each_interpolated_alone():
+    rng = np.random.default_rng(6)
+    grids = (np.linspace(-1.0, 2.0, 17), np.geomspace(0.1, 3.0, 5))
+    table1, table2 = rng.normal(size=(17, 5)), rng.exponential(size=(17, 5))
+    query = np.stack([rng.uniform(-1.5, 2.5, 300), rng.uniform(0.0, 4.0, 300)], axis=-1)
+    alone = [
+        RegularGridInterpolator(grids, t, method="linear", bounds_error=False, fill_value=None)(query)
+        for t in (table1, table2)
+    ]
+    first, second = _bilinear_pair(grids, table1, table2, query, (300,))
+    np.testing.assert_array_equal(first, alone[0])
+    np.testing.assert_array_equal(second, alone[1])
+    table2[3, 2] = np.inf  # not finite: each table alone
+    first, second = _bilinear_pair(grids, table1, table2, query, (300,))
+    np.testing.assert_array_equal(first, alone[0])
+
+
+def test_offsets_variance_kept_per_stored_map_equals_its_variance():
+    x = SignalMoments.from_offsets(np.random.default_rng(2).normal(size=(4, 4, 8)), 0.3)
+    assert _offsets_var(x.offsets) == float(x.offsets.var())
+    assert x.random_var == max(x.var - float(x.offsets.var()), 0.0)
+    y = replace(x, offsets=_stored(np.ones((4, 4, 8))))  # another map: its own variance
+    assert y.random_var == max(y.var, 0.0)
+    writable = np.arange(6.0).reshape(2, 3)
+    assert _offsets_var(writable) == float(writable.var())
+    writable[0] = 10.0  # a writable array is never kept
+    assert _offsets_var(writable) == float(writable.var())
+
+
+def test_silu_in_place_equals_the_product():
+    x = np.random.default_rng(8).normal(0.0, 6.0, 1000)
+    np.testing.assert_array_equal(ACTIVATIONS["swish"].fn(x), x * special.expit(x))
+    assert ACTIVATIONS["silu"].fn(1.5) == 1.5 * special.expit(1.5)

@@ -84,6 +84,15 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return special.expit(x)
 
 
+def _silu(x: np.ndarray) -> np.ndarray:
+    """``x * sigmoid(x)``, the product written into the sigmoid's array."""
+    y = _sigmoid(x)
+    if not isinstance(y, np.ndarray) or y.ndim == 0:
+        return x * y
+    y *= x
+    return y
+
+
 def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, x)
 
@@ -160,8 +169,8 @@ ACTIVATIONS: dict[str, Activation] = {
     "selu": _named("selu", lambda x: SELU_SCALE * _elu(SELU_ALPHA)(x), True),
     "gelu": _named("gelu", _gelu_exact, False),  # keras.activations.gelu: approximate=False
     "gelu_approximate": _named("gelu_approximate", _gelu_tanh, False),
-    "silu": _named("silu", lambda x: x * _sigmoid(x), False),
-    "swish": _named("silu", lambda x: x * _sigmoid(x), False),
+    "silu": _named("silu", _silu, False),
+    "swish": _named("silu", _silu, False),
     "mish": _named("mish", lambda x: x * np.tanh(_softplus(x)), False),
     "sigmoid": _named("sigmoid", _sigmoid, True),
     "hard_sigmoid": _named("hard_sigmoid", _hard_sigmoid, True),
@@ -356,11 +365,14 @@ def _tabulated_moments(
     else:
         grid_s = np.linspace(lo, hi, _SCALE_TABLE_SIZE)
     rows, cols = np.nonzero(_needed_nodes((grid_d, grid_s), (d.ravel(), scale.ravel())))
-    points = grid_d[rows, None] + grid_s[cols, None] * z[None, :]
+    points = np.multiply(grid_s[cols, None], z[None, :])  # in place: no second large array
+    points += grid_d[rows, None]
     table1, table2 = np.zeros((grid_d.size, grid_s.size)), np.zeros((grid_d.size, grid_s.size))
     with np.errstate(all="ignore"):
         y = np.asarray(activation.fn(points), dtype=np.float64)
-        table1[rows, cols], table2[rows, cols] = y @ w, (y * y) @ w
+        table1[rows, cols] = y @ w
+        writable = y.flags.writeable and y.flags.owndata
+        table2[rows, cols] = (np.square(y, out=y) if writable else y * y) @ w
     if grid_s.size == 1 and grid_d[-1] == grid_d[0]:  # one element value: np.interp would read row -1
         return np.full(d.shape, table1[0, 0]), np.full(d.shape, table2[0, 0])
     if grid_s.size == 1:
@@ -368,31 +380,63 @@ def _tabulated_moments(
     if grid_d.size == 1 or grid_d[-1] == grid_d[0]:
         return np.interp(scale, grid_s, table1[0]), np.interp(scale, grid_s, table2[0])
     query = np.stack([d.ravel(), scale.ravel()], axis=-1)
-    results = []
-    for table in (table1, table2):
-        interpolate = interpolate_grid(
-            (grid_d, grid_s), table, method="linear", bounds_error=False, fill_value=None
-        )
-        results.append(interpolate(query).reshape(d.shape))
-    return results[0], results[1]
+    return _bilinear_pair((grid_d, grid_s), table1, table2, query, d.shape)
+
+
+def _bilinear_pair(
+    grids: tuple[np.ndarray, np.ndarray],
+    table1: np.ndarray,
+    table2: np.ndarray,
+    query: np.ndarray,
+    shape: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both tables interpolated (bilinear, extrapolating) at ``query``.
+
+    Finite tables go as one complex table ``table1 + i table2``: the cell
+    search is done once, and a real weight times ``a + ib`` is ``wa + iwb``
+    exactly, so each part equals its own interpolation bit for bit."""
+
+    def interpolate(table: np.ndarray) -> np.ndarray:
+        grid = interpolate_grid(grids, table, method="linear", bounds_error=False, fill_value=None)
+        return grid(query).reshape(shape)
+
+    if not (np.isfinite(table1).all() and np.isfinite(table2).all()):
+        return interpolate(table1), interpolate(table2)
+    both = interpolate(table1 + 1j * table2)
+    return both.real.copy(), both.imag.copy()
 
 
 def _needed_nodes(grids: tuple[np.ndarray, ...], values: tuple[np.ndarray, ...]) -> np.ndarray:
     """Which nodes of the grid spanned by the ascending ``grids`` a linear
     interpolation at the points ``values`` (one array per axis) reads: on
     each axis the two around the point, for either side a point at a node
-    may be put (``np.interp`` and ``RegularGridInterpolator`` differ)."""
+    may be put (``np.interp`` and ``RegularGridInterpolator`` differ).
+
+    With ``L``, ``R`` a point's cell on either side, the nodes are
+    ``{L, L + 1, R, R + 1}`` per axis: the corners ``{L, R}`` are marked
+    (corners other than all-``L`` only for the few points where ``R != L``),
+    then every mark extended by one node along each axis."""
     needed = np.zeros(tuple(g.size for g in grids), dtype=bool)
-    candidates = []
+    sides = []
     for g, v in zip(grids, values):
         if g[-1] == g[0]:
-            candidates.append([np.zeros(v.size, dtype=int)])
+            zero = np.zeros(v.size, dtype=np.intp)
+            sides.append((zero, zero))
             continue
         left = np.clip(np.searchsorted(g, v, side="left") - 1, 0, g.size - 1)
         right = np.clip(np.searchsorted(g, v, side="right") - 1, 0, g.size - 1)
-        candidates.append([left, right, np.minimum(left + 1, g.size - 1), np.minimum(right + 1, g.size - 1)])
-    for nodes in itertools.product(*candidates):
-        needed[nodes] = True
+        sides.append((left, right))
+    differs = [right != left for left, right in sides]
+    for corner in itertools.product((0, 1), repeat=len(grids)):
+        index = tuple(side[c] for side, c in zip(sides, corner))
+        if any(corner):
+            some = np.logical_or.reduce([d for d, c in zip(differs, corner) if c])
+            index = tuple(i[some] for i in index)
+        needed[index] = True
+    for axis, g in enumerate(grids):
+        if g[-1] != g[0] and g.size > 1:
+            moved = np.moveaxis(needed, axis, 0)
+            moved[1:] = moved[1:] | moved[:-1]
     return needed
 
 

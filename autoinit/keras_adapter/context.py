@@ -17,7 +17,9 @@ drawn kernel are computable, the kernel is redrawn from the same seed with its
 variance multiplied by ``target / E_realised[z^2]`` (one scalar per kernel),
 so that the realised pre-activation second moment ``mean^2 + var`` equals the
 target exactly. The effective variance is what the estimates report
-(``scale``) and what ``initialized_config`` carries.
+(``scale``) and what ``initialized_config`` carries. The realised moments are
+read from the draft of the first draw (``WeightWriter.draft``, the values a
+write would give, computed in NumPy), so a kernel is written once.
 
 Per-example components (``SignalMoments.example_shared_var``): a linear map
 keeps the fraction of the random part that is constant over one example's
@@ -156,6 +158,12 @@ class LayerContext:
         if writer is not None:
             writer.write(self.layer, variable, variance, self.seed_place(place), initializer_attr)
 
+    def draft(self, variable: Any, variance: float, place: str) -> np.ndarray | None:
+        """What ``write`` would put in ``variable`` (float64), not written yet
+        (None where the writer cannot say without writing)."""
+        shape = tuple(int(d) for d in variable.shape)
+        return self.session.writer.draft(shape, variance, self.seed_place(place), variable.dtype)
+
     def seed_place(self, role: str) -> str:
         """Where a variable sits, for its seed: this call's topological
         position and the variable's role (``"kernel"``, ``"query"``...),
@@ -192,21 +200,28 @@ class LayerContext:
         variance = (
             dense_weight_variance(x, fan_in, target) if first else self.session.chosen[id(self.layer)][place]
         )
-        if first:
+        use_draw = realised is not None and self.session.writer is not None and len(variable.shape) >= 2
+        drawn = self.draft(variable, variance, place) if first and use_draw else None
+        if first and drawn is None:
             self.write(variable, variance, place, initializer_attr)
         z = None
         own = 0.0  # the per-example share this kernel makes (overlapping windows)
-        if realised is not None and self.session.writer is not None and len(variable.shape) >= 2:
-            channels = int(variable.shape[-2]) if in_channels is None else int(in_channels)
-            shape = tuple(self.input_shape[1:]) if shape is None else tuple(shape)
-            z = realised_moments(realised, np.asarray(variable.numpy(), dtype=np.float64), x, shape, channels)
-            own = z.example_fraction if z is not None else 0.0
-            if z is not None and first and self.session.condition_on_draw:
-                factor = conditioning_factor(z, target)
-                if factor is not None:
+        try:
+            if use_draw:
+                channels = int(variable.shape[-2]) if in_channels is None else int(in_channels)
+                shape = tuple(self.input_shape[1:]) if shape is None else tuple(shape)
+                kernel = drawn if drawn is not None else np.asarray(variable.numpy(), dtype=np.float64)
+                z = realised_moments(realised, kernel, x, shape, channels)
+                own = z.example_fraction if z is not None else 0.0
+                factor = conditioning_factor(z, target) if z is not None else None
+                if factor is not None and first and self.session.condition_on_draw:
                     variance *= factor
-                    self.write(variable, variance, place, initializer_attr)
+                    if drawn is None:
+                        self.write(variable, variance, place, initializer_attr)
                     z = scaled(z, factor)
+        finally:
+            if drawn is not None:  # the kernel is written once, at its final variance
+                self.write(variable, variance, place, initializer_attr)
         variance = self.weight_variance(place, variance)
         self.aim(target)
         z = z if z is not None else estimate_dense(x, fan_in, variance)

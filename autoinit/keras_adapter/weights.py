@@ -152,15 +152,7 @@ class WeightWriter:
         if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
             return init(shape, dtype=dtype)
         ops = keras.ops
-        kind = "orthogonal" if isinstance(init, keras.initializers.Orthogonal) else init.distribution
-        key = (kind, init.seed, shape, str(dtype))
-        if self._unit is not None and self._unit[0] == key:
-            unit, self._unit = self._unit[1], None
-        else:
-            unit = self._ahead.take(key) if self._ahead is not None else None
-            if unit is None:
-                unit = _unit_draw(kind, init.seed, shape, dtype)
-            self._unit = (key, unit)
+        kind, unit = self._unit_for(init, shape, dtype, keep=False)
 
         def constant(value: float) -> Any:
             return ops.convert_to_tensor(value, dtype=dtype)
@@ -175,6 +167,49 @@ class WeightWriter:
         limit = math.sqrt(3.0 * scale)
         low, high = constant(-limit), constant(limit)
         return ops.add(ops.multiply(unit, ops.subtract(high, low)), low)
+
+    def draft(self, shape: tuple[int, ...], variance: float, place: str, dtype: Any) -> np.ndarray | None:
+        """The values ``write`` would give a variable (float64), computed in
+        NumPy from the unit draw without writing them (TensorFlow float32
+        only, else None); the unit draw is kept for the ``write`` that follows.
+
+        NumPy's float32 product and sum round as TensorFlow's ops do, so the
+        values equal a write's read back (but for denormals, which TensorFlow
+        may flush to zero)."""
+        if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
+            return None
+        init = self.initializer(shape, variance, place)
+        kind, unit = self._unit_for(init, shape, dtype, keep=True)
+        u = np.asarray(unit, dtype=np.float32)
+        f32 = np.float32
+        if kind == "orthogonal":
+            values = u * f32(init.gain)
+        elif kind in ("truncated_normal", "untruncated_normal"):
+            scale = init.scale / max(1.0, keras_fan_in(shape))
+            stddev = math.sqrt(scale) / _TRUNCATED_STDDEV if kind == "truncated_normal" else math.sqrt(scale)
+            values = u * f32(stddev) + f32(0.0)
+        else:
+            limit = math.sqrt(3.0 * (init.scale / max(1.0, keras_fan_in(shape))))
+            values = u * (f32(limit) - f32(-limit)) + f32(-limit)
+        return values.astype(np.float64)
+
+    def _unit_for(
+        self, init: keras.initializers.Initializer, shape: tuple[int, ...], dtype: Any, keep: bool
+    ) -> tuple[str, Any]:
+        """``(kind, unit draw)`` for ``init``: the kept one when the last
+        variable drawn had the same key (let go unless ``keep``), else the one
+        made ahead or a new one, kept."""
+        kind = "orthogonal" if isinstance(init, keras.initializers.Orthogonal) else init.distribution
+        key = (kind, init.seed, shape, str(dtype))
+        if self._unit is not None and self._unit[0] == key:
+            unit = self._unit[1]
+            self._unit = self._unit if keep else None
+            return kind, unit
+        unit = self._ahead.take(key) if self._ahead is not None else None
+        if unit is None:
+            unit = _unit_draw(kind, init.seed, shape, dtype)
+        self._unit = (key, unit)
+        return kind, unit
 
     def redraw(self, layer: Any, variable: Any, initializer: Any, place: str) -> None:
         """Redraw a weight AutoInit does not scale with its own initializer, seeded."""
