@@ -35,6 +35,24 @@ from autoinit.options import DISTRIBUTIONS
 __all__ = ["DISTRIBUTIONS", "WeightWriter", "keras_fan_in"]
 
 
+def _unit_affine(
+    init: keras.initializers.Initializer, kind: str, shape: tuple[int, ...]
+) -> tuple[float, float | None]:
+    """``(multiplier, offset)`` Keras' initializer applies to its unit draw
+    (``unit * multiplier + offset``, each a float32 op; offset None: no add),
+    for the TensorFlow write and the NumPy draft alike."""
+    if kind == "orthogonal":
+        return init.gain, None
+    scale = init.scale / max(1.0, keras_fan_in(shape))
+    if kind == "truncated_normal":
+        return math.sqrt(scale) / _TRUNCATED_STDDEV, 0.0
+    if kind == "untruncated_normal":
+        return math.sqrt(scale), 0.0
+    limit = math.sqrt(3.0 * scale)
+    # Keras multiplies by maxval - minval in float32: exactly twice float32(limit).
+    return 2.0 * float(np.float32(limit)), -limit
+
+
 def keras_fan_in(shape: tuple[int, ...]) -> float:
     """The fan-in ``VarianceScaling`` computes for ``shape`` (Keras' rule)."""
     if len(shape) < 1:
@@ -151,22 +169,12 @@ class WeightWriter:
         backends and dtypes call ``init`` each time."""
         if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
             return init(shape, dtype=dtype)
-        ops = keras.ops
         kind, unit = self._unit_for(init, shape, dtype, keep=False)
-
-        def constant(value: float) -> Any:
-            return ops.convert_to_tensor(value, dtype=dtype)
-
-        if kind == "orthogonal":
-            return ops.multiply(unit, constant(init.gain))
-        scale = init.scale / max(1.0, keras_fan_in(shape))
-        if kind == "truncated_normal":
-            return ops.add(ops.multiply(unit, constant(math.sqrt(scale) / _TRUNCATED_STDDEV)), constant(0.0))
-        if kind == "untruncated_normal":
-            return ops.add(ops.multiply(unit, constant(math.sqrt(scale))), constant(0.0))
-        limit = math.sqrt(3.0 * scale)
-        low, high = constant(-limit), constant(limit)
-        return ops.add(ops.multiply(unit, ops.subtract(high, low)), low)
+        multiplier, offset = _unit_affine(init, kind, shape)
+        values = keras.ops.multiply(unit, keras.ops.convert_to_tensor(multiplier, dtype=dtype))
+        if offset is not None:
+            values = keras.ops.add(values, keras.ops.convert_to_tensor(offset, dtype=dtype))
+        return values
 
     def draft(self, shape: tuple[int, ...], variance: float, place: str, dtype: Any) -> np.ndarray | None:
         """The values ``write`` would give a variable (float64), computed in
@@ -180,17 +188,10 @@ class WeightWriter:
             return None
         init = self.initializer(shape, variance, place)
         kind, unit = self._unit_for(init, shape, dtype, keep=True)
-        u = np.asarray(unit, dtype=np.float32)
-        f32 = np.float32
-        if kind == "orthogonal":
-            values = u * f32(init.gain)
-        elif kind in ("truncated_normal", "untruncated_normal"):
-            scale = init.scale / max(1.0, keras_fan_in(shape))
-            stddev = math.sqrt(scale) / _TRUNCATED_STDDEV if kind == "truncated_normal" else math.sqrt(scale)
-            values = u * f32(stddev) + f32(0.0)
-        else:
-            limit = math.sqrt(3.0 * (init.scale / max(1.0, keras_fan_in(shape))))
-            values = u * (f32(limit) - f32(-limit)) + f32(-limit)
+        multiplier, offset = _unit_affine(init, kind, shape)
+        values = np.asarray(unit, dtype=np.float32) * np.float32(multiplier)
+        if offset is not None:
+            values += np.float32(offset)
         return values.astype(np.float64)
 
     def _unit_for(
