@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from example_files import EXAMPLES, exporter
 
 from autoinit import zoo
 from autoinit.upload import UploadLimits, parse_upload, validate_model_config
-
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "frontend" / "examples"
-
-
-def _exporter():
-    spec = importlib.util.spec_from_file_location("export_examples", REPO / "scripts" / "export_examples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _index() -> list[dict]:
@@ -27,7 +16,7 @@ def _index() -> list[dict]:
 
 
 def test_the_index_lists_every_zoo_model_with_its_file():
-    assert _index() == _exporter().index_entries()
+    assert _index() == exporter().index_entries()
     assert {entry["name"] for entry in _index()} == set(zoo.ZOO)
     for entry in _index():
         assert (EXAMPLES / entry["file"]).is_file(), entry
@@ -36,7 +25,7 @@ def test_the_index_lists_every_zoo_model_with_its_file():
 @pytest.mark.parametrize("name", sorted(zoo.ZOO))
 def test_each_example_is_the_zoo_config_and_passes_upload_validation(name):
     committed = (EXAMPLES / f"{name}.json").read_bytes()
-    assert json.loads(committed) == _exporter().example_config(name), (
+    assert json.loads(committed) == exporter().example_config(name), (
         f"frontend/examples/{name}.json is stale: run scripts/export_examples.py"
     )
     # The page uploads these files as they are: they must pass the service's checks.

@@ -3,26 +3,15 @@ builds today and pass the service's upload checks as they are."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from example_files import EXAMPLES, exporter
 
 from autoinit import zoo
 from autoinit.upload import UploadLimits, parse_upload, validate_model_config
 
 pytest.importorskip("keras_hub", reason="keras-hub is not installed")
-
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "frontend" / "examples"
-
-
-def _exporter():
-    spec = importlib.util.spec_from_file_location("export_examples", REPO / "scripts" / "export_examples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _hub_index() -> list[dict]:
@@ -30,7 +19,7 @@ def _hub_index() -> list[dict]:
 
 
 def test_hub_json_lists_every_keras_hub_example_with_its_file():
-    assert _hub_index() == _exporter().hub_index_entries()
+    assert _hub_index() == exporter().hub_index_entries()
     assert [entry["name"] for entry in _hub_index()] == list(zoo.HUB_ZOO)
     assert not {entry["file"] for entry in _hub_index()} & {f"{name}.json" for name in zoo.ZOO}
 
@@ -38,7 +27,7 @@ def test_hub_json_lists_every_keras_hub_example_with_its_file():
 @pytest.mark.parametrize("name", list(zoo.HUB_ZOO))
 def test_each_hub_example_is_the_zoo_config_and_passes_upload_validation(name):
     committed = (EXAMPLES / f"{name}.json").read_bytes()
-    assert json.loads(committed) == _exporter().hub_example_config(name), (
+    assert json.loads(committed) == exporter().hub_example_config(name), (
         f"frontend/examples/{name}.json is stale: run scripts/export_examples.py"
     )
     limits = UploadLimits()
