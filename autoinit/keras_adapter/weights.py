@@ -12,7 +12,8 @@ initializers compute ``unit * stddev + mean`` (uniform: ``unit * (max - min)
 so the same product of the kept unit draw is bit-identical to calling the
 initializer again, without a second truncated-normal draw (or QR).
 
-The unit draws themselves can be made ahead on a background thread while the
+The unit draws themselves come from TensorFlow's raw stateless kernels (``_unit_draw``)
+and can be made ahead on a background thread while the
 walk runs (``WeightWriter.drawing_ahead``, see ``ahead.py``): a unit draw
 depends only on its kind, seed, shape and dtype, so the weights are the same
 bit for bit.
@@ -172,7 +173,7 @@ class WeightWriter:
         kind, unit = self._unit_for(init, shape, dtype, keep=False)
         multiplier, offset = _unit_affine(init, kind, shape)
         values = keras.ops.multiply(unit, keras.ops.convert_to_tensor(multiplier, dtype=dtype))
-        if offset is not None:
+        if offset:  # adding 0.0 changes no float but -0.0, which no unit normal draw is
             values = keras.ops.add(values, keras.ops.convert_to_tensor(offset, dtype=dtype))
         return values
 
@@ -190,7 +191,7 @@ class WeightWriter:
         kind, unit = self._unit_for(init, shape, dtype, keep=True)
         multiplier, offset = _unit_affine(init, kind, shape)
         values = np.asarray(unit, dtype=np.float32) * np.float32(multiplier)
-        if offset is not None:
+        if offset:
             values += np.float32(offset)
         return values.astype(np.float64)
 
@@ -235,14 +236,26 @@ _TRUNCATED_STDDEV = 0.87962566103423978
 
 def _unit_draw(kind: str, seed: int, shape: tuple[int, ...], dtype: Any) -> Any:
     """The draw Keras' initializer of ``kind`` scales: a standard truncated or
-    untruncated normal, a uniform on [0, 1), or an orthogonal matrix of gain 1."""
+    untruncated normal, a uniform on [0, 1), or an orthogonal matrix of gain 1.
+
+    The random ones come straight from TensorFlow's stateless kernel, seeded
+    as Keras seeds an integer seed (``[seed, 0]``, the device's algorithm):
+    ``tf.random.stateless_*`` would then compute ``rnd * 1.0 + 0.0``, two
+    passes over the kernel that change no value (tested against Keras)."""
     if kind == "orthogonal":
         return keras.initializers.Orthogonal(gain=1.0, seed=seed)(shape, dtype=dtype)
-    if kind == "truncated_normal":
-        return keras.random.truncated_normal(shape, mean=0.0, stddev=1.0, dtype=dtype, seed=seed)
-    if kind == "untruncated_normal":
-        return keras.random.normal(shape, mean=0.0, stddev=1.0, dtype=dtype, seed=seed)
-    return keras.random.uniform(shape, minval=0.0, maxval=1.0, dtype=dtype, seed=seed)
+    import tensorflow as tf
+
+    raw_op = {
+        "truncated_normal": tf.raw_ops.StatelessTruncatedNormalV2,
+        "untruncated_normal": tf.raw_ops.StatelessRandomNormalV2,
+    }.get(kind, tf.raw_ops.StatelessRandomUniformV2)
+    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=tf.constant([seed, 0], dtype=tf.int32))
+    return raw_op(shape=shape, key=key, counter=counter, alg=_AUTO_SELECT, dtype=dtype)
+
+
+_AUTO_SELECT = 3
+"""TensorFlow's RNG algorithm "auto_select" (Philox on CPU and GPU), what ``tf.random.stateless_*`` use."""
 
 
 def _drawer_on(device: str | None) -> Any:
