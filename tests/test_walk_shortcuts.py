@@ -325,5 +325,17 @@ def test_offsets_variance_kept_per_stored_map_equals_its_variance():
 
 def test_silu_in_place_equals_the_product():
     x = np.random.default_rng(8).normal(0.0, 6.0, 1000)
-    np.testing.assert_array_equal(ACTIVATIONS["swish"].fn(x), x * special.expit(x))
-    assert ACTIVATIONS["silu"].fn(1.5) == 1.5 * special.expit(1.5)
+    sigmoid = ACTIVATIONS["sigmoid"].fn
+    np.testing.assert_array_equal(ACTIVATIONS["swish"].fn(x), x * sigmoid(x))
+    assert ACTIVATIONS["silu"].fn(1.5) == 1.5 * sigmoid(1.5)
+
+
+def test_sigmoid_in_place_is_scipys_expit_within_rounding():
+    x = np.concatenate([np.random.default_rng(9).normal(0.0, 12.0, 5000), [0.0, 800.0, -800.0]])
+    sigmoid = ACTIVATIONS["sigmoid"].fn
+    np.testing.assert_allclose(sigmoid(x), special.expit(x), rtol=4e-16, atol=0.0)
+    assert sigmoid(np.array([np.inf, -np.inf]))[0] == 1.0 and sigmoid(-np.inf) == 0.0
+    assert np.isnan(sigmoid(np.nan)) and sigmoid(0.0) == 0.5
+    before = x.copy()
+    sigmoid(x)
+    np.testing.assert_array_equal(x, before)  # in place on its own array, never the input
