@@ -38,6 +38,7 @@ from autoinit.estimators.covariance import (
 )
 from autoinit.estimators.gaussian import expectation_over_density, standard_normal_grid
 from autoinit.estimators.pooling import (
+    _smoothed_leaky_relu_in_place,
     estimate_max_pooling_per_channel,
     leaky_relu_slope,
     max_of_normals_density,
@@ -59,6 +60,17 @@ def test_smoothed_leaky_relu_matches_a_fine_quadrature(slope):
         y = f(c[i] + a[i] * u)
         assert first[i] == pytest.approx(wu @ y, rel=1e-7, abs=1e-12)
         assert second[i] == pytest.approx(wu @ (y * y), rel=1e-7, abs=1e-12)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 0.05])
+def test_smoothed_leaky_relu_in_place_gives_the_same_values_bit_for_bit(slope):
+    rng = np.random.default_rng(5)
+    c = rng.normal(0.0, 2.0, (7, 301))
+    a = rng.uniform(1e-6, 2.0, (7, 1))
+    expected = smoothed_leaky_relu(c, a, slope)
+    got = _smoothed_leaky_relu_in_place(c.copy(), a, slope, np.empty((4, 7, 301)))
+    for e, g in zip(expected, got):
+        np.testing.assert_array_equal(g, e)
 
 
 def test_leaky_relu_slope_reads_only_the_piecewise_linear_keys():

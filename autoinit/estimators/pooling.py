@@ -220,12 +220,51 @@ def _leaky_relu_of_max(
     keep = np.flatnonzero(w > _NEGLIGIBLE_WEIGHT * w.max())
     t, w = t[keep[0] : keep[-1] + 1], w[keep[0] : keep[-1] + 1]
     first, second = np.empty_like(d), np.empty_like(d)
+    buffers = np.empty((5, min(_CHANNEL_BLOCK, d.size), t.size))
     for start in range(0, d.size, _CHANNEL_BLOCK):
         block = slice(start, start + _CHANNEL_BLOCK)
-        c = d[block, None] + scale[block, None] * t[None, :]
-        one, two = smoothed_leaky_relu(c, shared[block, None], slope)
+        rows = d[block].size
+        c = np.multiply(scale[block, None], t[None, :], out=buffers[0, :rows])
+        c += d[block, None]  # d + scale t, as d + (scale t) rounds
+        a = shared[block, None]
+        if (a > 0.0).all():
+            one, two = _smoothed_leaky_relu_in_place(c, a, slope, buffers[1:, :rows])
+        else:
+            one, two = smoothed_leaky_relu(c, a, slope)
         first[block], second[block] = one @ w, two @ w
     return first, second
+
+
+def _smoothed_leaky_relu_in_place(
+    c: np.ndarray, a: np.ndarray, slope: float, work: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``smoothed_leaky_relu(c, a, slope)`` where ``a > 0`` everywhere, by
+    the same operations (so the same values, bit for bit) written into ``c``
+    and the four preallocated arrays ``work``: a fresh array per step costs
+    more than its arithmetic (page faults, on every block)."""
+    z, density, relu1, power = work
+    np.divide(c, a, out=z)
+    np.multiply(z, -0.5, out=density)  # exp(-0.5 z z) a / sqrt(2 pi): a phi(z)
+    density *= z
+    np.exp(density, out=density)
+    density *= a / np.sqrt(2.0 * np.pi)
+    cdf = special.ndtr(z, out=z)
+    np.multiply(c, cdf, out=relu1)
+    relu1 += density  # c Phi(z) + a phi(z)
+    density *= c
+    np.multiply(c, c, out=power)
+    power += a * a
+    relu2 = np.multiply(cdf, power, out=cdf)
+    relu2 += density  # (c^2 + a^2) Phi(z) + c a phi(z)
+    if slope == 0.0:
+        return relu1, relu2
+    relu1 *= 1.0 - slope
+    c *= slope
+    relu1 += c
+    relu2 *= 1.0 - slope * slope
+    power *= slope * slope
+    relu2 += power
+    return relu1, relu2
 
 
 def clark_maximum(means: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
