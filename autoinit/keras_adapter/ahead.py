@@ -27,6 +27,7 @@ from typing import Any
 import keras
 
 from autoinit.keras_adapter.graph import LayerCall, model_inputs, run_graph
+from autoinit.keras_adapter.rules import kernels_of
 
 __all__ = ["BUDGET_ELEMENTS", "DrawAhead", "plan"]
 
@@ -147,7 +148,7 @@ def plan(model: keras.Model, key_of: Callable[[tuple[int, ...], str, str], Key |
     def visit(call: LayerCall, args: tuple, kwargs: dict, flat: list) -> list:
         if call.is_signal and id(call.layer) not in seen:
             seen.add(id(call.layer))
-            for role, variable in _kernels(call.layer):
+            for role, variable in kernels_of(call.layer):
                 shape = tuple(int(d) for d in variable.shape)
                 key = key_of(shape, f"{call.position}:{role}", str(variable.dtype))
                 if key is not None:
@@ -156,42 +157,3 @@ def plan(model: keras.Model, key_of: Callable[[tuple[int, ...], str, str], Key |
 
     run_graph(model, [None] * len(model_inputs(model)), visit)
     return keys
-
-
-_ROLES = {
-    "Dense": {"kernel": "kernel"},
-    "EinsumDense": {"kernel": "kernel"},
-    "Conv1D": {"kernel": "kernel"},
-    "Conv2D": {"kernel": "kernel"},
-    "Conv3D": {"kernel": "kernel"},
-    "Conv1DTranspose": {"kernel": "kernel"},
-    "Conv2DTranspose": {"kernel": "kernel"},
-    "Conv3DTranspose": {"kernel": "kernel"},
-    "DepthwiseConv1D": {"kernel": "depthwise_kernel"},
-    "DepthwiseConv2D": {"kernel": "depthwise_kernel"},
-    "SeparableConv1D": {"depthwise_kernel": "depthwise_kernel", "pointwise_kernel": "pointwise_kernel"},
-    "SeparableConv2D": {"depthwise_kernel": "depthwise_kernel", "pointwise_kernel": "pointwise_kernel"},
-    "Embedding": {"embeddings": "embeddings"},
-}
-"""Per Keras class: its kernels' variable names -> the role its rule seeds them by
-(``LayerContext.seed_place``), in the order the rule draws them."""
-
-_ATTENTION = (
-    ("query", "_query_dense"),
-    ("key", "_key_dense"),
-    ("value", "_value_dense"),
-    ("output", "_output_dense"),
-)
-
-
-def _kernels(layer: Any) -> list[tuple[str, Any]]:
-    """``(role, variable)`` of the kernels ``layer``'s rule draws, in order."""
-    name = type(layer).__name__
-    if name == "MultiHeadAttention" and type(layer).__module__.startswith("keras."):
-        return [(role, getattr(layer, attr).kernel) for role, attr in _ATTENTION if hasattr(layer, attr)]
-    roles = _ROLES.get(name)
-    if roles is None or not type(layer).__module__.startswith("keras."):
-        return []
-    variables = {v.name: v for v in getattr(layer, "_trainable_variables", [])}
-    variables |= {v.name: v for v in getattr(layer, "_non_trainable_variables", [])}
-    return [(role, variables[var]) for var, role in roles.items() if var in variables]

@@ -8,7 +8,7 @@ draw the layer's weights through ``ctx``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from autoinit.errors import EstimationError
@@ -16,18 +16,45 @@ from autoinit.keras_adapter.context import LayerContext
 from autoinit.moments import SignalMoments
 
 Rule = Callable[[LayerContext], "SignalMoments | list[SignalMoments]"]
+KernelOf = Callable[[Any], Any]
+"""A function of a layer giving one of its kernels (None where it has none)."""
+
 RULES: dict[str, Rule] = {}
+KERNELS: dict[str, tuple[tuple[str, KernelOf], ...]] = {}
+"""Per layer key: the ``(role, kernel)`` pairs its rule draws, in its order."""
 
 
-def rule(*class_names: str) -> Callable[[Rule], Rule]:
-    """Register ``fn`` as the rule for Keras layers named ``class_names``."""
+def rule(*class_names: str, kernels: Sequence[tuple[str, str | KernelOf]] = ()) -> Callable[[Rule], Rule]:
+    """Register ``fn`` as the rule for Keras layers named ``class_names``.
+
+    ``kernels``: the kernels the rule draws, in its order, as ``(role,
+    variable)``: the role it seeds them by (``LayerContext.seed_place``), the
+    variable an attribute name or a function of the layer. The draw made
+    ahead (``keras_adapter.ahead``) reads them (``kernels_of``).
+    """
+    declared = tuple((role, _attribute(v) if isinstance(v, str) else v) for role, v in kernels)
 
     def register(fn: Rule) -> Rule:
         for name in class_names:
             RULES[name] = fn
+            if declared:
+                KERNELS[name] = declared
         return fn
 
     return register
+
+
+def _attribute(name: str) -> KernelOf:
+    return lambda layer: getattr(layer, name, None)
+
+
+def kernels_of(layer: Any) -> list[tuple[str, Any]]:
+    """``(role, variable)`` of the kernels ``layer``'s rule draws, in its
+    order, as the rule declared them (``rule(..., kernels=...)``)."""
+    from autoinit.keras_adapter.composite import layer_key
+
+    found = ((role, kernel_of(layer)) for role, kernel_of in KERNELS.get(layer_key(layer), ()))
+    return [(role, variable) for role, variable in found if variable is not None]
 
 
 def rule_for(layer: Any) -> Rule | None:
@@ -70,4 +97,4 @@ from autoinit.keras_adapter.rules import (  # noqa: E402,F401  (registration)
     wrappers,
 )
 
-__all__ = ["RULES", "Rule", "rule", "rule_for", "wrapped_rule"]
+__all__ = ["KERNELS", "RULES", "Rule", "kernels_of", "rule", "rule_for", "wrapped_rule"]

@@ -10,6 +10,12 @@ from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
 _PROJECTIONS = ("query", "key", "value", "output")
+_DENSE = {"query": "_query_dense", "key": "_key_dense", "value": "_value_dense", "output": "_output_dense"}
+
+
+def _projection_kernel(role: str):
+    """The kernel of the projection ``role`` of a MultiHeadAttention layer."""
+    return lambda layer: getattr(getattr(layer, _DENSE[role], None), "kernel", None)
 
 
 def _shape_of_input(ctx: LayerContext, value: SignalMoments) -> tuple:
@@ -19,19 +25,14 @@ def _shape_of_input(ctx: LayerContext, value: SignalMoments) -> tuple:
     return ctx.input_shape
 
 
-@rule("MultiHeadAttention")
+@rule("MultiHeadAttention", kernels=[(role, _projection_kernel(role)) for role in _PROJECTIONS])
 def multi_head_attention(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     named = dict(zip(("query", "value", "key"), ctx.args)) | ctx.kwargs
     query = named["query"]
     value = named.get("value", query)
     key = named.get("key") or value
-    dense = {
-        "query": layer._query_dense,
-        "key": layer._key_dense,
-        "value": layer._value_dense,
-        "output": layer._output_dense,
-    }
+    dense = {role: getattr(layer, attribute) for role, attribute in _DENSE.items()}
     first = ctx.first_call("query")
     given = None if first else tuple(ctx.session.chosen[id(layer)][p] for p in _PROJECTIONS)
     value_shape = _shape_of_input(ctx, value)

@@ -44,7 +44,7 @@ def conv_realised(layer, groups: int = 1, depthwise: bool = False):
     return realised
 
 
-@rule("Conv1D", "Conv2D", "Conv3D")
+@rule("Conv1D", "Conv2D", "Conv3D", kernels=[("kernel", "kernel")])
 def conv(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     kernel = layer.kernel
@@ -60,7 +60,7 @@ def conv(ctx: LayerContext) -> SignalMoments:
     return finish_weighted(ctx, z)
 
 
-@rule("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+@rule("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", kernels=[("kernel", "kernel")])
 def conv_transpose(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     kernel = layer.kernel  # (*kernel_size, filters, in_channels)
@@ -83,10 +83,10 @@ def conv_transpose(ctx: LayerContext) -> SignalMoments:
 
 
 def _depthwise_kernel(layer):
-    return layer.kernel if hasattr(layer, "kernel") else layer.depthwise_kernel
+    return layer.kernel if hasattr(layer, "kernel") else getattr(layer, "depthwise_kernel", None)
 
 
-@rule("DepthwiseConv1D", "DepthwiseConv2D")
+@rule("DepthwiseConv1D", "DepthwiseConv2D", kernels=[("depthwise_kernel", _depthwise_kernel)])
 def depthwise_conv(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     taps = _conv_taps(ctx, layer.kernel_size)
@@ -101,7 +101,11 @@ def depthwise_conv(ctx: LayerContext) -> SignalMoments:
     return finish_weighted(ctx, z)
 
 
-@rule("SeparableConv1D", "SeparableConv2D")
+@rule(
+    "SeparableConv1D",
+    "SeparableConv2D",
+    kernels=[("depthwise_kernel", "depthwise_kernel"), ("pointwise_kernel", "pointwise_kernel")],
+)
 def separable_conv(ctx: LayerContext) -> SignalMoments:
     """Depthwise to unit second moment, then pointwise to the target."""
     layer = ctx.layer

@@ -20,7 +20,7 @@ def finish_weighted(ctx: LayerContext, z: SignalMoments) -> SignalMoments:
     return ctx.activate(z, getattr(ctx.layer, "activation", None))
 
 
-@rule("Dense")
+@rule("Dense", kernels=[("kernel", "kernel")])
 def dense(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     z = ctx.dense_like(ctx.x, int(layer.kernel.shape[0]), layer.kernel, realised=estimate_dense_realised)
@@ -37,7 +37,7 @@ def einsum_fan_in(equation: str, kernel_shape: tuple) -> int:
     return math.prod(int(kernel_shape[i]) for i in contracted) or 1
 
 
-@rule("EinsumDense")
+@rule("EinsumDense", kernels=[("kernel", "kernel")])
 def einsum_dense(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     fan_in = einsum_fan_in(layer.equation, tuple(layer.kernel.shape))
@@ -53,6 +53,7 @@ def einsum_dense(ctx: LayerContext) -> SignalMoments:
     "Embedding",
     "ReversibleEmbedding",
     "keras_hub.src.layers.modeling.reversible_embedding.ReversibleEmbedding",
+    kernels=[("embeddings", "embeddings"), ("reverse_embeddings", "reverse_embeddings")],
 )
 def embedding(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
