@@ -54,6 +54,26 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def peak_growth(fn: Callable[[], Any]) -> tuple[float, Any, float | None]:
+    """``fn()``'s seconds, result, and peak-RSS growth in MiB (None where
+    ``/proc/self/clear_refs`` cannot reset the peak)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        start = _status_kib("VmRSS")
+    except OSError:
+        start = None
+    seconds, result = timed(fn)
+    growth = None if start is None else max(0, _status_kib("VmHWM") - start) / 1024
+    return seconds, result, growth
+
+
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 

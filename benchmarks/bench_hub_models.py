@@ -44,7 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import _common
-from _common import fmt, timed
+from _common import fmt, peak_growth, timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -54,26 +54,6 @@ BATCH = 64
 def _options(parser) -> None:
     parser.add_argument("--models", default="", help="comma-separated backbone names (default: all)")
     parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds")
-
-
-def _status_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def peak_growth(fn):
-    """``fn()``'s seconds, result, and peak-RSS growth in MiB (None where
-    ``/proc/self/clear_refs`` cannot reset the peak)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        start = _status_kib("VmRSS")
-    except OSError:
-        start = None
-    seconds, result = timed(fn)
-    growth = None if start is None else max(0, _status_kib("VmHWM") - start) / 1024
-    return seconds, result, growth
 
 
 @contextlib.contextmanager

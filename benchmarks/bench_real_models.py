@@ -8,7 +8,9 @@ Per model and seed: weighted layers with >= 16 output channels in the
 seconds, the fastest of the seeds, and the median of the per-seed ratios),
 and the floor under the init time: one seeded truncated-normal draw of every
 kernel the model has (every weight of rank >= 2) at its scale, which
-``initialize_model`` cannot skip with its default distribution.
+``initialize_model`` cannot skip with its default distribution. Memory: the
+growth of the peak resident set during the build and during
+``initialize_model`` (``VmHWM`` reset just before each; median over seeds).
 
 Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B] [--seeds 1,2] [--speed-only]``
 (``--quick``: seed 1 only; ``--speed-only``: no probe, only the times).
@@ -25,7 +27,7 @@ import warnings
 from pathlib import Path
 
 import _common
-from _common import fmt, timed
+from _common import fmt, peak_growth
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -50,23 +52,26 @@ def main() -> None:
     print(
         f"| model | weighted (>=16 ch) | in band, seeds {','.join(map(str, seeds))} | worst (layer: ratio) "
         "| build s | init s | init / build | median init / build | build CPU s | init CPU s | init / build CPU "
-        "| draw s | draw / build |"
+        "| draw s | draw / build | build peak MiB | init peak MiB | init / build peak |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         counts, worst, builds, inits, cpu_builds, cpu_inits, draws = [], [], [], [], [], [], []
+        build_peaks, init_peaks = [], []
         for seed in seeds:
             cpu = time.process_time()
-            build_s, built = timed(CORPUS[name])
+            build_s, built, build_mib = peak_growth(CORPUS[name])
             cpu_builds.append(time.process_time() - cpu)
             autoinit = AutoInit(seed=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cpu = time.process_time()
-                init_s, (model, estimates) = timed(
+                init_s, (model, estimates), init_mib = peak_growth(
                     functools.partial(autoinit.initialize_model, built, return_estimates=True)
                 )
                 cpu_inits.append(time.process_time() - cpu)
+            build_peaks.append(build_mib)
+            init_peaks.append(init_mib)
             builds.append(build_s)
             inits.append(init_s)
             draws.append(_draw_seconds(model))
@@ -85,10 +90,15 @@ def main() -> None:
         build, init = min(builds), min(inits)
         paired = statistics.median(i / b for i, b in zip(inits, builds))
         cpu_build, cpu_init, draw = min(cpu_builds), min(cpu_inits), min(draws)
+        memory = "| - | - | - |"
+        if None not in build_peaks + init_peaks:
+            build_peak, init_peak = statistics.median(build_peaks), statistics.median(init_peaks)
+            memory = f"| {build_peak:.0f} | {init_peak:.0f} | {init_peak / max(build_peak, 1.0):.2f} |"
         print(
             f"| {name} | {weighted} | {' '.join(c.split('/')[0] for c in counts)} | {'; '.join(worst)} "
             f"| {fmt(build)} | {fmt(init)} | {init / build:.2f} | {paired:.2f} "
-            f"| {fmt(cpu_build)} | {fmt(cpu_init)} | {cpu_init / cpu_build:.2f} | {fmt(draw)} | {draw / build:.2f} |",
+            f"| {fmt(cpu_build)} | {fmt(cpu_init)} | {cpu_init / cpu_build:.2f} | {fmt(draw)} | {draw / build:.2f} "
+            + memory,
             flush=True,
         )
 
