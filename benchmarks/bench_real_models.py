@@ -10,7 +10,8 @@ and the floor under the init time: one seeded truncated-normal draw of every
 kernel the model has (every weight of rank >= 2) at its scale, which
 ``initialize_model`` cannot skip with its default distribution. Memory: the
 growth of the peak resident set during the build and during
-``initialize_model`` (``VmHWM`` reset just before each; median over seeds).
+``initialize_model`` that follows it (``VmHWM`` reset just before each), in a
+fresh process per model warmed up on a small one, the first seed.
 
 Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B] [--seeds 1,2] [--speed-only]``
 (``--quick``: seed 1 only; ``--speed-only``: no probe, only the times).
@@ -18,16 +19,18 @@ Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B]
 
 from __future__ import annotations
 
+import argparse
 import functools
 import gc
 import statistics
+import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import _common
-from _common import fmt, peak_growth
+from _common import fmt, peak_growth, timed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -36,10 +39,14 @@ def _options(parser) -> None:
     parser.add_argument("--models", default="", help="comma-separated corpus names (default: all)")
     parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds")
     parser.add_argument("--speed-only", action="store_true", help="skip the probe: times only")
+    parser.add_argument("--memory-child", default="", help=argparse.SUPPRESS)
 
 
 def main() -> None:
     args = _common.parse_args(__doc__.splitlines()[0], _options)
+    if args.memory_child:
+        _memory_child(args.memory_child, int(args.seeds.split(",")[0]))
+        return
     _common.banner("AutoInit on the real-world corpus")
     from band import BAND, ratios_of
     from corpus import CORPUS
@@ -57,21 +64,18 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in names:
         counts, worst, builds, inits, cpu_builds, cpu_inits, draws = [], [], [], [], [], [], []
-        build_peaks, init_peaks = [], []
         for seed in seeds:
             cpu = time.process_time()
-            build_s, built, build_mib = peak_growth(CORPUS[name])
+            build_s, built = timed(CORPUS[name])
             cpu_builds.append(time.process_time() - cpu)
             autoinit = AutoInit(seed=seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cpu = time.process_time()
-                init_s, (model, estimates), init_mib = peak_growth(
+                init_s, (model, estimates) = timed(
                     functools.partial(autoinit.initialize_model, built, return_estimates=True)
                 )
                 cpu_inits.append(time.process_time() - cpu)
-            build_peaks.append(build_mib)
-            init_peaks.append(init_mib)
             builds.append(build_s)
             inits.append(init_s)
             draws.append(_draw_seconds(model))
@@ -90,10 +94,10 @@ def main() -> None:
         build, init = min(builds), min(inits)
         paired = statistics.median(i / b for i, b in zip(inits, builds))
         cpu_build, cpu_init, draw = min(cpu_builds), min(cpu_inits), min(draws)
+        build_mib, init_mib = _memory_in_fresh_process(name, seeds[0])
         memory = "| - | - | - |"
-        if None not in build_peaks + init_peaks:
-            build_peak, init_peak = statistics.median(build_peaks), statistics.median(init_peaks)
-            memory = f"| {build_peak:.0f} | {init_peak:.0f} | {init_peak / max(build_peak, 1.0):.2f} |"
+        if build_mib is not None and init_mib is not None:
+            memory = f"| {build_mib:.0f} | {init_mib:.0f} | {init_mib / max(build_mib, 1.0):.2f} |"
         print(
             f"| {name} | {weighted} | {' '.join(c.split('/')[0] for c in counts)} | {'; '.join(worst)} "
             f"| {fmt(build)} | {fmt(init)} | {init / build:.2f} | {paired:.2f} "
@@ -101,6 +105,36 @@ def main() -> None:
             + memory,
             flush=True,
         )
+
+
+def _memory_in_fresh_process(name: str, seed: int) -> tuple[float | None, float | None]:
+    """Peak-RSS growth (MiB) of the build and of ``initialize_model`` after
+    it, in a fresh process (in this one, the build would reuse the pages an
+    earlier model freed): ``(None, None)`` where it cannot be measured."""
+    child = subprocess.run(
+        [sys.executable, __file__, "--memory-child", name, "--seeds", str(seed)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found = [line.split()[1:] for line in child.stdout.splitlines() if line.startswith("memory ")]
+    if child.returncode != 0 or not found or "None" in found[-1]:
+        return None, None
+    return float(found[-1][0]), float(found[-1][1])
+
+
+def _memory_child(name: str, seed: int) -> None:
+    from corpus import CORPUS
+
+    from autoinit import AutoInit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # First-call work (Keras' first build, AutoInit's imports and caches) outside both figures.
+        AutoInit(seed=seed).initialize_model(CORPUS["evolved_branches"]())
+        _, model, build_mib = peak_growth(CORPUS[name])
+        _, _, init_mib = peak_growth(lambda: AutoInit(seed=seed).initialize_model(model))
+    print("memory", build_mib, init_mib)
 
 
 def _draw_seconds(model) -> float:
