@@ -351,3 +351,39 @@ def test_sigmoid_in_place_is_scipys_expit_within_rounding():
     before = x.copy()
     sigmoid(x)
     np.testing.assert_array_equal(x, before)  # in place on its own array, never the input
+
+
+def test_bilinear_tables_equal_scipys_regular_grid_interpolator_bit_for_bit():
+    from scipy.interpolate import RegularGridInterpolator
+
+    from autoinit.estimators.activations import _bilinear_pair
+
+    rng = np.random.default_rng(12)
+    grid_d, grid_s = np.sort(rng.uniform(-5.0, 5.0, 65)), np.geomspace(0.01, 5.0, 17)
+    tables = rng.normal(size=(2, 65, 17)) * np.array([1.0, 1e3])[:, None, None]
+    query = np.stack([rng.uniform(-6.0, 6.0, 2000), rng.uniform(1e-3, 8.0, 2000)], axis=-1)
+    query[:17, 0], query[17:34, 1] = grid_d[:17], grid_s  # on nodes; beyond the grid: extrapolated
+    got = _bilinear_pair((grid_d, grid_s), tables[0], tables[1], query, (40, 50))
+    for table, values in zip(tables, got):
+        scipy_values = RegularGridInterpolator(
+            (grid_d, grid_s), table, method="linear", bounds_error=False, fill_value=None
+        )(query)
+        np.testing.assert_array_equal(values, scipy_values.reshape(40, 50))
+
+
+def test_the_walk_does_not_import_scipy_interpolate():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, keras\n"
+        "from autoinit import AutoInit\n"
+        "inputs = keras.Input((8, 8, 3))\n"
+        "x = keras.layers.Conv2D(8, 3, activation='swish')(inputs)\n"
+        "x = keras.layers.Dense(4, activation='gelu')(keras.layers.GlobalAveragePooling2D()(x))\n"
+        "AutoInit(seed=1).initialize_model(keras.Model(inputs, x))\n"
+        "print('scipy.interpolate' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"

@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import special
-from scipy.interpolate import RegularGridInterpolator as interpolate_grid
 
 from autoinit.estimators.closed_forms import closed_form_moments
 from autoinit.estimators.covariance import activation_covariance
@@ -400,20 +399,35 @@ def _bilinear_pair(
     query: np.ndarray,
     shape: tuple[int, ...],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Both tables interpolated (bilinear, extrapolating) at ``query``.
+    """Both tables interpolated (bilinear, extrapolating linearly beyond the
+    grid) at ``query`` ``(points, 2)``: the cell search and the corner
+    weights are made once for both.
 
-    Finite tables go as one complex table ``table1 + i table2``: the cell
-    search is done once, and a real weight times ``a + ib`` is ``wa + iwb``
-    exactly, so each part equals its own interpolation bit for bit."""
+    Written here rather than taken from ``scipy.interpolate``, whose import
+    (it loads ``scipy.optimize``) was half a second of a process's first
+    ``initialize_model``."""
+    (rows, down), (cols, right) = (_cell(g, x) for g, x in zip(grids, query.T))
+    up, left = 1.0 - down, 1.0 - right
+    corners = (((rows, cols), up, left), ((rows, cols + 1), up, right))
+    corners += (((rows + 1, cols), down, left), ((rows + 1, cols + 1), down, right))
 
     def interpolate(table: np.ndarray) -> np.ndarray:
-        grid = interpolate_grid(grids, table, method="linear", bounds_error=False, fill_value=None)
-        return grid(query).reshape(shape)
+        value = np.zeros(len(query))
+        for index, along_d, along_s in corners:
+            value += table[index] * along_d * along_s  # in scipy's order: the same values
+        return value.reshape(shape)
 
-    if not (np.isfinite(table1).all() and np.isfinite(table2).all()):
-        return interpolate(table1), interpolate(table2)
-    both = interpolate(table1 + 1j * table2)
-    return both.real.copy(), both.imag.copy()
+    return interpolate(table1), interpolate(table2)
+
+
+def _cell(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``x``: the index ``i`` of its cell ``[grid[i], grid[i + 1]]``
+    of the ascending ``grid`` (the first or last cell outside it) and its
+    position there, ``(x - grid[i]) / (grid[i + 1] - grid[i])`` (below 0 or
+    above 1 outside the grid: linear extrapolation)."""
+    index = np.clip(np.searchsorted(grid, x, side="left") - 1, 0, grid.size - 2)
+    low = grid[index]
+    return index, (x - low) / (grid[index + 1] - low)
 
 
 def _needed_nodes(grids: tuple[np.ndarray, ...], values: tuple[np.ndarray, ...]) -> np.ndarray:
