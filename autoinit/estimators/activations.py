@@ -54,6 +54,7 @@ _TABLE_SIZE = 257  # offsets tabulated for interpolation (error ~1e-5 relative)
 _SCALE_TABLE_SIZE = 17  # element standard deviations tabulated
 _WIDE_SCALES = 33  # log-spaced scales tabulated under a scale mixture (10 scales per element)
 _WIDE_NODES = 201  # quadrature nodes per entry there (Simpson, h = 0.1)
+_TABLE_BLOCK_ELEMENTS = 1 << 18  # function values evaluated at once (bounds the tables' arrays)
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -374,14 +375,19 @@ def _tabulated_moments(
     else:
         grid_s = np.linspace(lo, hi, _SCALE_TABLE_SIZE)
     rows, cols = np.nonzero(_needed_nodes((grid_d, grid_s), (d.ravel(), scale.ravel())))
-    points = np.multiply(grid_s[cols, None], z[None, :])  # in place: no second large array
-    points += grid_d[rows, None]
     table1, table2 = np.zeros((grid_d.size, grid_s.size)), np.zeros((grid_d.size, grid_s.size))
+    blocks = _row_blocks(rows.size, max(_TABLE_BLOCK_ELEMENTS // z.size // 16, 1) * 16)
+    buffer = np.empty((max(b.stop - b.start for b in blocks), z.size))
     with np.errstate(all="ignore"):
-        y = np.asarray(activation.fn(points), dtype=np.float64)
-        table1[rows, cols] = y @ w
-        writable = y.flags.writeable and y.flags.owndata
-        table2[rows, cols] = (np.square(y, out=y) if writable else y * y) @ w
+        for block in blocks:
+            points = np.multiply(
+                grid_s[cols[block], None], z[None, :], out=buffer[: block.stop - block.start]
+            )
+            points += grid_d[rows[block], None]
+            y = np.asarray(activation.fn(points), dtype=np.float64)
+            table1[rows[block], cols[block]] = y @ w
+            writable = y.flags.writeable and y.flags.owndata
+            table2[rows[block], cols[block]] = (np.square(y, out=y) if writable else y * y) @ w
     if grid_s.size == 1 and grid_d[-1] == grid_d[0]:  # one element value: np.interp would read row -1
         return np.full(d.shape, table1[0, 0]), np.full(d.shape, table2[0, 0])
     if grid_s.size == 1:
@@ -390,6 +396,20 @@ def _tabulated_moments(
         return np.interp(scale, grid_s, table1[0]), np.interp(scale, grid_s, table2[0])
     query = np.stack([d.ravel(), scale.ravel()], axis=-1)
     return _bilinear_pair((grid_d, grid_s), table1, table2, query, d.shape)
+
+
+def _row_blocks(rows: int, per_block: int) -> list[slice]:
+    """``rows`` cut into slices of ``per_block`` rows, the last one longer
+    rather than a short tail (so that every row is multiplied by the
+    quadrature weights as in one product over all rows: BLAS groups rows by
+    small powers of two, and ``per_block`` is a multiple of 16).
+
+    Example:
+        >>> [(b.start, b.stop) for b in _row_blocks(1200, 512)]
+        [(0, 512), (512, 1200)]
+    """
+    starts = list(range(0, rows - per_block + 1, per_block)) if rows > per_block else [0]
+    return [slice(start, stop) for start, stop in zip(starts, [*starts[1:], rows])]
 
 
 def _bilinear_pair(
