@@ -12,11 +12,11 @@ initializers compute ``unit * stddev + mean`` (uniform: ``unit * (max - min)
 so the same product of the kept unit draw is bit-identical to calling the
 initializer again, without a second truncated-normal draw (or QR).
 
-The unit draws themselves come from TensorFlow's raw stateless kernels (``_unit_draw``)
-and can be made ahead on a background thread while the
-walk runs (``WeightWriter.drawing_ahead``, see ``ahead.py``): a unit draw
-depends only on its kind, seed, shape and dtype, so the weights are the same
-bit for bit.
+The unit draws themselves come from TensorFlow's raw stateless kernels
+(``_unit_draw``) and can be made ahead on a background thread while the walk
+runs (``WeightWriter.drawing_ahead``, see ``ahead.py``): a unit draw depends
+only on its kind, seed, shape and dtype, so the weights are the same bit for
+bit.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ def _unit_draw(kind: str, seed: int, shape: tuple[int, ...], dtype: Any) -> Any:
 
 
 _AUTO_SELECT = 3
-"""TensorFlow's RNG algorithm "auto_select" (Philox on CPU and GPU), what ``tf.random.stateless_*`` use."""
+"""TensorFlow's RNG algorithm "auto_select" (the device's own choice), the one ``tf.random.stateless_*`` use."""
 
 
 def _drawer_on(device: str | None) -> Any:
