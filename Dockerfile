@@ -50,11 +50,13 @@ FROM python:3.11-slim-bookworm AS runtime
 
 # With `--gpus`, the NVIDIA Container Toolkit mounts the driver's CUDA library
 # (compute) and nvidia-smi (utility), which `autoinit serve` uses to start one
-# worker per GPU.
+# worker per GPU. One OpenBLAS thread per process: `autoinit worker` imports
+# NumPy before it could set it (`autoinit serve` sets it for its own workers).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
+    OPENBLAS_NUM_THREADS=1 \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     AUTOINIT_DATA_DIR=/data \
     AUTOINIT_FRONTEND_DIR=/app/frontend

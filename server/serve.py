@@ -147,6 +147,9 @@ def _start_workers(count: int, gpus: list[str], loglevel: str) -> list:
         env = {key: value for key, value in os.environ.items() if key.startswith("AUTOINIT_")}
         env["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)] if gpus else "-1"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+        # One OpenBLAS thread per worker unless the operator chose: the walk's NumPy products are
+        # small, and threads competing with TensorFlow's made init times swing 7x (docs/DECISIONS.md).
+        env["OPENBLAS_NUM_THREADS"] = os.environ.get("OPENBLAS_NUM_THREADS", "1")
         name = f"autoinit-{index}-{os.getpid()}@{host}"
         proc = context.Process(
             target=_spawned_worker, args=(env, name, loglevel, os.getpid()), name=f"autoinit-worker-{index}"

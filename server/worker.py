@@ -95,9 +95,10 @@ def prepare_tensorflow(**_signal_kwargs: Any) -> None:
     import autoinit.probe  # noqa: F401  (warm: the first job pays no import)
 
     log.info(
-        "worker process %d ready; CUDA_VISIBLE_DEVICES=%s; uses %s",
+        "worker process %d ready; CUDA_VISIBLE_DEVICES=%s; OPENBLAS_NUM_THREADS=%s; uses %s",
         os.getpid(),
         os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>"),
+        os.environ.get("OPENBLAS_NUM_THREADS", "<unset>"),
         [_describe_gpu(tf, gpu) for gpu in gpus] or "the CPU (no GPU visible)",
     )
 

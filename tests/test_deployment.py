@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import types
 from pathlib import Path
 
@@ -294,6 +295,13 @@ def test_image_command_serves_page_api_and_embedded_worker(image, tmp_path):
         _wait_for(url + "/readyz", 240, watched)  # the embedded worker has imported TensorFlow
         ready = httpx.get(url + "/readyz", timeout=10).json()
         assert ready["mode"] == "embedded" and ready["workers"], ready
+        # The embedded worker runs NumPy's BLAS on one thread unless the operator chose.
+        blas = f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '1')};"
+        deadline = time.monotonic() + 60
+        while "; OPENBLAS_NUM_THREADS=" not in log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, watched.log_tail()
+            time.sleep(0.5)
+        assert blas in log_path.read_text(errors="replace"), watched.log_tail()
         workers = psutil.Process(proc.pid).children(recursive=True)
         assert workers, "the serve process started no worker process"
         proc.send_signal(signal.SIGTERM)  # what `docker stop` sends
