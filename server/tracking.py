@@ -141,7 +141,11 @@ class JobTracker:
             self.refresh(job_id)
 
     def delete(self, job_id: str) -> bool:
-        """Delete the record and files; a queued or running job is revoked."""
+        """Delete the record and files; a queued or running job is revoked.
+
+        The files go before the record: whoever finds the record gone (a
+        request racing the background sweep) finds the files gone too, and
+        files that could not be deleted keep their record for the next sweep."""
         job = self.store.get(job_id)
         if job is None:
             return False
@@ -154,8 +158,8 @@ class JobTracker:
                 self.celery.control.revoke(job_id, terminate=job.status == JobState.RUNNING, signal="SIGKILL")
             except Exception as error:  # best effort: the record goes regardless
                 log.warning("could not revoke %s: %s", job_id, error)
-        self.store.delete(job_id)
         self.artifacts.delete(job_id)
+        self.store.delete(job_id)
         try:
             self.celery.backend.forget(job_id)
         except Exception:
