@@ -10,6 +10,7 @@ active job once a second, so records and metrics move on their own.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -47,9 +48,16 @@ class JobTracker:
     ) -> None:
         self.settings, self.store, self.artifacts = settings, store, artifacts
         self.celery, self.metrics = celery, metrics
+        # The background thread and requests refresh the same jobs: one at a time,
+        # or both would record a job's finish (two finish times, counted twice).
+        self._lock = threading.RLock()
 
     def refresh(self, job_id: str) -> JobRecord | None:
         """The job, brought up to date; None if unknown or expired (then deleted)."""
+        with self._lock:
+            return self._refresh(job_id)
+
+    def _refresh(self, job_id: str) -> JobRecord | None:
         job = self.store.get(job_id)
         if job is not None and job.expires_at <= time.time():
             self.delete(job_id)
@@ -146,6 +154,10 @@ class JobTracker:
         The files go before the record: whoever finds the record gone (a
         request racing the background sweep) finds the files gone too, and
         files that could not be deleted keep their record for the next sweep."""
+        with self._lock:
+            return self._delete(job_id)
+
+    def _delete(self, job_id: str) -> bool:
         job = self.store.get(job_id)
         if job is None:
             return False

@@ -292,8 +292,7 @@ def test_image_command_serves_page_api_and_embedded_worker(image, tmp_path):
         if (REPO / "frontend" / "index.html").is_file():
             page = httpx.get(url + "/", timeout=10)
             assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-        _wait_for(url + "/readyz", 240, watched)  # the embedded worker has imported TensorFlow
-        ready = httpx.get(url + "/readyz", timeout=10).json()
+        ready = _wait_for(url + "/readyz", 240, watched).json()  # the embedded worker has imported TensorFlow
         assert ready["mode"] == "embedded" and ready["workers"], ready
         # The embedded worker runs NumPy's BLAS on one thread unless the operator chose.
         blas = f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '1')};"

@@ -32,6 +32,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
         env={
             "AUTOINIT_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
             "AUTOINIT_MAX_LAYERS": str(MAX_LAYERS),
+            # Never recycled mid-session: which test's job would be a process's
+            # 50th (the default) depends on how xdist hands out tests.
+            "AUTOINIT_MAX_TASKS_PER_CHILD": "100000",
         },
     )
     try:

@@ -80,10 +80,10 @@ class ServiceProcess:
     def wait_healthy(self, timeout: float = 60) -> None:
         _wait_for(self.url + "/healthz", timeout, self)
 
-    def wait_ready(self, timeout: float = 180) -> None:
-        """Until a worker answers /readyz (its TensorFlow import takes a while)."""
+    def wait_ready(self, timeout: float = 180) -> dict:
+        """Until a worker answers /readyz (its TensorFlow import takes a while); its body."""
         self.wait_healthy()
-        _wait_for(self.url + "/readyz", timeout, self)
+        return _wait_for(self.url + "/readyz", timeout, self).json()
 
     def log_tail(self) -> str:
         try:
@@ -139,7 +139,9 @@ def _terminate(proc: subprocess.Popen, grace: float) -> None:
     proc.wait(10)
 
 
-def _wait_for(url: str, timeout: float, service: ServiceProcess | None = None) -> None:
+def _wait_for(url: str, timeout: float, service: ServiceProcess | None = None) -> httpx.Response:
+    """The first 200 answer of ``url``, polled until ``timeout`` (assert on it: a
+    second request, e.g. to /readyz, may find a busy worker slow to answer)."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -148,7 +150,7 @@ def _wait_for(url: str, timeout: float, service: ServiceProcess | None = None) -
         try:
             answer = httpx.get(url, timeout=5)
             if answer.status_code == 200:
-                return
+                return answer
             last = answer.status_code
         except httpx.HTTPError as error:
             last = error

@@ -40,23 +40,35 @@ def _problem(answer: httpx.Response, *statuses: int) -> dict:
     return problem
 
 
+def _api_only(folder, env: dict[str, str] | None = None):
+    api = ServiceProcess(folder / "data", "--workers", "0", env=env)
+    api.wait_healthy()
+    return api
+
+
+@pytest.fixture(scope="module")
+def hostile_api(tmp_path_factory):
+    """API only (no worker), its timeouts the defaults."""
+    api = _api_only(tmp_path_factory.mktemp("hostile"))
+    yield api
+    api.stop()
+
+
 @pytest.fixture(scope="module")
 def strict_api(tmp_path_factory):
-    """API only (no worker), with short header and body timeouts."""
-    api = ServiceProcess(
-        tmp_path_factory.mktemp("hostile") / "data",
-        "--workers",
-        "0",
-        env={"AUTOINIT_HEADER_TIMEOUT": "1", "AUTOINIT_BODY_TIMEOUT": "1"},
+    """API only, with 1 s header and body timeouts: only for the requests that
+    are meant to be cut off (a legitimate request there could be too, by a
+    stall of the machine)."""
+    api = _api_only(
+        tmp_path_factory.mktemp("strict"), {"AUTOINIT_HEADER_TIMEOUT": "1", "AUTOINIT_BODY_TIMEOUT": "1"}
     )
-    api.wait_healthy()
     yield api
     api.stop()
 
 
 @pytest.fixture()
-def api_client(strict_api):
-    with httpx.Client(base_url=strict_api.url, timeout=HANG_GUARD) as http:
+def api_client(hostile_api):
+    with httpx.Client(base_url=hostile_api.url, timeout=HANG_GUARD) as http:
         yield http
 
 
@@ -222,8 +234,8 @@ def _status_and_body(raw: bytes) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
-def test_a_negative_content_length_gets_a_400_problem(strict_api):
-    with _raw(strict_api.url) as sock:
+def test_a_negative_content_length_gets_a_400_problem(hostile_api):
+    with _raw(hostile_api.url) as sock:
         sock.sendall(b"POST /initialize HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n")
         status, problem = _status_and_body(_read_until_closed(sock))
     assert status == 400 and problem["status"] == 400
@@ -249,8 +261,8 @@ def test_a_half_sent_request_body_is_cut_off(strict_api):
     assert httpx.get(strict_api.url + "/healthz", timeout=HANG_GUARD).status_code == 200
 
 
-def test_errors_keep_the_connection_alive(strict_api):
-    with _raw(strict_api.url) as sock:
+def test_errors_keep_the_connection_alive(hostile_api):
+    with _raw(hostile_api.url) as sock:
         for request, status in (
             (b"GET /jobs/nope HTTP/1.1\r\nHost: x\r\n\r\n", 404),
             (
@@ -327,9 +339,9 @@ _json_value = st.recursive(
     )
 )
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_random_options_get_a_job_or_a_4xx_problem(strict_api, options):
+def test_random_options_get_a_job_or_a_4xx_problem(hostile_api, options):
     text = json.dumps(options)  # ensure_ascii: lone surrogates travel as escapes
-    with httpx.Client(base_url=strict_api.url, timeout=HANG_GUARD) as client:
+    with httpx.Client(base_url=hostile_api.url, timeout=HANG_GUARD) as client:
         answer = client.post(
             "/initialize", files={"model": ("m.json", json.dumps(mlp_config()))}, data={"options": text}
         )

@@ -28,7 +28,7 @@ def keyed_api(tmp_path_factory):
     api.stop()
 
 
-JOB_TTL = 3.0
+JOB_TTL = 6.0  # seconds: room for a POST and a GET on a loaded machine before it expires
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import time
 import httpx
 import psutil
 import pytest
-from service_helpers import REPO, holding_jobs, mlp_config, wait_finished
+from service_helpers import REPO, _wait_for, holding_jobs, mlp_config, wait_finished
 
 pytestmark = pytest.mark.slow
 
@@ -91,8 +91,7 @@ def test_healthz_answers_while_a_worker_computes(client, service):
 
 
 def test_readyz_names_a_worker_that_answers(client):
-    ready = client.get("/readyz")
-    assert ready.status_code == 200
+    ready = _wait_for(f"{client.base_url}/readyz", 120)  # a busy worker may miss one ping
     body = ready.json()
     assert body["status"] == "ready" and body["mode"] == "embedded"
     assert body["workers"] and body["workers"][0].startswith("autoinit-")
