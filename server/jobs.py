@@ -9,6 +9,7 @@ Example:
     >>> store = JobStore(Path("/tmp/jobs.sqlite3"), ttl=3600)
     >>> job = store.create(options={"seed": 0}, filename="mlp.json")
     >>> store.update(job.id, status=JobState.RUNNING, progress=0.5)
+    True
 """
 
 from __future__ import annotations
@@ -150,17 +151,24 @@ class JobStore:
             row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return _record(row) if row is not None else None
 
-    def update(self, job_id: str, **changes: Any) -> None:
-        """Set the given columns (names as in `JobRecord`)."""
+    def update(self, job_id: str, **changes: Any) -> bool:
+        """Set the given columns (names as in `JobRecord`) of a job that has not
+        finished: a finished job's record no longer changes, so of two callers
+        that both saw it finish only the first records it. True if it changed."""
         unknown = set(changes) - set(_FIELDS)
         if unknown:
             raise ValueError(f"Unknown job fields {sorted(unknown)}; expected some of {_FIELDS}.")
         if not changes:
-            return
+            return False
         values = [json.dumps(v) if k in _JSON_FIELDS else v for k, v in changes.items()]
         assignments = ", ".join(f"{name} = ?" for name in changes)
+        finished = tuple(sorted(TERMINAL))
         with self._lock, self._db:
-            self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", (*values, job_id))
+            cursor = self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND status NOT IN ({', '.join('?' * len(finished))})",
+                (*values, job_id, *finished),
+            )
+        return cursor.rowcount > 0
 
     def delete(self, job_id: str) -> bool:
         with self._lock, self._db:

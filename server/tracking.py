@@ -78,9 +78,9 @@ class JobTracker:
                 "its worker stopped without reporting. Submit it again.",
             )
         if changes:
-            self.store.update(job_id, **changes)
+            changed = self.store.update(job_id, **changes)
             status = changes.get("status")
-            if status is not None and JobState(status).finished:
+            if changed and status is not None and JobState(status).finished:
                 self.metrics.outcomes.labels(status).inc()
                 self.metrics.job_seconds.observe(max(0.0, time.time() - job.created_at))
                 try:

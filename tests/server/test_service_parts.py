@@ -130,3 +130,16 @@ def test_protocol_is_a_leaf_and_the_worker_does_not_import_the_celery_app():
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_a_finished_jobs_record_no_longer_changes(tmp_path):
+    """Of two callers that both saw a job finish (or a late progress report),
+    only the first write lands: a finished record is final."""
+    store = JobStore(tmp_path / "jobs.sqlite3", ttl=60)
+    job = store.create(options={})
+    assert store.update(job.id, status="running", progress=0.4)
+    assert store.update(job.id, status="succeeded", progress=1.0, finished_at=10.0)
+    assert not store.update(job.id, status="succeeded", finished_at=11.0)
+    assert not store.update(job.id, status="running", progress=0.5)
+    again = store.get(job.id)
+    assert (again.status, again.progress, again.finished_at) == ("succeeded", 1.0, 10.0)
