@@ -145,3 +145,27 @@ def test_names_inside_a_composite_do_not_depend_on_what_the_process_built_before
     L.Dropout(0.5), L.Dropout(0.5)  # moves Keras' counter
     assert names() == first
     assert {"blk/proj", "blk/dropout", "blk/add"} <= set(first)
+
+
+def test_blocks_alike_are_traced_at_an_open_batch_once(monkeypatch):
+    """A block whose call reads the batch size cannot be traced with an open
+    batch; once one block of a kind failed so, the others alike go straight to
+    a trace at a fixed batch (each attempt is a whole symbolic trace)."""
+    from autoinit.keras_adapter import composite
+
+    class BatchReader(L.Layer):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.dense = L.Dense(8, name="proj")
+
+        def call(self, x):
+            h = self.dense(x)
+            return x + keras.ops.reshape(h, (keras.ops.shape(x)[0], 8))
+
+    traced, trace = [], composite._trace
+    monkeypatch.setattr(composite, "_trace", lambda *a: traced.append(a[2]) or trace(*a))
+    x = keras.Input((8,))
+    model = keras.Model(x, BatchReader(name="b1")(BatchReader(name="b0")(x)))
+    estimates = AutoInit(seed=0).estimate(model)
+    assert {"b0/proj", "b1/proj"} <= {r["name"] for r in estimates if r["target"] is not None}
+    assert traced == [None, 1, 1], traced  # b0: open (fails), fixed; b1: fixed only

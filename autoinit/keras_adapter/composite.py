@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import json
 import re
 import warnings
 import weakref
@@ -89,6 +90,10 @@ def open_length(model: Any) -> Iterator[int]:
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _BATCH_BOUND: weakref.WeakSet = weakref.WeakSet()
 """Composite layers traced only at a fixed batch size (see ``composite_graph``)."""
+_NO_OPEN_TRACE: set[tuple] = set()
+"""Layer kinds (``_kind``: class, config, shapes) whose trace with an open batch
+failed: their other instances are traced at a fixed batch straight away (the
+same ``call`` fails the same way; each attempt is a whole symbolic trace)."""
 
 
 def layer_key(op: Any) -> str:
@@ -136,7 +141,11 @@ def composite_graph(layer: Any, node: Any, batch: int | None = None) -> Any | No
     calls = _GRAPHS.setdefault(layer, {})
     length = open_dim()
     if (id(node), None, length) not in calls:
-        calls[(id(node), None, length)] = (node, _trace(layer, node, None))  # node kept alive: id unique
+        kind = _kind(layer, node)
+        graph = None if kind in _NO_OPEN_TRACE else _trace(layer, node, None)
+        if graph is None:
+            _NO_OPEN_TRACE.add(kind)
+        calls[(id(node), None, length)] = (node, graph)  # node kept alive: id unique
     graph = calls[(id(node), None, length)][1]
     if graph is not None:
         return graph
@@ -146,6 +155,18 @@ def composite_graph(layer: Any, node: Any, batch: int | None = None) -> Any | No
         if calls[key][1] is not None:
             _BATCH_BOUND.add(layer)
     return calls[key][1]
+
+
+def _kind(layer: Any, node: Any) -> tuple:
+    """What a layer call's trace depends on: its class, its config but for its
+    name (None where ``get_config`` fails, as it does for many ``keras_hub``
+    blocks), its weights' shapes and its inputs' shapes."""
+    try:
+        config = json.dumps({k: v for k, v in layer.get_config().items() if k != "name"}, sort_keys=True)
+    except Exception:  # noqa: BLE001 - any layer's get_config may fail
+        config = None
+    weights = tuple((tuple(w.shape), str(w.dtype)) for w in layer.weights)
+    return (type(layer), config, weights, tuple(tuple(t.shape) for t in node.input_tensors), open_dim())
 
 
 def is_batch_bound(layer: Any) -> bool:
