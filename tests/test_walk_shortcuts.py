@@ -363,6 +363,7 @@ def test_bilinear_tables_equal_scipys_regular_grid_interpolator_bit_for_bit():
     tables = rng.normal(size=(2, 65, 17)) * np.array([1.0, 1e3])[:, None, None]
     query = np.stack([rng.uniform(-6.0, 6.0, 2000), rng.uniform(1e-3, 8.0, 2000)], axis=-1)
     query[:17, 0], query[17:34, 1] = grid_d[:17], grid_s  # on nodes; beyond the grid: extrapolated
+    tables[1, 7, :] = np.inf  # a row no query between nodes 6 and 8 reads: on node 7, scipy's cell is 7-8
     got = _bilinear_pair((grid_d, grid_s), tables[0], tables[1], query, (40, 50))
     for table, values in zip(tables, got):
         scipy_values = RegularGridInterpolator(
@@ -387,3 +388,16 @@ def test_the_walk_does_not_import_scipy_interpolate():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_element_values_a_few_ulps_apart_get_finite_moments():
+    """``linspace`` over a range of a few ulps repeats its first node: the
+    table then holds one element value (a cell of zero width gave NaN)."""
+    from autoinit.estimators.activations import element_moments
+
+    for base in (1.0, -0.3, 250.0):
+        d = np.array([base, np.nextafter(base, np.inf), np.nextafter(np.nextafter(base, np.inf), np.inf)])
+        first, second = element_moments(ACTIVATIONS["swish"], d, np.array([1.0, 2.0, 3.0]), wide=True)
+        assert np.isfinite(first).all() and np.isfinite(second).all(), (base, first, second)
+        same = element_moments(ACTIVATIONS["swish"], np.full(3, base), np.array([1.0, 2.0, 3.0]), wide=True)
+        np.testing.assert_allclose(first, same[0], rtol=1e-12)

@@ -119,3 +119,20 @@ def test_draw_ahead_hands_over_planned_draws_and_drops_skipped_ones():
         assert drawer.take(("uniform", 4, (5, 2), "float32")) is None  # not planned
         assert drawer.take(_key(5)) == "unit 5"
     assert made == sorted(made) and 5 in made
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**31 - 3, 2**31 - 2, 2**31 - 1])
+def test_unit_draws_are_keras_draws_for_every_seed_a_variable_can_get(seed):
+    """The raw kernels are seeded as Keras seeds an integer (it folds it into
+    int32 by ``mod 2**31 - 2``: ``variable_seed`` can reach that modulus)."""
+    from autoinit.keras_adapter.weights import _unit_draw
+
+    shape = (6, 5)
+    draws = {
+        "truncated_normal": keras.random.truncated_normal(shape, seed=seed),
+        "untruncated_normal": keras.random.normal(shape, seed=seed),
+        "uniform": keras.random.uniform(shape, seed=seed),
+    }
+    for kind, expected in draws.items():
+        got = _unit_draw(kind, seed, shape, "float32")
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(expected))

@@ -366,6 +366,8 @@ def _tabulated_moments(
     few hundred channels reads a few hundred of the table's 257 x 17)."""
     z, w = standard_normal_grid(nodes, 10.0)
     grid_d = np.linspace(float(d.min()), float(d.max()), _TABLE_SIZE)
+    if not (np.diff(grid_d) > 0.0).all():  # one value, or values so close that nodes repeat
+        grid_d = grid_d[:1]
     lo, hi = float(scale.min()), float(scale.max())
     if hi - lo <= 1e-9 * max(hi, 1.0):
         grid_s = np.array([hi])
@@ -445,7 +447,9 @@ def _cell(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     of the ascending ``grid`` (the first or last cell outside it) and its
     position there, ``(x - grid[i]) / (grid[i + 1] - grid[i])`` (below 0 or
     above 1 outside the grid: linear extrapolation)."""
-    index = np.clip(np.searchsorted(grid, x, side="left") - 1, 0, grid.size - 2)
+    index = np.clip(
+        np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2
+    )  # a node: the cell right of it
     low = grid[index]
     return index, (x - low) / (grid[index + 1] - low)
 

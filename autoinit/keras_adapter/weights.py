@@ -239,7 +239,8 @@ def _unit_draw(kind: str, seed: int, shape: tuple[int, ...], dtype: Any) -> Any:
     untruncated normal, a uniform on [0, 1), or an orthogonal matrix of gain 1.
 
     The random ones come straight from TensorFlow's stateless kernel, seeded
-    as Keras seeds an integer seed (``[seed, 0]``, the device's algorithm):
+    as Keras seeds an integer seed (``[seed mod (2**31 - 2), 0]``, the
+    device's algorithm):
     ``tf.random.stateless_*`` would then compute ``rnd * 1.0 + 0.0``, two
     passes over the kernel that change no value (tested against Keras)."""
     if kind == "orthogonal":
@@ -250,7 +251,9 @@ def _unit_draw(kind: str, seed: int, shape: tuple[int, ...], dtype: Any) -> Any:
         "truncated_normal": tf.raw_ops.StatelessTruncatedNormalV2,
         "untruncated_normal": tf.raw_ops.StatelessRandomNormalV2,
     }.get(kind, tf.raw_ops.StatelessRandomUniformV2)
-    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=tf.constant([seed, 0], dtype=tf.int32))
+    # Keras' TensorFlow backend folds a seed into int32 as floormod(seed, 2**31 - 2).
+    seed_pair = tf.constant([seed % (2**31 - 2), 0], dtype=tf.int32)
+    key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed_pair)
     return raw_op(shape=shape, key=key, counter=counter, alg=_AUTO_SELECT, dtype=dtype)
 
 
