@@ -10,7 +10,6 @@ active job once a second, so records and metrics move on their own.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -48,16 +47,13 @@ class JobTracker:
     ) -> None:
         self.settings, self.store, self.artifacts = settings, store, artifacts
         self.celery, self.metrics = celery, metrics
-        # The background thread and requests refresh the same jobs: one at a time,
-        # or both would record a job's finish (two finish times, counted twice).
-        self._lock = threading.RLock()
 
     def refresh(self, job_id: str) -> JobRecord | None:
-        """The job, brought up to date; None if unknown or expired (then deleted)."""
-        with self._lock:
-            return self._refresh(job_id)
+        """The job, brought up to date; None if unknown or expired (then deleted).
 
-    def _refresh(self, job_id: str) -> JobRecord | None:
+        The background thread and requests refresh the same jobs; a finish is
+        recorded (and counted) by the first of them only, as ``JobStore.update``
+        leaves a finished record alone."""
         job = self.store.get(job_id)
         if job is not None and job.expires_at <= time.time():
             self.delete(job_id)
@@ -152,12 +148,9 @@ class JobTracker:
         """Delete the record and files; a queued or running job is revoked.
 
         The files go before the record: whoever finds the record gone (a
-        request racing the background sweep) finds the files gone too, and
-        files that could not be deleted keep their record for the next sweep."""
-        with self._lock:
-            return self._delete(job_id)
-
-    def _delete(self, job_id: str) -> bool:
+        request racing the background sweep) finds the files gone too. Files
+        a remote store fails to delete are logged; the record goes anyway (a
+        request must get its answer, a sweep must reach the next job)."""
         job = self.store.get(job_id)
         if job is None:
             return False
@@ -170,7 +163,10 @@ class JobTracker:
                 self.celery.control.revoke(job_id, terminate=job.status == JobState.RUNNING, signal="SIGKILL")
             except Exception as error:  # best effort: the record goes regardless
                 log.warning("could not revoke %s: %s", job_id, error)
-        self.artifacts.delete(job_id)
+        try:
+            self.artifacts.delete(job_id)
+        except Exception as error:  # a remote store's outage: the files stay, the record goes
+            log.warning("could not delete the files of job %s: %s", job_id, error)
         self.store.delete(job_id)
         try:
             self.celery.backend.forget(job_id)
@@ -181,7 +177,10 @@ class JobTracker:
     def purge_expired(self) -> int:
         expired = self.store.expired_ids()
         for job_id in expired:
-            self.delete(job_id)
+            try:
+                self.delete(job_id)
+            except Exception:  # one job's failure must not keep the others from going
+                log.exception("could not purge job %s", job_id)
         for job_id in self.artifacts.stale_job_ids(self.store.all_ids(), older_than=3600):
             self.artifacts.delete(job_id)
         return len(expired)

@@ -143,3 +143,36 @@ def test_a_finished_jobs_record_no_longer_changes(tmp_path):
     assert not store.update(job.id, status="running", progress=0.5)
     again = store.get(job.id)
     assert (again.status, again.progress, again.finished_at) == ("succeeded", 1.0, 10.0)
+
+
+class _OutageStore(ArtifactStore):
+    """A file store whose deletes fail for some jobs, as a remote store's may."""
+
+    def __init__(self, location: str, failing: set[str]) -> None:
+        super().__init__(location)
+        self.failing = failing
+
+    def delete(self, job_id: str) -> None:
+        if job_id in self.failing:
+            raise OSError(f"the store is unreachable (deleting {job_id})")
+        super().delete(job_id)
+
+
+def test_a_store_that_cannot_delete_one_jobs_files_keeps_no_sweep_from_the_others(tmp_path):
+    from server.metrics import ServiceMetrics
+    from server.tasks import make_celery
+    from server.tracking import JobTracker
+
+    settings = Settings(data_dir=tmp_path / "data")
+    store = JobStore(tmp_path / "jobs.sqlite3", ttl=0)  # every record past its time to live
+    jobs = [store.create(options={}) for _ in range(3)]
+    for job in jobs:
+        store.update(job.id, status="succeeded")
+    artifacts = _OutageStore(str(tmp_path / "artifacts"), failing={jobs[0].id})
+    for job in jobs:
+        artifacts.put_bytes(job.id, "upload.json", b"{}")
+    tracker = JobTracker(settings, store, artifacts, make_celery(settings), ServiceMetrics())
+    assert tracker.purge_expired() == 3
+    assert store.all_ids() == set()  # the first job's failure stopped neither its record nor the others
+    assert artifacts.get_bytes(jobs[0].id, "upload.json") == b"{}"  # its files wait for the store
+    assert all(artifacts.get_bytes(job.id, "upload.json") is None for job in jobs[1:])
