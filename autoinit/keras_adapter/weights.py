@@ -41,14 +41,16 @@ def _unit_affine(
 ) -> tuple[float, float | None]:
     """``(multiplier, offset)`` Keras' initializer applies to its unit draw
     (``unit * multiplier + offset``, each a float32 op; offset None: no add),
-    for the TensorFlow write and the NumPy draft alike."""
+    for the TensorFlow write and the NumPy draft alike. The normal kinds add
+    a mean of 0.0, which changes no float but -0.0 (no unit normal draw is):
+    no add."""
     if kind == "orthogonal":
         return init.gain, None
     scale = init.scale / max(1.0, keras_fan_in(shape))
     if kind == "truncated_normal":
-        return math.sqrt(scale) / _TRUNCATED_STDDEV, 0.0
+        return math.sqrt(scale) / _TRUNCATED_STDDEV, None
     if kind == "untruncated_normal":
-        return math.sqrt(scale), 0.0
+        return math.sqrt(scale), None
     limit = math.sqrt(3.0 * scale)
     # Keras multiplies by maxval - minval in float32: exactly twice float32(limit).
     return 2.0 * float(np.float32(limit)), -limit
@@ -173,7 +175,7 @@ class WeightWriter:
         kind, unit = self._unit_for(init, shape, dtype, keep=False)
         multiplier, offset = _unit_affine(init, kind, shape)
         values = keras.ops.multiply(unit, keras.ops.convert_to_tensor(multiplier, dtype=dtype))
-        if offset:  # adding 0.0 changes no float but -0.0, which no unit normal draw is
+        if offset is not None:
             values = keras.ops.add(values, keras.ops.convert_to_tensor(offset, dtype=dtype))
         return values
 
@@ -191,7 +193,7 @@ class WeightWriter:
         kind, unit = self._unit_for(init, shape, dtype, keep=True)
         multiplier, offset = _unit_affine(init, kind, shape)
         values = np.asarray(unit, dtype=np.float32) * np.float32(multiplier)
-        if offset:
+        if offset is not None:
             values += np.float32(offset)
         return values.astype(np.float64)
 
