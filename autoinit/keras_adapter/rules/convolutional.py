@@ -86,11 +86,7 @@ def _depthwise_kernel(layer):
     return layer.kernel if hasattr(layer, "kernel") else layer.depthwise_kernel
 
 
-def _depthwise_kernel_if_any(layer):
-    return layer.kernel if hasattr(layer, "kernel") else getattr(layer, "depthwise_kernel", None)
-
-
-@rule("DepthwiseConv1D", "DepthwiseConv2D", kernels=[("depthwise_kernel", _depthwise_kernel_if_any)])
+@rule("DepthwiseConv1D", "DepthwiseConv2D", kernels=[("depthwise_kernel", "kernel")])
 def depthwise_conv(ctx: LayerContext) -> SignalMoments:
     layer = ctx.layer
     taps = _conv_taps(ctx, layer.kernel_size)
