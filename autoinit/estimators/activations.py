@@ -390,11 +390,11 @@ def _tabulated_moments(
             table1[rows[block], cols[block]] = y @ w
             writable = y.flags.writeable and y.flags.owndata
             table2[rows[block], cols[block]] = (np.square(y, out=y) if writable else y * y) @ w
-    if grid_s.size == 1 and grid_d[-1] == grid_d[0]:  # one element value: np.interp would read row -1
+    if grid_s.size == 1 and grid_d.size == 1:  # one element value: np.interp would read row -1
         return np.full(d.shape, table1[0, 0]), np.full(d.shape, table2[0, 0])
     if grid_s.size == 1:
         return np.interp(d, grid_d, table1[:, 0]), np.interp(d, grid_d, table2[:, 0])
-    if grid_d.size == 1 or grid_d[-1] == grid_d[0]:
+    if grid_d.size == 1:
         return np.interp(scale, grid_s, table1[0]), np.interp(scale, grid_s, table2[0])
     query = np.stack([d.ravel(), scale.ravel()], axis=-1)
     return _bilinear_pair((grid_d, grid_s), table1, table2, query, d.shape)
@@ -447,9 +447,8 @@ def _cell(grid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     of the ascending ``grid`` (the first or last cell outside it) and its
     position there, ``(x - grid[i]) / (grid[i + 1] - grid[i])`` (below 0 or
     above 1 outside the grid: linear extrapolation)."""
-    index = np.clip(
-        np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2
-    )  # a node: the cell right of it
+    # A point on a node belongs to the cell right of it (scipy's choice).
+    index = np.clip(np.searchsorted(grid, x, side="right") - 1, 0, grid.size - 2)
     low = grid[index]
     return index, (x - low) / (grid[index + 1] - low)
 
