@@ -162,11 +162,11 @@ class JobStore:
             return False
         values = [json.dumps(v) if k in _JSON_FIELDS else v for k, v in changes.items()]
         assignments = ", ".join(f"{name} = ?" for name in changes)
-        finished = tuple(sorted(TERMINAL))
+        active = tuple(sorted(ACTIVE))
         with self._lock, self._db:
             cursor = self._db.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ? AND status NOT IN ({', '.join('?' * len(finished))})",
-                (*values, job_id, *finished),
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND status IN ({', '.join('?' * len(active))})",
+                (*values, job_id, *active),
             )
         return cursor.rowcount > 0
 
