@@ -38,7 +38,6 @@ from autoinit.estimators.covariance import (
 )
 from autoinit.estimators.gaussian import expectation_over_density, standard_normal_grid
 from autoinit.estimators.pooling import (
-    _smoothed_leaky_relu_in_place,
     estimate_max_pooling_per_channel,
     leaky_relu_slope,
     max_of_normals_density,
@@ -62,15 +61,35 @@ def test_smoothed_leaky_relu_matches_a_fine_quadrature(slope):
         assert second[i] == pytest.approx(wu @ (y * y), rel=1e-7, abs=1e-12)
 
 
+def _smoothed_leaky_relu_reference(c, a, slope):
+    """The closed form written plainly, a new array per step (what the
+    in-place evaluation must equal bit for bit)."""
+    positive = a > 0.0
+    safe = np.where(positive, a, 1.0)
+    z = np.where(positive, c / safe, 0.0)
+    cdf = np.where(positive, special.ndtr(z), c > 0.0)
+    density = np.where(positive, np.exp(-0.5 * z * z) * (a / np.sqrt(2.0 * np.pi)), 0.0)
+    power = c * c + a * a
+    relu1, relu2 = c * cdf + density, power * cdf + c * density
+    if slope == 0.0:
+        return relu1, relu2
+    return (1.0 - slope) * relu1 + slope * c, (1.0 - slope * slope) * relu2 + slope * slope * power
+
+
 @pytest.mark.parametrize("slope", [0.0, 0.2, 0.05])
 def test_smoothed_leaky_relu_in_place_gives_the_same_values_bit_for_bit(slope):
     rng = np.random.default_rng(5)
     c = rng.normal(0.0, 2.0, (7, 301))
     a = rng.uniform(1e-6, 2.0, (7, 1))
-    expected = smoothed_leaky_relu(c, a, slope)
-    got = _smoothed_leaky_relu_in_place(c.copy(), a, slope, np.empty((4, 7, 301)))
+    a[3] = 0.0  # a channel without a shared part: f(c) itself
+    expected = _smoothed_leaky_relu_reference(c, a, slope)
+    got = smoothed_leaky_relu(c.copy(), a, slope, np.empty((4, 7, 301)))
     for e, g in zip(expected, got):
         np.testing.assert_array_equal(g, e)
+    before = c.copy()
+    for e, g in zip(expected, smoothed_leaky_relu(c, a, slope)):  # without work arrays
+        np.testing.assert_array_equal(g, e)
+    np.testing.assert_array_equal(c, before)  # its input left alone
 
 
 def test_leaky_relu_slope_reads_only_the_piecewise_linear_keys():

@@ -180,24 +180,51 @@ def leaky_relu_slope(key: object) -> float | None:
     return None
 
 
-def smoothed_leaky_relu(c: np.ndarray, a: np.ndarray, slope: float) -> tuple[np.ndarray, np.ndarray]:
+def smoothed_leaky_relu(
+    c: np.ndarray, a: np.ndarray, slope: float, work: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(E[f(c + a u)], E[f(c + a u)^2])`` for ``u ~ N(0, 1)`` and
     ``f(x) = max(x, 0) + slope min(x, 0)``, in closed form: with ``z = c / a``,
     ``E[relu] = c Phi(z) + a phi(z)``, ``E[relu^2] = (c^2 + a^2) Phi(z) + c a
     phi(z)``; ``f = (1 - slope) relu(x) + slope x`` and ``x relu(x) =
     relu(x)^2`` give ``E[f] = (1 - slope) E[relu] + slope c`` and ``E[f^2] =
-    (1 - slope^2) E[relu^2] + slope^2 (c^2 + a^2)``. ``a = 0``: ``f(c)``."""
+    (1 - slope^2) E[relu^2] + slope^2 (c^2 + a^2)``. ``a = 0``: ``f(c)``.
+
+    ``work``: four arrays of ``c``'s shape to compute in, and ``c`` itself is
+    then overwritten (a fresh array per step costs more than its arithmetic:
+    page faults); without it, new ones and a copy of ``c``."""
+    a = np.asarray(a, dtype=np.float64)
+    if work is None:
+        shape = np.broadcast_shapes(np.shape(c), a.shape)
+        c = np.array(np.broadcast_to(np.asarray(c, dtype=np.float64), shape))
+        work = np.empty((4, *shape))
+    z, density, relu1, power = work
     positive = a > 0.0
     safe = np.where(positive, a, 1.0)
-    z = np.where(positive, c / safe, 0.0)
-    cdf = np.where(positive, special.ndtr(z), c > 0.0)
-    density = np.where(positive, np.exp(-0.5 * z * z) * (a / np.sqrt(2.0 * np.pi)), 0.0)  # a phi(z)
-    power = c * c + a * a
-    relu1 = c * cdf + density
-    relu2 = power * cdf + c * density
+    np.divide(c, safe, out=z)
+    np.multiply(z, -0.5, out=density)  # exp(-0.5 z z) a / sqrt(2 pi): a phi(z), 0 where a = 0
+    density *= z
+    np.exp(density, out=density)
+    density *= safe / np.sqrt(2.0 * np.pi)
+    np.copyto(density, 0.0, where=~positive)
+    cdf = special.ndtr(z, out=z)
+    np.copyto(cdf, c > 0.0, where=~positive)
+    np.multiply(c, cdf, out=relu1)
+    relu1 += density  # c Phi(z) + a phi(z)
+    density *= c
+    np.multiply(c, c, out=power)
+    power += a * a
+    relu2 = np.multiply(cdf, power, out=cdf)
+    relu2 += density  # (c^2 + a^2) Phi(z) + c a phi(z)
     if slope == 0.0:
         return relu1, relu2
-    return (1.0 - slope) * relu1 + slope * c, (1.0 - slope * slope) * relu2 + slope * slope * power
+    relu1 *= 1.0 - slope
+    c *= slope
+    relu1 += c
+    relu2 *= 1.0 - slope * slope
+    power *= slope * slope
+    relu2 += power
+    return relu1, relu2
 
 
 _NEGLIGIBLE_WEIGHT = 1e-20
@@ -226,45 +253,9 @@ def _leaky_relu_of_max(
         rows = d[block].size
         c = np.multiply(scale[block, None], t[None, :], out=buffers[0, :rows])
         c += d[block, None]  # d + scale t, as d + (scale t) rounds
-        a = shared[block, None]
-        if (a > 0.0).all():
-            one, two = _smoothed_leaky_relu_in_place(c, a, slope, buffers[1:, :rows])
-        else:
-            one, two = smoothed_leaky_relu(c, a, slope)
+        one, two = smoothed_leaky_relu(c, shared[block, None], slope, buffers[1:, :rows])
         first[block], second[block] = one @ w, two @ w
     return first, second
-
-
-def _smoothed_leaky_relu_in_place(
-    c: np.ndarray, a: np.ndarray, slope: float, work: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``smoothed_leaky_relu(c, a, slope)`` where ``a > 0`` everywhere, by
-    the same operations (so the same values, bit for bit) written into ``c``
-    and the four preallocated arrays ``work``: a fresh array per step costs
-    more than its arithmetic (page faults, on every block)."""
-    z, density, relu1, power = work
-    np.divide(c, a, out=z)
-    np.multiply(z, -0.5, out=density)  # exp(-0.5 z z) a / sqrt(2 pi): a phi(z)
-    density *= z
-    np.exp(density, out=density)
-    density *= a / np.sqrt(2.0 * np.pi)
-    cdf = special.ndtr(z, out=z)
-    np.multiply(c, cdf, out=relu1)
-    relu1 += density  # c Phi(z) + a phi(z)
-    density *= c
-    np.multiply(c, c, out=power)
-    power += a * a
-    relu2 = np.multiply(cdf, power, out=cdf)
-    relu2 += density  # (c^2 + a^2) Phi(z) + c a phi(z)
-    if slope == 0.0:
-        return relu1, relu2
-    relu1 *= 1.0 - slope
-    c *= slope
-    relu1 += c
-    relu2 *= 1.0 - slope * slope
-    power *= slope * slope
-    relu2 += power
-    return relu1, relu2
 
 
 def clark_maximum(means: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
