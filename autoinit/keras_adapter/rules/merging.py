@@ -54,14 +54,19 @@ def _summed_covariance(out: SignalMoments, xs: list[SignalMoments], weights: lis
     return out.with_covariance(sum(w * np.asarray(x.covariance, np.float64) for w, x in zip(weights, xs)))
 
 
+def _weighted_sum(out: SignalMoments, xs: list[SignalMoments], weights: list[float]) -> SignalMoments:
+    """``out`` (a merge's estimate) with the parts ``sum a_i x_i`` carries from
+    its inputs: per-example share, covariance and per-example scale."""
+    return _summed_scale(_summed_covariance(_example(out, xs, weights), xs, weights), xs, weights)
+
+
 @rule("Add")
 def add(ctx: LayerContext) -> SignalMoments:
     same = one_function_of_one_tensor("add", ctx.inputs)
     if same is not None:
         return same
     weights = [1.0] * len(ctx.inputs)
-    out = _summed_covariance(_example(estimate_add(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
-    return _summed_scale(out, ctx.inputs, weights)
+    return _weighted_sum(estimate_add(ctx.inputs), ctx.inputs, weights)
 
 
 @rule("Subtract")
@@ -70,10 +75,7 @@ def subtract(ctx: LayerContext) -> SignalMoments:
     if same is not None:
         return same
     weights = [1.0] * len(ctx.inputs)
-    out = _summed_covariance(
-        _example(estimate_subtract(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights
-    )
-    return _summed_scale(out, ctx.inputs, weights)
+    return _weighted_sum(estimate_subtract(ctx.inputs), ctx.inputs, weights)
 
 
 @rule("Multiply")
@@ -172,8 +174,7 @@ def average(ctx: LayerContext) -> SignalMoments:
         return same
     n = len(ctx.inputs)
     weights = [1.0 / n**2] * n
-    out = _summed_covariance(_example(estimate_average(ctx.inputs), ctx.inputs, weights), ctx.inputs, weights)
-    return _summed_scale(out, ctx.inputs, weights)
+    return _weighted_sum(estimate_average(ctx.inputs), ctx.inputs, weights)
 
 
 @rule("Maximum")
