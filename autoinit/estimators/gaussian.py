@@ -28,6 +28,7 @@ __all__ = [
     "gaussian_moments",
     "gaussian_shared_variance",
     "expectation_over_density",
+    "hermite_nodes",
 ]
 
 ElementwiseFn = Callable[[np.ndarray], np.ndarray]
@@ -57,8 +58,9 @@ def standard_normal_grid(n: int = _Z_NODES, limit: float = _Z_LIMIT) -> tuple[np
 
 
 @lru_cache(maxsize=2)
-def _hermite_nodes(n: int = _OUTER_NODES) -> tuple[np.ndarray, np.ndarray]:
-    # Probabilists' Gauss-Hermite: integrates against exp(-u^2/2).
+def hermite_nodes(n: int = _OUTER_NODES) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilists' Gauss-Hermite nodes ``u`` and weights ``w`` (summing to
+    1): ``sum(w * g(u)) ~= E[g(U)]``, U ~ N(0, 1), for smooth ``g``."""
     u, w = np.polynomial.hermite_e.hermegauss(n)
     return u, w / w.sum()
 
@@ -128,7 +130,7 @@ def expectation_over_density(
     ``u ~ N(0, 1)`` is shared by a whole channel. Returns
     ``(E[f], E[f^2], Var_u(E_T[f]))``. Used for max pooling of activations.
     """
-    u, wu = _hermite_nodes() if shared_var > 0.0 else (np.zeros(1), np.ones(1))
+    u, wu = hermite_nodes() if shared_var > 0.0 else (np.zeros(1), np.ones(1))
     x = offset + np.sqrt(max(shared_var, 0.0)) * u[:, None] + scale * t[None, :]
     y = _evaluate(f, x)
     with np.errstate(all="ignore"):
@@ -172,7 +174,7 @@ def _cached_shared(key: Hashable, mean: float, var: float, shared: float, f: Ele
 
 def _shared_uncached(f: ElementwiseFn, mean: float, var: float, shared_var: float) -> float:
     fluct = max(var - shared_var, 0.0)
-    u, wu = _hermite_nodes()
+    u, wu = hermite_nodes()
     z, wz = standard_normal_grid(_INNER_NODES, 10.0)
     x = mean + np.sqrt(shared_var) * u[:, None] + np.sqrt(fluct) * z[None, :]
     y = _evaluate(f, x)

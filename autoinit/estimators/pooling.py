@@ -43,7 +43,7 @@ from scipy import special
 from autoinit.estimators.activations import estimate_activation
 from autoinit.estimators.convolutional import padding_geometry
 from autoinit.estimators.covariance import linear_map_moments
-from autoinit.estimators.gaussian import expectation_over_density
+from autoinit.estimators.gaussian import expectation_over_density, hermite_nodes
 from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
 __all__ = [
@@ -78,19 +78,27 @@ def estimate_average_pooling(x: SignalMoments, window: float) -> SignalMoments:
 
 
 @lru_cache(maxsize=4096)
-def max_of_normals_density(window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and quadrature weights of ``M_K``, the max of K standard normals."""
-    k = max(int(window), 1)
-    # The max concentrates near sqrt(2 log K); cover it generously.
-    upper = 9.0
-    lower = -9.0 if k < 8 else -4.0
-    t = np.linspace(lower, upper, 6001)
-    log_density = np.log(k) - 0.5 * t * t - 0.5 * np.log(2 * np.pi) + (k - 1) * special.log_ndtr(t)
-    w = np.exp(log_density)
+def max_of_normals_density(window: int, nodes: int = 6001) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and quadrature weights of ``M_K``, the max of K standard normals
+    (Simpson's rule on ``nodes`` evenly spaced points, odd)."""
+    t = _max_support(window, nodes)
+    w = _max_density(window, t)
     w[1:-1:2] *= 4.0
     w[2:-1:2] *= 2.0
     w /= w.sum()
     return t, w
+
+
+def _max_support(window: int, nodes: int) -> np.ndarray:
+    # The max concentrates near sqrt(2 log K); cover it generously.
+    k = max(int(window), 1)
+    return np.linspace(-9.0 if k < 8 else -4.0, 9.0, nodes)
+
+
+def _max_density(window: int, t: np.ndarray) -> np.ndarray:
+    """``K phi(t) Phi(t)^(K-1)``, the density of ``M_K``."""
+    k = max(int(window), 1)
+    return np.exp(np.log(k) - 0.5 * t * t - 0.5 * np.log(2 * np.pi) + (k - 1) * special.log_ndtr(t))
 
 
 def max_of_normals_moments(window: int) -> tuple[float, float]:
@@ -227,35 +235,114 @@ def smoothed_leaky_relu(
     return relu1, relu2
 
 
-_NEGLIGIBLE_WEIGHT = 1e-20
-"""Quadrature nodes of ``M_K`` whose weight is below this fraction of the
-largest are skipped: their total weight is below 1e-21 for every window."""
+_COARSE_NODES = 401
+"""Nodes of ``M_K``'s density where the integrand is smoothed by a channel's
+shared part (``_leaky_relu_of_max``): within 1e-11 of a 60,001-node rule
+there."""
 
 _CHANNEL_BLOCK = 64
-"""Channels evaluated together in ``_leaky_relu_of_max`` (bounds its arrays)."""
+"""Channels evaluated together on the coarse nodes (bounds the arrays)."""
 
 
 def _leaky_relu_of_max(
     d: np.ndarray, scale: np.ndarray, shared: np.ndarray, slope: float, window: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per channel ``(E[f(d + shared u + scale M_K)], E[f(...)^2])`` for a
-    leaky ReLU ``f``: the expectation over the shared ``u`` in closed form
-    (``smoothed_leaky_relu``) at each node of ``M_K``'s quadrature (the nodes
-    ``expectation_over_density`` uses, there times 48 Gauss-Hermite nodes of
-    ``u``), channels vectorized; nodes of negligible weight skipped."""
+    leaky ReLU ``f``, ``u ~ N(0, 1)`` and ``M_K`` independent, each channel in
+    the order of integration whose inner integral is exact and whose outer
+    one is smooth:
+
+    * ``shared`` at least half ``M_K``'s deviation times ``scale``: the
+      expectation over ``u`` in closed form (``smoothed_leaky_relu``), then
+      Simpson's rule over ``M_K`` on ``_COARSE_NODES`` nodes (the closed form
+      is smooth on the scale of ``shared / scale``);
+    * narrower (ReLU's kink barely smoothed): the expectation over ``M_K`` in
+      closed form from its tail moments (``_max_tails``), then 48
+      Gauss-Hermite nodes of ``u`` (that expectation is smooth in ``u`` on
+      the scale of ``scale / shared``).
+
+    Both within 1e-10 (relative) of a fine two-dimensional quadrature."""
     t, w = max_of_normals_density(window)
-    keep = np.flatnonzero(w > _NEGLIGIBLE_WEIGHT * w.max())
-    t, w = t[keep[0] : keep[-1] + 1], w[keep[0] : keep[-1] + 1]
+    deviation = float(np.sqrt(max(w @ (t * t) - (w @ t) ** 2, 0.0)))
+    narrow = shared <= 0.5 * deviation * scale
     first, second = np.empty_like(d), np.empty_like(d)
-    buffers = np.empty((5, min(_CHANNEL_BLOCK, d.size), t.size))
-    for start in range(0, d.size, _CHANNEL_BLOCK):
-        block = slice(start, start + _CHANNEL_BLOCK)
-        rows = d[block].size
-        c = np.multiply(scale[block, None], t[None, :], out=buffers[0, :rows])
+    if narrow.any():
+        first[narrow], second[narrow] = _leaky_relu_of_max_narrow(
+            d[narrow], scale[narrow], shared[narrow], slope, window
+        )
+    wide = np.flatnonzero(~narrow)
+    t, w = max_of_normals_density(window, _COARSE_NODES)
+    buffers = np.empty((5, min(_CHANNEL_BLOCK, wide.size), t.size))
+    for start in range(0, wide.size, _CHANNEL_BLOCK):
+        block = wide[start : start + _CHANNEL_BLOCK]
+        c = np.multiply(scale[block, None], t[None, :], out=buffers[0, : block.size])
         c += d[block, None]  # d + scale t, as d + (scale t) rounds
-        one, two = smoothed_leaky_relu(c, shared[block, None], slope, buffers[1:, :rows])
+        one, two = smoothed_leaky_relu(c, shared[block, None], slope, buffers[1:, : block.size])
         first[block], second[block] = one @ w, two @ w
     return first, second
+
+
+def _leaky_relu_of_max_narrow(
+    d: np.ndarray, scale: np.ndarray, shared: np.ndarray, slope: float, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_leaky_relu_of_max`` over ``M_K`` in closed form: with ``v = d +
+    shared u`` and ``x = -v / scale``, ``E[relu(v + scale M)] = v S_0(x) +
+    scale S_1(x)`` and ``E[relu(v + scale M)^2] = v^2 S_0 + 2 v scale S_1 +
+    scale^2 S_2``, ``S_j(x) = E[M^j; M > x]``; ``f = (1 - slope) relu +
+    slope id`` as in ``smoothed_leaky_relu``; then over ``u``."""
+    u, wu = hermite_nodes()
+    v = d[:, None] + shared[:, None] * u[None, :]
+    s = scale[:, None]
+    moving = s > 0.0
+    x = np.divide(-v, s, out=np.zeros_like(v), where=moving)
+    s0, s1, s2 = _max_tails(window, x)
+    relu1 = np.where(moving, v * s0 + s * s1, np.maximum(v, 0.0))
+    relu2 = np.where(moving, (v * v) * s0 + 2.0 * v * s * s1 + (s * s) * s2, np.maximum(v, 0.0) ** 2)
+    if slope != 0.0:
+        m1, m2 = max_of_normals_moments(window)
+        relu1 = (1.0 - slope) * relu1 + slope * (v + s * m1)
+        relu2 = (1.0 - slope * slope) * relu2 + slope * slope * (v * v + 2.0 * v * s * m1 + s * s * m2)
+    return relu1 @ wu, relu2 @ wu
+
+
+@lru_cache(maxsize=256)
+def _max_tail_table(window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t, density, S)``: ``S[j, i] = E[M_K^j; M_K > t_i]`` for ``j = 0, 1,
+    2`` on ``max_of_normals_density``'s nodes, summed from the top by
+    Simpson's rule on each interval (its midpoint's density computed)."""
+    t = _max_support(window, 6001)
+    h = t[1] - t[0]
+    mid = 0.5 * (t[:-1] + t[1:])
+    p, p_mid = _max_density(window, t), _max_density(window, mid)
+    tails = np.zeros((3, t.size))
+    for j in range(3):
+        g, g_mid = p * t**j, p_mid * mid**j
+        pieces = h / 6.0 * (g[:-1] + 4.0 * g_mid + g[1:])
+        tails[j, :-1] = np.cumsum(pieces[::-1])[::-1]
+    for array in (t, p, tails):
+        array.setflags(write=False)
+    return t, p, tails
+
+
+def _max_tails(window: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``S_j(x) = E[M_K^j; M_K > x]``, ``j = 0, 1, 2``, by cubic Hermite
+    interpolation of ``_max_tail_table`` with the exact slopes ``-t^j p(t)``
+    (``x`` outside the table: its end values, the tails there below 1e-18)."""
+    t, p, tails = _max_tail_table(window)
+    h = t[1] - t[0]
+    x = np.clip(x, t[0], t[-1])
+    i = np.minimum(((x - t[0]) / h).astype(np.intp), t.size - 2)
+    s = (x - t[i]) / h
+    one_minus = 1.0 - s
+    h00, h01 = (1.0 + 2.0 * s) * one_minus * one_minus, s * s * (3.0 - 2.0 * s)
+    h10, h11 = h * s * one_minus * one_minus, h * s * s * (s - 1.0)
+    left, right = t[i], t[i + 1]
+    p_left, p_right = p[i], p[i + 1]
+    out = []
+    for j in range(3):
+        slope_left, slope_right = -(left**j) * p_left, -(right**j) * p_right
+        out.append(h00 * tails[j][i] + h10 * slope_left + h01 * tails[j][i + 1] + h11 * slope_right)
+    return out[0], out[1], out[2]
 
 
 def clark_maximum(means: np.ndarray, covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
