@@ -40,8 +40,7 @@ def _unit_affine(
     init: keras.initializers.Initializer, kind: str, shape: tuple[int, ...]
 ) -> tuple[float, float | None]:
     """``(multiplier, offset)`` Keras' initializer applies to its unit draw
-    (``unit * multiplier + offset``, each a float32 op; offset None: no add),
-    for the TensorFlow write and the NumPy draft alike. The normal kinds add
+    (``unit * multiplier + offset``, each a float32 op; offset None: no add). The normal kinds add
     a mean of 0.0, which changes no float but -0.0 (no unit normal draw is):
     no add."""
     if kind == "orthogonal":
@@ -54,6 +53,18 @@ def _unit_affine(
     limit = math.sqrt(3.0 * scale)
     # Keras multiplies by maxval - minval in float32: exactly twice float32(limit).
     return 2.0 * float(np.float32(limit)), -limit
+
+
+def _scaled(
+    unit: Any, init: keras.initializers.Initializer, kind: str, shape: tuple[int, ...], dtype: Any
+) -> Any:
+    """``init``'s values from its unit draw: the ops Keras' initializer
+    applies to it (``_unit_affine``), in ``dtype``."""
+    multiplier, offset = _unit_affine(init, kind, shape)
+    values = keras.ops.multiply(unit, keras.ops.convert_to_tensor(multiplier, dtype=dtype))
+    if offset is not None:
+        values = keras.ops.add(values, keras.ops.convert_to_tensor(offset, dtype=dtype))
+    return values
 
 
 def keras_fan_in(shape: tuple[int, ...]) -> float:
@@ -173,29 +184,21 @@ class WeightWriter:
         if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
             return init(shape, dtype=dtype)
         kind, unit = self._unit_for(init, shape, dtype, keep=False)
-        multiplier, offset = _unit_affine(init, kind, shape)
-        values = keras.ops.multiply(unit, keras.ops.convert_to_tensor(multiplier, dtype=dtype))
-        if offset is not None:
-            values = keras.ops.add(values, keras.ops.convert_to_tensor(offset, dtype=dtype))
-        return values
+        return _scaled(unit, init, kind, shape, dtype)
 
     def draft(self, shape: tuple[int, ...], variance: float, place: str, dtype: Any) -> np.ndarray | None:
-        """The values ``write`` would give a variable (float64), computed in
-        NumPy from the unit draw without writing them (TensorFlow float32
-        only, else None); the unit draw is kept for the ``write`` that follows.
+        """The values ``write`` would give a variable (float64), computed
+        without writing them (TensorFlow float32 only, else None); the unit
+        draw is kept for the ``write`` that follows.
 
-        NumPy's float32 product and sum round as TensorFlow's ops do, so the
-        values equal a write's read back (but for denormals, which TensorFlow
-        may flush to zero)."""
+        The same TensorFlow ops as the write's, then a float64 cast, read
+        through a view (NumPy's own arrays of this size cost more than the
+        arithmetic on them: fresh pages for each)."""
         if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
             return None
         init = self.initializer(shape, variance, place)
         kind, unit = self._unit_for(init, shape, dtype, keep=True)
-        multiplier, offset = _unit_affine(init, kind, shape)
-        values = np.asarray(unit, dtype=np.float32) * np.float32(multiplier)
-        if offset is not None:
-            values += np.float32(offset)
-        return values.astype(np.float64)
+        return np.asarray(keras.ops.cast(_scaled(unit, init, kind, shape, dtype), "float64"))
 
     def _unit_for(
         self, init: keras.initializers.Initializer, shape: tuple[int, ...], dtype: Any, keep: bool
