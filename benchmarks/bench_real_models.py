@@ -13,8 +13,10 @@ growth of the peak resident set during the build and during
 ``initialize_model`` that follows it (``VmHWM`` reset just before each), in a
 fresh process per model warmed up on a small one, the first seed.
 
-Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B] [--seeds 1,2] [--speed-only]``
-(``--quick``: seed 1 only; ``--speed-only``: no probe, only the times).
+Run: ``.venv/bin/python benchmarks/bench_real_models.py [--quick] [--models A,B] [--seeds 1,2] [--speed-only]
+[--distribution uniform]`` (``--quick``: seed 1 only; ``--speed-only``: no probe, only the times;
+``--distribution``: another weight distribution than the paper's truncated normal, to see the walk's
+share where the draw dominates).
 """
 
 from __future__ import annotations
@@ -39,15 +41,21 @@ def _options(parser) -> None:
     parser.add_argument("--models", default="", help="comma-separated corpus names (default: all)")
     parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds")
     parser.add_argument("--speed-only", action="store_true", help="skip the probe: times only")
+    parser.add_argument(
+        "--distribution",
+        default="truncated_normal",
+        help="AutoInit's weight distribution (default: the paper's truncated normal); the draw "
+        "column is always the truncated normal's",
+    )
     parser.add_argument("--memory-child", default="", help=argparse.SUPPRESS)
 
 
 def main() -> None:
     args = _common.parse_args(__doc__.splitlines()[0], _options)
     if args.memory_child:
-        _memory_child(args.memory_child, int(args.seeds.split(",")[0]))
+        _memory_child(args.memory_child, int(args.seeds.split(",")[0]), args.distribution)
         return
-    _common.banner("AutoInit on the real-world corpus")
+    _common.banner(f"AutoInit on the real-world corpus, distribution {args.distribution}")
     from band import BAND, ratios_of
     from corpus import CORPUS
 
@@ -68,7 +76,7 @@ def main() -> None:
             cpu = time.process_time()
             build_s, built = timed(CORPUS[name])
             cpu_builds.append(time.process_time() - cpu)
-            autoinit = AutoInit(seed=seed)
+            autoinit = AutoInit(seed=seed, weight_init_config={"distribution": args.distribution})
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cpu = time.process_time()
@@ -94,7 +102,7 @@ def main() -> None:
         build, init = min(builds), min(inits)
         paired = statistics.median(i / b for i, b in zip(inits, builds))
         cpu_build, cpu_init, draw = min(cpu_builds), min(cpu_inits), min(draws)
-        build_mib, init_mib = _memory_in_fresh_process(name, seeds[0])
+        build_mib, init_mib = _memory_in_fresh_process(name, seeds[0], args.distribution)
         memory = "| - | - | - |"
         if build_mib is not None and init_mib is not None:
             memory = f"| {build_mib:.0f} | {init_mib:.0f} | {init_mib / max(build_mib, 1.0):.2f} |"
@@ -107,12 +115,21 @@ def main() -> None:
         )
 
 
-def _memory_in_fresh_process(name: str, seed: int) -> tuple[float | None, float | None]:
+def _memory_in_fresh_process(name: str, seed: int, distribution: str) -> tuple[float | None, float | None]:
     """Peak-RSS growth (MiB) of the build and of ``initialize_model`` after
     it, in a fresh process (in this one, the build would reuse the pages an
     earlier model freed): ``(None, None)`` where it cannot be measured."""
     child = subprocess.run(
-        [sys.executable, __file__, "--memory-child", name, "--seeds", str(seed)],
+        [
+            sys.executable,
+            __file__,
+            "--memory-child",
+            name,
+            "--seeds",
+            str(seed),
+            "--distribution",
+            distribution,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -123,7 +140,7 @@ def _memory_in_fresh_process(name: str, seed: int) -> tuple[float | None, float 
     return float(found[-1][0]), float(found[-1][1])
 
 
-def _memory_child(name: str, seed: int) -> None:
+def _memory_child(name: str, seed: int, distribution: str) -> None:
     from corpus import CORPUS
 
     from autoinit import AutoInit
@@ -133,7 +150,8 @@ def _memory_child(name: str, seed: int) -> None:
         # First-call work (Keras' first build, AutoInit's imports and caches) outside both figures.
         AutoInit(seed=seed).initialize_model(CORPUS["evolved_branches"]())
         _, model, build_mib = peak_growth(CORPUS[name])
-        _, _, init_mib = peak_growth(lambda: AutoInit(seed=seed).initialize_model(model))
+        autoinit = AutoInit(seed=seed, weight_init_config={"distribution": distribution})
+        _, _, init_mib = peak_growth(lambda: autoinit.initialize_model(model))
     print("memory", build_mib, init_mib)
 
 
