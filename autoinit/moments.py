@@ -134,6 +134,12 @@ class SignalMoments:
     """The part of ``random_var`` that is a function of that scale ``s``
     (constant over one example's positions, so within ``example_shared_var``
     where positions exist): an activation's mean moving with ``s``."""
+    weights_overlap: float | None = field(default=None, compare=False, repr=False)
+    """For weights that sum to one along the last axis (a softmax's output):
+    the mean over pairs of distinct rows of one example of ``sum_k E[a_ik]
+    E[a_jk]`` (``estimators.attention.row_overlap``: ``1 / n`` without a
+    mask, more under a causal one). A product that contracts that axis with
+    values averages them (``estimators.attention.attend``). None otherwise."""
 
     @classmethod
     def from_offsets(

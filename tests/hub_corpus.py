@@ -93,6 +93,14 @@ HUB: dict[str, Callable[[], keras.Model]] = {
 """Every backbone of the corpus, by class name: a builder returning a fresh model."""
 
 
+def with_blocks(name: str, blocks: int) -> keras.Model:
+    """The text backbone ``name`` of the corpus with ``blocks`` transformer
+    blocks instead of ``LAYERS`` (what builds up block after block)."""
+    arguments = {**(_DECODER if name in ("GemmaBackbone", "LlamaBackbone") else _TEXT), "num_layers": blocks}
+    extra = {"head_dim": HIDDEN // HEADS} if name == "GemmaBackbone" else {}
+    return getattr(keras_hub.models, name)(**arguments, **extra)
+
+
 def weighted_leaves(model: keras.Model) -> list[Any]:
     """Every layer (at any depth) that owns a kernel or an embedding table
     and has no sublayer with weights, in ``_flatten_layers`` order.

@@ -17,12 +17,15 @@ estimate, no closed form for finite ``T``; attention dropout masks have mean
 1 and are independent per weight). Two distinct queries ``i != j`` share
 ``s`` and ``u`` and overlap on ``r``:
 
-    Cov(o_i, o_j) - s_v = e_v + (f_v - e_v) sum_t E[A_it A_jt] = e_v + (f_v - e_v) / T,
+    Cov(o_i, o_j) - s_v = e_v + (f_v - e_v) sum_t E[A_it A_jt] = e_v + (f_v - e_v) w,
 
 taking the two rows of weights independent (distinct queries; the keys they
-share are neglected), so ``E[A_it] E[A_jt] = 1 / T^2`` by exchangeability.
-That is the output's ``example_shared_var``: averaging creates it even from
-independent tokens. Linear projections keep the fraction of the random part
+share are neglected), so ``E[A_it A_jt] = E[A_it] E[A_jt]`` with ``E[A_it] =
+1 / n_i`` on the ``n_i`` keys row ``i`` keeps (exchangeability): the overlap
+``w``, averaged over pairs of rows (``row_overlap``), is ``1 / T`` without a
+mask and about twice that under a causal one (early rows share their few
+keys). That is the output's ``example_shared_var``: averaging creates it even
+from independent tokens, and each attention layer of a decoder adds to it. Linear projections keep the fraction of the random part
 that is per-example (exact in expectation over the weight draw). The output
 projection, with fan-in ``num_heads * value_dim``, is then scaled to the
 target variance.
@@ -48,6 +51,11 @@ __all__ = [
     "attend",
     "realised_attention",
     "attention_weight_concentration",
+    "causal_rows",
+    "head_overlap",
+    "masked_concentration",
+    "row_lengths",
+    "row_overlap",
     "estimate_multi_head_attention",
 ]
 
@@ -64,6 +72,10 @@ class AttentionScales:
     result: SignalMoments
     concentration: float = 1.0
     """``E[sum_t A_t^2]`` used (before attention dropout)."""
+    overlap: float = 1.0 / 32
+    """``row_overlap`` used: what two queries' weights share."""
+    heads_overlap: float = 1.0 / 32
+    """``head_overlap`` used: what two heads' weights on one query share."""
 
 
 def attention_weight_concentration(
@@ -77,6 +89,60 @@ def attention_weight_concentration(
     scores = np.random.default_rng(seed).standard_normal((rows, t)) * np.sqrt(score_var)
     a = np.exp(scores - special.logsumexp(scores, axis=1, keepdims=True))
     return float(np.mean(np.sum(a * a, axis=1)))
+
+
+def causal_rows(queries: int, keys: int) -> np.ndarray:
+    """The keys each query row keeps under Keras' causal mask (``tril`` of
+    ``(queries, keys)`` ones): ``(queries, keys)`` booleans."""
+    return np.tril(np.ones((max(int(queries), 1), max(int(keys), 1)), dtype=bool))
+
+
+def row_lengths(kept: np.ndarray) -> np.ndarray:
+    """Keys kept per row of a boolean ``(..., queries, keys)`` mask (a row
+    keeping none attends to all, as Keras' masked softmax gives)."""
+    kept = np.asarray(kept, dtype=bool)
+    counts = kept.reshape(-1, kept.shape[-1]).sum(axis=1)
+    return np.where(counts == 0, kept.shape[-1], counts)
+
+
+def row_overlap(kept: np.ndarray | None, keys: int) -> float:
+    """``w``: the mean over pairs of distinct query rows of ``sum_t E[A_it]
+    E[A_jt]``, with ``E[A_it] = 1 / n_i`` on the keys row ``i`` keeps (a
+    boolean ``(..., queries, keys)`` mask; None: all ``keys``, ``w = 1 / keys``)."""
+    if kept is None:
+        return 1.0 / max(int(keys), 1)
+    kept = np.asarray(kept, dtype=bool)
+    kept = kept.reshape(-1, *kept.shape[-2:]) if kept.ndim >= 2 else kept.reshape(1, 1, -1)
+    total = 0.0
+    for rows in kept:
+        rows = np.where(rows.any(axis=1, keepdims=True), rows, True)
+        means = rows / rows.sum(axis=1, keepdims=True)
+        own = float(np.sum(1.0 / rows.sum(axis=1)))
+        queries = rows.shape[0]
+        if queries < 2:
+            total += own
+            continue
+        column = means.sum(axis=0)
+        total += (float(column @ column) - own) / (queries * (queries - 1))
+    return total / kept.shape[0]
+
+
+def head_overlap(kept: np.ndarray | None, keys: int) -> float:
+    """``sum_t E[A_t] E[B_t]`` for two heads' weights on one query row,
+    averaged over rows: ``mean(1 / n_i)`` (None: ``1 / keys``)."""
+    if kept is None:
+        return 1.0 / max(int(keys), 1)
+    return float(np.mean(1.0 / row_lengths(kept)))
+
+
+def masked_concentration(kept: np.ndarray | None, keys: int, score_var: float, samples: int) -> float:
+    """``E[sum_t A_t^2]`` averaged over rows that keep ``n_i`` of ``keys``
+    keys each (``kept`` as in ``row_overlap``; None: all keys)."""
+    if kept is None:
+        return attention_weight_concentration(keys, score_var, samples)
+    lengths, counts = np.unique(np.clip(row_lengths(kept), 1, keys), return_counts=True)
+    values = [attention_weight_concentration(int(n), score_var, samples) for n in lengths]
+    return float(np.average(values, weights=counts))
 
 
 def estimate_multi_head_attention(
@@ -93,6 +159,7 @@ def estimate_multi_head_attention(
     target: float = 1.0,
     samples: int = 20000,
     weight_variances: tuple[float, float, float, float] | None = None,
+    kept: np.ndarray | None = None,
 ) -> AttentionScales:
     """Scales for the projections and the layer's output moments.
 
@@ -105,6 +172,8 @@ def estimate_multi_head_attention(
         target: variance wanted at the layer's output.
         weight_variances: given (shared layer already initialized) instead
             of chosen.
+        kept: the keys each query keeps, ``(..., queries, keys)`` booleans
+            (a causal or known attention mask); None: all.
     """
     if weight_variances is None:
         wq = dense_weight_variance(query, query_features, 1.0)
@@ -116,33 +185,36 @@ def estimate_multi_head_attention(
     k = estimate_dense(key, key_features, wk)
     v = estimate_dense(value, value_features, wv).with_example_fraction(value.example_fraction)
     keys = key_length or 32
-    concentration = attention_weight_concentration(keys, q.var * k.var, samples)
-    attended = attend(v, concentration, keys, dropout)
+    concentration = masked_concentration(kept, keys, q.var * k.var, samples)
+    attended = attend(v, concentration, keys, dropout, row_overlap(kept, keys))
     fan_in = num_heads * value_dim
     wo = dense_weight_variance(attended, fan_in, target) if weight_variances is None else weight_variances[3]
     result = estimate_dense(attended, fan_in, wo).with_example_fraction(attended.example_fraction)
-    return AttentionScales(wq, wk, wv, wo, attended, result, concentration)
+    return AttentionScales(
+        wq, wk, wv, wo, attended, result, concentration, row_overlap(kept, keys), head_overlap(kept, keys)
+    )
 
 
-def attend(v: SignalMoments, concentration: float, keys: int, dropout: float = 0.0) -> SignalMoments:
+def attend(
+    v: SignalMoments, concentration: float, keys: int, dropout: float = 0.0, overlap: float | None = None
+) -> SignalMoments:
     """Moments of ``o = sum_t A_t v_t`` (see the module docstring) for values
-    ``v`` whose offsets are per channel, ``E[sum_t A_t^2] = concentration``.
-    With realised per-channel ``offsets`` they pass whole (weights sum to 1)."""
+    ``v`` whose offsets are per channel, ``E[sum_t A_t^2] = concentration``
+    and two rows' overlap ``overlap`` (``row_overlap``; None: ``1 / keys``).
+    With realised per-channel ``offsets`` they pass whole (weights sum to 1),
+    as does the mean."""
     if dropout > 0.0:
         concentration /= 1.0 - dropout
+    overlap = 1.0 / max(int(keys), 1) if overlap is None else overlap
     if v.offsets is not None and v.offsets.ndim == 1:
         random = np.broadcast_to(v.random_map(), v.offsets.shape)
         example = v.example_fraction * random
         out = SignalMoments.from_offsets(v.offsets, example + (random - example) * concentration)
-        return replace(
-            out, example_shared_var=float(np.mean(example + (random - example) / max(int(keys), 1)))
-        )
+        return replace(out, example_shared_var=float(np.mean(example + (random - example) * overlap)))
     example = v.example_shared_var
     independent = max(v.fluctuating_var - example, 0.0)
-    second = v.shared_var + example + independent * concentration
-    return SignalMoments(
-        0.0, second, v.shared_var, example_shared_var=example + independent / max(int(keys), 1)
-    )
+    var = v.shared_var + example + independent * concentration
+    return SignalMoments(v.mean, var, v.shared_var, example_shared_var=example + independent * overlap)
 
 
 def realised_attention(
@@ -152,6 +224,8 @@ def realised_attention(
     concentration: float,
     keys: int,
     dropout: float = 0.0,
+    overlap: float | None = None,
+    heads_overlap: float | None = None,
 ) -> SignalMoments | None:
     """Output moments of the attention for drawn kernels, or None when the
     value's per-channel offsets are unknown.
@@ -163,8 +237,9 @@ def realised_attention(
     with per-example fraction ``f`` of ``r``, ``U = f Cov v`` and
     ``R = (1 - f) Cov v``, the attended channels have covariance
     ``U + R c_jk``, ``c_jk = E[sum A^2] / (1 - dropout)`` within a head and
-    ``1 / T`` across heads (independent weights, mean ``1 / T``); two distinct
-    queries share ``U + R / T``. The output is ``diag(Wo^T C Wo)`` of those,
+    ``head_overlap`` across heads (independent weights); two distinct
+    queries share ``U + R w`` (``w = row_overlap``; both ``1 / T`` without a
+    mask). The output is ``diag(Wo^T C Wo)`` of those,
     and offsets ``d Wv Wo`` (weights sum to 1).
     """
     x = value.per_channel()
@@ -181,11 +256,12 @@ def realised_attention(
     cov = wv.T @ (random[:, None] * wv)
     fraction = x.example_fraction
     head = np.repeat(np.arange(heads), wv.shape[1] // heads)
-    keys = max(int(keys), 1)
+    overlap = 1.0 / max(int(keys), 1) if overlap is None else overlap
+    heads_overlap = 1.0 / max(int(keys), 1) if heads_overlap is None else heads_overlap
     within = concentration / (1.0 - dropout) if dropout > 0.0 else concentration
-    weights = np.where(head[:, None] == head[None, :], within, 1.0 / keys)
+    weights = np.where(head[:, None] == head[None, :], within, heads_overlap)
     attended = fraction * cov + (1.0 - fraction) * cov * weights
-    across = fraction * cov + (1.0 - fraction) * cov / keys
+    across = fraction * cov + (1.0 - fraction) * cov * overlap
     out_random = np.einsum("jm,jk,km->m", wo, attended, wo)
     out_example = np.einsum("jm,jk,km->m", wo, across, wo)
     out = SignalMoments.from_offsets(x.offsets @ wv @ wo, out_random)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from autoinit.estimators.attention import estimate_multi_head_attention, realised_attention
-from autoinit.keras_adapter.context import LayerContext, conditioning_factor, scaled
+from autoinit.estimators.attention import causal_rows, estimate_multi_head_attention, realised_attention
+from autoinit.keras_adapter.composite import open_dim
+from autoinit.keras_adapter.context import LayerContext, conditioning_factor, known_mask, scaled
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -37,6 +38,7 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
     given = None if first else tuple(ctx.session.chosen[id(layer)][p] for p in _PROJECTIONS)
     value_shape = _shape_of_input(ctx, value)
     key_length = value_shape[1] if len(value_shape) > 2 else None
+    kept = _kept_keys(ctx, query, key_length)
     scales = estimate_multi_head_attention(
         query,
         key,
@@ -51,6 +53,7 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
         target=ctx.target,
         samples=ctx.session.monte_carlo_samples,
         weight_variances=given,
+        kept=kept,
     )
     variances = dict(zip(_PROJECTIONS, (scales.query, scales.key, scales.value, scales.output)))
     for place, variance in variances.items():
@@ -76,6 +79,8 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
             scales.concentration,
             key_length or 32,
             float(layer.dropout),
+            scales.overlap,
+            scales.heads_overlap,
         )
         if realised is not None:
             result = realised
@@ -83,6 +88,23 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
                 result = _condition_output(ctx, dense["output"], variances["output"], realised)
     ctx.aim(ctx.target)
     return result
+
+
+def _kept_keys(ctx: LayerContext, query: SignalMoments, key_length: int | None) -> np.ndarray | None:
+    """The keys each query keeps, ``(..., queries, keys)`` booleans: the
+    causal mask (``use_causal_mask``) and a known ``attention_mask``
+    combined, as Keras combines them; None when every query sees every key."""
+    query_shape = _shape_of_input(ctx, query)
+    queries = int((query_shape[1] if len(query_shape) > 2 else None) or open_dim())
+    keys = int(key_length or open_dim())
+    kept = None
+    mask = known_mask(ctx.kwargs.get("attention_mask"))
+    if mask is not None and mask.ndim >= 2 and mask.shape[-2:] == (queries, keys):
+        kept = mask.reshape(-1, queries, keys)
+    if ctx.kwargs.get("use_causal_mask", False):
+        causal = causal_rows(queries, keys)
+        kept = causal[None] if kept is None else kept & causal
+    return kept
 
 
 def _numpy(variable) -> np.ndarray:

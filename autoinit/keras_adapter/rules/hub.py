@@ -37,10 +37,12 @@ def position_embedding(ctx: LayerContext) -> SignalMoments:
 
 def _rms_normalized(ctx: LayerContext, gain: np.ndarray) -> SignalMoments:
     """``x / rms(x) * gain`` over the last axis (the gain as the model set
-    it: a learned scale, which AutoInit leaves alone)."""
+    it: a learned scale, which AutoInit leaves alone). A per-token
+    rescaling: the per-example fraction stays, as ``LayerNormalization``'s."""
     features = int(ctx.input_shape[-1] or 1)
     y = estimate_layer_normalization(ctx.x, features, float(ctx.layer.epsilon))
-    return estimate_affine(y, gain, 0.0, tuple(ctx.output_shape[1:]))
+    y = estimate_affine(y, gain, 0.0, tuple(ctx.output_shape[1:]))
+    return y.with_example_fraction(ctx.x.example_fraction) if ctx.x.example_shared_var > 0.0 else y
 
 
 def _scale(ctx: LayerContext) -> np.ndarray:

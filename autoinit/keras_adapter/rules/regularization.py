@@ -26,7 +26,8 @@ def dropout(ctx: LayerContext) -> SignalMoments:
     ``E[m^2] = 1 / (1 - p)``, ``Cov(y_t, y_s) = (e + p d^2) / (1 - p)`` with
     ``d`` the channel's expected value, averaged to ``mean^2 + shared_var``.
     A mask shared by the whole example (stochastic depth) also scales the
-    example as a whole (``SignalMoments.scale_var``)."""
+    example as a whole (``SignalMoments.scale_var``). Attention weights
+    (``weights_overlap``) keep what two rows share: each mean is kept."""
     x, rate = ctx.x, float(ctx.layer.rate)
     y = estimate_dropout(x, rate)
     if not 0.0 < rate < 1.0:
@@ -36,6 +37,8 @@ def dropout(ctx: LayerContext) -> SignalMoments:
     if shared_mask:
         example = (example + rate * (x.mean * x.mean + x.shared_var)) / (1.0 - rate)
     y = replace(y, example_shared_var=example) if example > 0.0 else y
+    if x.weights_overlap is not None and not shared_mask:  # attention dropout: means kept, masks independent
+        y = replace(y, weights_overlap=x.weights_overlap)
     kappa = shared_mask_scale_var(x.scale_var, rate) if _mask_per_example(ctx) else None
     y = y.with_scale_of(x, kappa)
     if x.covariance is None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from autoinit.errors import EstimationError
 from autoinit.estimators.activations import estimate_softmax
-from autoinit.estimators.attention import attend, attention_weight_concentration
+from autoinit.estimators.attention import attend, causal_rows, masked_concentration, row_overlap
 from autoinit.keras_adapter.composite import open_dim
 from autoinit.keras_adapter.context import LayerContext, known_mask, without_offsets
 from autoinit.keras_adapter.rules import rule
@@ -85,8 +85,9 @@ def product(ctx: LayerContext) -> SignalMoments:
     """``y = sum_k a_k b_k`` over ``K`` contracted elements, the operands
     independent: ``E[y] = K m_a m_b`` and ``Var y = K (E[a^2] E[b^2] - m_a^2 m_b^2)``.
     For attention's mixing ``sum_k p_k v_k`` (probabilities ``p``, values
-    ``v`` independent of them) this is ``E[sum p_k^2] Var v + ...``, exact
-    in ``v``'s variance."""
+    ``v`` independent of them) the parts of ``v`` constant over its tokens
+    pass whole and the rest is scaled by ``E[sum p_k^2]``: the weights'
+    ``weights_overlap`` marks them (``estimators.attention.attend``)."""
     if len(ctx.inputs) != 2:
         raise EstimationError(
             f"Op node '{ctx.call.name}' ({type(ctx.layer).__name__}): expected two tensor operands. "
@@ -94,8 +95,28 @@ def product(ctx: LayerContext) -> SignalMoments:
         )
     a, b = (without_offsets(m) for m in ctx.inputs)
     k = _contracted(ctx)
+    for i, (weights, values) in enumerate(((a, b), (b, a))):
+        if weights.weights_overlap is not None and _contracts_last_axis(ctx, i):
+            # Attention weights (a softmax's rows, summing to one) mixing values:
+            # the values' parts constant over their tokens pass whole.
+            return attend(values, k * weights.second_moment, k, overlap=weights.weights_overlap)
     second = a.second_moment * b.second_moment - (a.mean * b.mean) ** 2
     return SignalMoments(k * a.mean * b.mean, max(k * second, 0.0))
+
+
+def _contracts_last_axis(ctx: LayerContext, operand: int) -> bool:
+    """Whether the product sums over the last axis of its ``operand``-th
+    operand (``matmul``: the first operand's; ``einsum``: that operand's
+    last letter is summed over)."""
+    if type(ctx.layer).__name__ == "Matmul":
+        return operand == 0
+    equation = str(getattr(ctx.layer, "subscripts", "")).replace(" ", "")
+    match = re.match(r"^([\w.]+),([\w.]+)->([\w.]*)$", equation)
+    if not match:
+        return False
+    operands, out = match.groups()[:2], match.group(3)
+    letter = operands[operand][-1]
+    return letter in operands[1 - operand] and letter not in out
 
 
 @rule(*_keys(SOFTMAX_OPS))
@@ -144,8 +165,8 @@ def dot_product_attention(ctx: LayerContext) -> SignalMoments:
     """``softmax(scale q.k) v`` over ``S`` keys (inputs ``(B, T, H, D)``):
     scores of variance ``D E[q^2] E[k^2] scale^2`` (``scale`` 1/sqrt(D) by
     default), then ``estimators.attention.attend`` with the weights'
-    concentration ``E[sum_t A_t^2]`` (averaged over row lengths ``1..S``
-    when causal, or over the keys each row keeps under a known mask)."""
+    concentration ``E[sum_t A_t^2]`` and two rows' overlap (averaged over
+    the keys each row keeps: causal, or under a known mask)."""
     named = dict(zip(("query", "key", "value"), ctx.args)) | ctx.kwargs
     q, k, v = (without_offsets(named[n]) for n in ("query", "key", "value"))
     shapes = dict(zip(("query", "key", "value"), ctx.call.input_shapes))
@@ -154,27 +175,21 @@ def dot_product_attention(ctx: LayerContext) -> SignalMoments:
     scale = named.get("scale")
     scale = 1.0 / math.sqrt(depth) if scale is None else float(scale)
     score_var = depth * q.second_moment * k.second_moment * scale * scale
-    samples = ctx.session.monte_carlo_samples
-    rows = _kept_keys(named.get("mask"), keys)
-    if rows is None and getattr(ctx.layer, "is_causal", False):
-        rows = np.arange(1, keys + 1)
-    if rows is None:
-        concentration = attention_weight_concentration(keys, score_var, samples)
-    else:
-        lengths, counts = np.unique(np.clip(rows, 1, keys), return_counts=True)
-        concentration = float(
-            np.average(
-                [attention_weight_concentration(int(n), score_var, samples) for n in lengths], weights=counts
-            )
-        )
-    return attend(v, concentration, keys)
+    queries = int(shapes["query"][1] or open_dim())
+    kept = _kept_keys(named.get("mask"), queries, keys)
+    if kept is None and getattr(ctx.layer, "is_causal", False):
+        kept = causal_rows(queries, keys)
+    concentration = masked_concentration(kept, keys, score_var, ctx.session.monte_carlo_samples)
+    return attend(v, concentration, keys, overlap=row_overlap(kept, keys))
 
 
-def _kept_keys(mask: object, keys: int) -> np.ndarray | None:
-    """Keys each query row keeps under a known mask (``known_mask``), or None
-    without one; a row that keeps none attends to all."""
+def _kept_keys(mask: object, queries: int, keys: int) -> np.ndarray | None:
+    """The keys each query row keeps under a known mask (``known_mask``),
+    ``(..., queries, keys)`` booleans, or None without one."""
     kept = known_mask(mask)
     if kept is None or kept.ndim == 0 or kept.shape[-1] != keys:
         return None
-    counts = kept.reshape(-1, keys).sum(axis=1)
-    return np.where(counts == 0, keys, counts)
+    try:
+        return np.broadcast_to(kept, (*kept.shape[:-2], queries, keys))
+    except ValueError:
+        return None
