@@ -193,8 +193,23 @@ TRACED_OP_NODES: Mapping[str, frozenset[str]] = {
 #: the adapter registers their rules under ``"<module>.<class>"``.
 HUB_LAYERS: Mapping[str, frozenset[str]] = {
     "keras_hub.src.layers.modeling.position_embedding": _names("PositionEmbedding"),
+    "keras_hub.src.layers.modeling.alibi_bias": _names("AlibiBias"),
+    # RMS norms: ``x / rms(x)`` over the last axis times a learned gain, one copy per model family.
+    "keras_hub.src.layers.modeling.rms_normalization": _names("RMSNormalization"),
     "keras_hub.src.models.gemma.rms_normalization": _names("RMSNormalization"),
+    "keras_hub.src.models.gemma3.gemma3_layers": _names("RMSNormalization"),
+    "keras_hub.src.models.gemma3n.rms_normalization": _names("Gemma3nRMSNorm"),
+    "keras_hub.src.models.gpt_oss.gpt_oss_layer_norm": _names("GptOssLayerNormalization"),
     "keras_hub.src.models.llama.llama_layernorm": _names("LlamaLayerNorm"),
+    "keras_hub.src.models.mistral.mistral_layer_norm": _names("MistralLayerNormalization"),
+    "keras_hub.src.models.mixtral.mixtral_layer_norm": _names("MixtralLayerNormalization"),
+    "keras_hub.src.models.phi3.phi3_layernorm": _names("Phi3LayerNorm"),
+    "keras_hub.src.models.qwen.qwen_layernorm": _names("QwenLayerNorm"),
+    "keras_hub.src.models.qwen3.qwen3_layernorm": _names("Qwen3LayerNorm"),
+    "keras_hub.src.models.qwen3_5.qwen3_5_layers": _names("Qwen3_5LayerNorm"),
+    "keras_hub.src.models.qwen3_moe.qwen3_moe_layernorm": _names("Qwen3MoeLayerNorm"),
+    "keras_hub.src.models.qwen_moe.qwen_moe_layernorm": _names("QwenMoeLayerNorm"),
+    "keras_hub.src.models.t5.t5_layer_norm": _names("T5LayerNorm"),
     "keras_hub.src.layers.modeling.rotary_embedding": _names("RotaryEmbedding"),
     "keras_hub.src.models.llama.llama_rotary_embedding": _names("LlamaRotaryEmbedding"),
     "keras_hub.src.models.vit.vit_layers": _names("ViTPatchingAndEmbedding"),

@@ -14,6 +14,7 @@ without it).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -91,6 +92,32 @@ HUB: dict[str, Callable[[], keras.Model]] = {
     "LlamaBackbone": llama,
 }
 """Every backbone of the corpus, by class name: a builder returning a fresh model."""
+
+
+#: More keras_hub backbones, built by ``small_backbone`` (no fixed sizes of their
+#: own): decoders with RMS norms of their own class (Mistral, Qwen, Qwen 3, Phi-3,
+#: Llama 3, Gemma 3), ALiBi (Bloom, Falcon), a block returning ``(outputs, None)``
+#: (GPT-NeoX, T5), encoders and an encoder-decoder (ALBERT, XLM-R, BART, T5).
+MORE_HUB = (
+    "MistralBackbone", "QwenBackbone", "Qwen3Backbone", "Phi3Backbone", "Llama3Backbone",
+    "Gemma3Backbone", "FalconBackbone", "GPTNeoXBackbone", "BloomBackbone", "OPTBackbone",
+    "AlbertBackbone", "BartBackbone", "XLMRobertaBackbone", "T5Backbone",
+)  # fmt: skip
+
+_SMALL = {
+    "vocabulary_size": VOCABULARY, "num_heads": HEADS, "num_query_heads": HEADS, "num_attention_heads": HEADS,
+    "num_key_value_heads": 2, "hidden_dim": HIDDEN, "embedding_dim": HIDDEN, "intermediate_dim": INTERMEDIATE,
+    "head_dim": HIDDEN // HEADS, "max_sequence_length": MAX_SEQUENCE, "image_size": None,
+}  # fmt: skip
+"""Sizes by argument name, for whichever of them a backbone's constructor takes."""
+
+
+def small_backbone(name: str, blocks: int = LAYERS) -> keras.Model:
+    """``keras_hub.models.<name>`` at this corpus' sizes with ``blocks``
+    transformer blocks (the arguments it takes of ``_SMALL``)."""
+    cls = getattr(keras_hub.models, name)
+    taken = inspect.signature(cls.__init__).parameters
+    return cls(num_layers=blocks, **{k: v for k, v in _SMALL.items() if k in taken})
 
 
 def with_blocks(name: str, blocks: int) -> keras.Model:

@@ -169,3 +169,14 @@ def test_blocks_alike_are_traced_at_an_open_batch_once(monkeypatch):
     estimates = AutoInit(seed=0).estimate(model)
     assert {"b0/proj", "b1/proj"} <= {r["name"] for r in estimates if r["target"] is not None}
     assert traced == [None, 1, 1], traced  # b0: open (fails), fixed; b1: fixed only
+
+
+def test_trailing_none_outputs_are_dropped_and_others_kept():
+    from autoinit.keras_adapter.composite import without_trailing_none
+
+    x, y = keras.KerasTensor((2, 3)), keras.KerasTensor((2, 4))
+    assert without_trailing_none((x, None)) is x
+    assert without_trailing_none((x, y, None, None)) == [x, y]
+    assert without_trailing_none((x, y)) == (x, y)  # as it was
+    assert without_trailing_none((None, x)) == (None, x)  # a leading None stays: Keras refuses it
+    assert without_trailing_none(None) is None

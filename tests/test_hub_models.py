@@ -32,7 +32,16 @@ import pytest
 pytest.importorskip("keras_hub")
 
 from band import BAND  # noqa: E402
-from hub_corpus import HUB, band_ratios, leaf_path, scaling_record, weighted_leaves, with_blocks  # noqa: E402
+from hub_corpus import (  # noqa: E402
+    HUB,
+    MORE_HUB,
+    band_ratios,
+    leaf_path,
+    scaling_record,
+    small_backbone,
+    weighted_leaves,
+    with_blocks,
+)
 
 from autoinit import AutoInit  # noqa: E402
 from autoinit.errors import UnsupportedLayerWarning  # noqa: E402
@@ -146,6 +155,24 @@ def test_six_block_decoders_stay_in_band(name):
     low, high = BAND
     assert {k: round(r, 3) for k, r in measured.items() if not low <= r <= high} == {}
     assert max(attention.values()) < 1.7, attention
+
+
+@pytest.mark.parametrize("name", MORE_HUB)
+def test_more_backbones_are_scaled_without_pass_through_and_in_band(name):
+    """Backbones outside the corpus, 4 blocks, seed 1. Until 2026-12-02 the RMS
+    norms of Mistral, Qwen, Qwen 3 and Phi-3 were passed through (their
+    layers down to 0.01x target), Falcon failed on a constant cast, and
+    GPT-NeoX's and T5's blocks were passed through whole (their attention
+    returns ``(outputs, None)``, which a trace refused)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnsupportedLayerWarning)
+        model, estimates = AutoInit(seed=1).initialize_model(small_backbone(name, 4), return_estimates=True)
+    passed = [str(w.message) for w in caught if "pass-through" in str(w.message)]
+    assert passed == []
+    measured = band_ratios(estimates, probe(model, batch_size=BATCH, seed=1))
+    assert len(measured) >= 8, measured
+    low, high = BAND
+    assert {k: round(r, 3) for k, r in measured.items() if not low <= r <= high} == {}
 
 
 # (c) seeded by graph position

@@ -227,7 +227,7 @@ def _trace(layer: Any, node: Any, batch: int | None) -> Any | None:
     kwargs = keras.tree.map_structure(substitute, node.arguments.kwargs)
     try:
         with _tracing_specs():
-            outputs = layer.call(*args, **kwargs)
+            outputs = without_trailing_none(layer.call(*args, **kwargs))
         graph = Function([placeholders[id(t)] for t in node.input_tensors], outputs)
     except Exception:  # noqa: BLE001 - any failure of user code means "stay one node"
         return None
@@ -288,13 +288,20 @@ def _tracing_specs() -> Iterator[None]:
     - ``keras_hub``'s cached attention layers (``MultiHeadAttention``
       subclasses) pass ``cache=None, cache_update_index=None``, which
       ``MultiHeadAttention.compute_output_spec`` does not accept: keyword
-      arguments it does not know whose value is None are ignored (no cache).
+      arguments it does not know whose value is None are ignored (no cache);
+      a subclass called with arguments of its own (XLNet's two streams) gets
+      Keras' generic inference, which runs its ``call`` on placeholders.
     - ``EinsumDense`` infers its output shape from the shape it was built
       for, so a layer built for an open sequence length answers ``None``
       there even on a known length, and a ``call`` that reshapes by
       ``ops.shape`` then bakes ``None`` in: its spec is computed by running
       its ``call`` on placeholders instead (Keras' generic inference).
+    - A sublayer that returns ``(outputs, cache)`` with ``cache=None`` when
+      called without one (GPT-NeoX's and T5's attention) would fail Keras'
+      check that every output is a tensor: trailing ``None`` outputs are
+      dropped from the recorded node (nothing can consume them).
     """
+    from keras.src.ops.node import Node
     from keras.src.ops.operation import Operation
 
     attention = keras.layers.MultiHeadAttention
@@ -302,21 +309,43 @@ def _tracing_specs() -> Iterator[None]:
     known = set(inspect.signature(original_attention).parameters)
 
     def attention_spec(self, *args, **kwargs):
-        kwargs = {k: v for k, v in kwargs.items() if k in known or v is not None}
+        if any(k not in known and v is not None for k, v in kwargs.items()):
+            return Operation.compute_output_spec(self, *args, **kwargs)  # a call of its own (XLNet's)
+        kwargs = {k: v for k, v in kwargs.items() if k in known}
         return original_attention(self, *args, **kwargs)
 
     einsum = keras.layers.EinsumDense
     original_einsum = einsum.__dict__.get("compute_output_spec")
+    original_node = Node.__init__
+
+    def node_init(self, operation, call_args=None, call_kwargs=None, outputs=None):
+        original_node(self, operation, call_args, call_kwargs, without_trailing_none(outputs))
+
     attention.compute_output_spec = attention_spec
     einsum.compute_output_spec = Operation.compute_output_spec
+    Node.__init__ = node_init
     try:
         yield
     finally:
+        Node.__init__ = original_node
         attention.compute_output_spec = original_attention
         if original_einsum is None:
             del einsum.compute_output_spec
         else:
             einsum.compute_output_spec = original_einsum
+
+
+def without_trailing_none(outputs: Any) -> Any:
+    """``outputs`` flattened without its trailing ``None`` entries when it
+    has any (a layer's ``(outputs, None)``), else as it is."""
+    if outputs is None:
+        return outputs
+    flat = keras.tree.flatten(outputs)
+    if not flat or flat[-1] is not None:
+        return outputs
+    while flat and flat[-1] is None:
+        flat.pop()
+    return flat[0] if len(flat) == 1 else flat
 
 
 def _nodes(graph: Any) -> list:

@@ -51,19 +51,36 @@ def _keys(table: dict[str, tuple[str, ...]]) -> list[str]:
 @rule(*_keys(MOVING_OPS))
 def moving(ctx: LayerContext) -> SignalMoments:
     """Elements moved, copied or selected: the same moments (per-position
-    maps forgotten: the op may move the channel axis)."""
+    maps forgotten: the op may move the channel axis). Of a constant (a
+    mask or position table a block builds from shapes, e.g. Falcon's ALiBi
+    slopes): the constant's values."""
     if not ctx.inputs:
+        if ctx.args and not isinstance(ctx.args[0], SignalMoments):
+            return _as_moments(ctx.args[0], ctx)
         raise EstimationError(f"Op node '{ctx.call.name}' ({type(ctx.layer).__name__}) has no tensor input.")
     return without_offsets(ctx.x)
 
 
-def _contracted(ctx: LayerContext) -> int:
+def _operands(ctx: LayerContext) -> list[tuple[SignalMoments, tuple]]:
+    """A product's operands in order, each ``(moments, shape)``: a tensor's,
+    or a constant's values (a block's own weight used in its ``call``, e.g.
+    XLNet's relative-position biases)."""
+    shapes = iter(ctx.call.input_shapes)
+    operands = []
+    for value in ctx.args:
+        if isinstance(value, SignalMoments):
+            operands.append((value, tuple(next(shapes, ()))))
+        elif value is not None and not isinstance(value, str):
+            operands.append((_as_moments(value, ctx), tuple(np.shape(value))))
+    return operands
+
+
+def _contracted(ctx: LayerContext, shapes: list[tuple]) -> int:
     """How many products each output element sums: for ``einsum``, the
     sizes of the letters both operands carry and the output drops; for
     ``matmul``, the first operand's last axis. An open size (a sequence
     length that shape inference lost) is ``open_dim()``, the length the walk
     and the probes use for open dimensions."""
-    shapes = ctx.call.input_shapes
     if type(ctx.layer).__name__ == "Matmul":
         return int(shapes[0][-1] or open_dim())
     equation = str(getattr(ctx.layer, "subscripts", "")).replace(" ", "")
@@ -83,18 +100,20 @@ def _contracted(ctx: LayerContext) -> int:
 @rule(*_keys(PRODUCT_OPS))
 def product(ctx: LayerContext) -> SignalMoments:
     """``y = sum_k a_k b_k`` over ``K`` contracted elements, the operands
-    independent: ``E[y] = K m_a m_b`` and ``Var y = K (E[a^2] E[b^2] - m_a^2 m_b^2)``.
+    independent (a constant operand, one of a block's own weights, by the
+    moments of its values): ``E[y] = K m_a m_b`` and ``Var y = K (E[a^2] E[b^2] - m_a^2 m_b^2)``.
     For attention's mixing ``sum_k p_k v_k`` (probabilities ``p``, values
     ``v`` independent of them) the parts of ``v`` constant over its tokens
     pass whole and the rest is scaled by ``E[sum p_k^2]``: the weights'
     ``weights_overlap`` marks them (``estimators.attention.attend``)."""
-    if len(ctx.inputs) != 2:
+    operands = _operands(ctx)
+    if len(operands) != 2 or not ctx.inputs:
         raise EstimationError(
-            f"Op node '{ctx.call.name}' ({type(ctx.layer).__name__}): expected two tensor operands. "
-            f"Received: {len(ctx.inputs)}"
+            f"Op node '{ctx.call.name}' ({type(ctx.layer).__name__}): expected two operands, one of them "
+            f"a tensor. Received: {len(ctx.inputs)} tensors and {len(operands) - len(ctx.inputs)} constants"
         )
-    a, b = (without_offsets(m) for m in ctx.inputs)
-    k = _contracted(ctx)
+    a, b = (without_offsets(m) for m, _ in operands)
+    k = _contracted(ctx, [shape for _, shape in operands])
     for i, (weights, values) in enumerate(((a, b), (b, a))):
         if weights.weights_overlap is not None and _contracts_last_axis(ctx, i):
             # Attention weights (a softmax's rows, summing to one) mixing values:
@@ -155,7 +174,8 @@ def _as_moments(value: object, ctx: LayerContext) -> SignalMoments:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
         raise EstimationError(
-            f"Op node '{ctx.call.name}' (Where): expected tensors or numbers as branches. Received: {value!r}"
+            f"Op node '{ctx.call.name}' ({type(ctx.layer).__name__}): expected tensors or numbers. "
+            f"Received: {value!r}"
         ) from error
     return SignalMoments(float(array.mean()), float(array.var()))
 
