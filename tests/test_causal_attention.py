@@ -159,3 +159,120 @@ def test_causal_dot_product_attention_inside_a_composite_stays_in_band(seed):
     assert all(low <= r <= high for r in ratios.values()), ratios
     # 1.05-1.08 in the first block, then 1.31-1.65 (medians 1.34-1.37, seeds 1-3) with the overlap 1 / T:
     assert float(np.median(list(outputs.values()))) <= 1.3, outputs
+
+
+class _Einsum:
+    """Stands for ``keras.src.ops.numpy.Einsum`` (the rule reads its name and subscripts)."""
+
+    def __init__(self, subscripts: str) -> None:
+        self.subscripts = subscripts
+
+
+_Einsum.__name__ = "Einsum"
+
+
+@pytest.mark.parametrize(
+    ("subscripts", "operand", "expected"),
+    [
+        ("bhqk,bkhd->bqhd", 0, True),  # attention: every row reads the same values
+        ("acbe,aecd->abcd", 0, True),  # Keras' MultiHeadAttention
+        ("...qk,...kd->...qd", 0, True),
+        ("bkd,bhqk->bqhd", 1, True),  # weights second
+        ("btk,btkd->btd", 0, False),  # a mixture of experts' gates: values differ per row
+        ("bhkq,bkhd->bqhd", 0, None),  # transposed weights: rows are not what is summed
+        ("bhqk,bqkd->bhd", 0, None),  # two letters summed: not an average over one axis
+        ("bhqk,bkhd->bqhd", 1, None),  # the values' last letter is not summed
+    ],
+)
+def test_a_product_is_an_average_only_over_the_weights_last_axis(subscripts, operand, expected):
+    from types import SimpleNamespace
+
+    from autoinit.keras_adapter.rules.traced import _weighted_average
+
+    assert _weighted_average(SimpleNamespace(layer=_Einsum(subscripts)), operand) is expected
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [((5,), (3, 5)), ((2, 1, 5), (2, 3, 5)), ((2, 3, 5), (2, 3, 5)), ((2, 4, 3, 5), (2, 4, 3, 5))],
+)
+def test_an_attention_mask_broadcasts_as_keras_broadcasts_it(shape, expected):
+    from autoinit.keras_adapter.context import kept_keys
+
+    mask = np.ones(shape, dtype=bool)
+    mask[..., -1] = False
+    kept = kept_keys(mask, 3, 5)
+    assert kept.shape == expected
+    assert row_lengths(kept).tolist() == [4] * (kept.size // 5)
+    assert kept_keys(np.ones((2, 4), bool), 3, 5) is None  # not these keys
+    assert kept_keys(None, 3, 5) is None
+
+
+def test_dot_product_attention_applies_its_mask_and_causality_together():
+    from types import SimpleNamespace
+
+    from autoinit.keras_adapter.rules.traced import dot_product_attention
+
+    queries = keys = 6
+    padding = np.arange(keys) < 4  # the last two keys are padding
+    v = SignalMoments(0.0, 1.0, 0.0, example_shared_var=0.2)
+    q = k = SignalMoments(0.0, 1.0)
+    ctx = SimpleNamespace(
+        args=(q, k, v),
+        kwargs={"mask": padding},
+        call=SimpleNamespace(input_shapes=[(None, queries, 2, 8)] * 3, name="attention"),
+        session=SimpleNamespace(monte_carlo_samples=20000),
+        layer=SimpleNamespace(is_causal=True),
+    )
+    out = dot_product_attention(ctx)
+    both = causal_rows(queries, keys) & padding
+    expected = attend(v, masked_concentration(both, keys, 1.0, 20000), keys, overlap=row_overlap(both, keys))
+    assert out.var == pytest.approx(expected.var, rel=1e-12)
+    assert out.example_shared_var == pytest.approx(expected.example_shared_var, rel=1e-12)
+    causal_only = row_overlap(causal_rows(queries, keys), keys)
+    assert row_overlap(both, keys) != pytest.approx(causal_only)  # the padding changes it
+
+
+def test_masked_concentration_interpolates_long_rows_within_a_tenth_of_a_percent():
+    from autoinit.estimators.attention import _EXACT_LENGTHS
+
+    keys = 4 * _EXACT_LENGTHS
+    exact = np.mean([attention_weight_concentration(n) for n in range(1, keys + 1)])
+    assert masked_concentration(causal_rows(keys, keys), keys, 1.0, 20000) == pytest.approx(exact, rel=1e-3)
+
+
+class _Mixer(keras.layers.Layer):
+    """Softmax weights used three ways: averaging values through a dropout
+    (still attention), and transposed (no longer rows summing to one)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.project = keras.layers.Dense(16, use_bias=False, name="project")
+        self.dropout = keras.layers.Dropout(0.1)
+
+    def call(self, x):
+        v = self.project(x)
+        w = keras.ops.softmax(keras.ops.matmul(v, keras.ops.transpose(v, (0, 2, 1))))
+        averaged = keras.ops.matmul(self.dropout(w), v)
+        transposed = keras.ops.matmul(keras.ops.transpose(w, (0, 2, 1)), v)
+        return averaged + transposed
+
+
+def test_attention_weights_stay_marked_only_while_their_rows_sum_to_one(monkeypatch):
+    from autoinit import AutoInit
+    from autoinit.keras_adapter import rules
+
+    key = "keras.src.ops.numpy.Matmul"
+    seen = {}
+    original = rules.RULES[key]
+
+    def spy(ctx):
+        seen[ctx.call.name] = [m.weights_overlap for m in ctx.inputs]
+        return original(ctx)
+
+    monkeypatch.setitem(rules.RULES, key, spy)
+    inputs = keras.Input((8, 16))
+    AutoInit(seed=1).initialize_model(keras.Model(inputs, _Mixer()(inputs)))
+    marks = sorted(seen.items())
+    assert len(marks) == 3, marks
+    assert [m for _, m in marks] == [[None, None], [pytest.approx(1 / 8), None], [None, None]]

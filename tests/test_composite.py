@@ -180,3 +180,17 @@ def test_trailing_none_outputs_are_dropped_and_others_kept():
     assert without_trailing_none((x, y)) == (x, y)  # as it was
     assert without_trailing_none((None, x)) == (None, x)  # a leading None stays: Keras refuses it
     assert without_trailing_none(None) is None
+
+
+def test_a_trace_that_raises_leaves_keras_as_it_found_it():
+    from keras.src.ops.node import Node
+
+    from autoinit.keras_adapter.composite import _tracing_specs
+
+    before = (Node.__init__, keras.layers.MultiHeadAttention.compute_output_spec)
+    einsum_own = "compute_output_spec" in keras.layers.EinsumDense.__dict__
+    with pytest.raises(RuntimeError), _tracing_specs():
+        assert Node.__init__ is not before[0]  # patched while tracing
+        raise RuntimeError("user code failed")
+    assert (Node.__init__, keras.layers.MultiHeadAttention.compute_output_spec) == before
+    assert ("compute_output_spec" in keras.layers.EinsumDense.__dict__) == einsum_own

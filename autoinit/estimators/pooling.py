@@ -327,7 +327,8 @@ def _max_tail_table(window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _max_tails(window: int, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``S_j(x) = E[M_K^j; M_K > x]``, ``j = 0, 1, 2``, by cubic Hermite
     interpolation of ``_max_tail_table`` with the exact slopes ``-t^j p(t)``
-    (``x`` outside the table: its end values, the tails there below 1e-18)."""
+    (``x`` outside the table: its end values; beyond 9 the upper tail is ``K Phi(-9)``, 1e-19 per
+    element of the window, 6e-15 for a 224x224 global pool)."""
     t, p, tails = _max_tail_table(window)
     h = t[1] - t[0]
     x = np.clip(x, t[0], t[-1])

@@ -27,6 +27,7 @@ import contextvars
 import inspect
 import json
 import re
+import threading
 import warnings
 import weakref
 from collections.abc import Iterator
@@ -281,6 +282,11 @@ def _runs_at_another_batch(graph: Any) -> bool:
     return True
 
 
+_TRACING = threading.RLock()
+"""Held while a trace's patches of Keras classes are in place: traces in two
+threads take turns, so each restores what it found."""
+
+
 @contextlib.contextmanager
 def _tracing_specs() -> Iterator[None]:
     """Shape inference fit for tracing a composite, while it traces:
@@ -304,35 +310,34 @@ def _tracing_specs() -> Iterator[None]:
     from keras.src.ops.node import Node
     from keras.src.ops.operation import Operation
 
-    attention = keras.layers.MultiHeadAttention
-    original_attention = attention.compute_output_spec
-    known = set(inspect.signature(original_attention).parameters)
+    attention, einsum = keras.layers.MultiHeadAttention, keras.layers.EinsumDense
+    with _TRACING:  # what is found is what is restored: one trace at a time
+        original_attention = attention.compute_output_spec
+        original_einsum = einsum.__dict__.get("compute_output_spec")
+        original_node = Node.__init__
+        known = set(inspect.signature(original_attention).parameters)
 
-    def attention_spec(self, *args, **kwargs):
-        if any(k not in known and v is not None for k, v in kwargs.items()):
-            return Operation.compute_output_spec(self, *args, **kwargs)  # a call of its own (XLNet's)
-        kwargs = {k: v for k, v in kwargs.items() if k in known}
-        return original_attention(self, *args, **kwargs)
+        def attention_spec(self, *args, **kwargs):
+            if any(k not in known and v is not None for k, v in kwargs.items()):
+                return Operation.compute_output_spec(self, *args, **kwargs)  # a call of its own (XLNet's)
+            kwargs = {k: v for k, v in kwargs.items() if k in known}
+            return original_attention(self, *args, **kwargs)
 
-    einsum = keras.layers.EinsumDense
-    original_einsum = einsum.__dict__.get("compute_output_spec")
-    original_node = Node.__init__
+        def node_init(self, operation, call_args=None, call_kwargs=None, outputs=None):
+            original_node(self, operation, call_args, call_kwargs, without_trailing_none(outputs))
 
-    def node_init(self, operation, call_args=None, call_kwargs=None, outputs=None):
-        original_node(self, operation, call_args, call_kwargs, without_trailing_none(outputs))
-
-    attention.compute_output_spec = attention_spec
-    einsum.compute_output_spec = Operation.compute_output_spec
-    Node.__init__ = node_init
-    try:
-        yield
-    finally:
-        Node.__init__ = original_node
-        attention.compute_output_spec = original_attention
-        if original_einsum is None:
-            del einsum.compute_output_spec
-        else:
-            einsum.compute_output_spec = original_einsum
+        attention.compute_output_spec = attention_spec
+        einsum.compute_output_spec = Operation.compute_output_spec
+        Node.__init__ = node_init
+        try:
+            yield
+        finally:
+            Node.__init__ = original_node
+            attention.compute_output_spec = original_attention
+            if original_einsum is None:
+                del einsum.compute_output_spec
+            else:
+                einsum.compute_output_spec = original_einsum
 
 
 def without_trailing_none(outputs: Any) -> Any:

@@ -381,6 +381,20 @@ def known_mask(value: Any) -> np.ndarray | None:
         return None
 
 
+def kept_keys(mask: Any, queries: int, keys: int) -> np.ndarray | None:
+    """The keys each query keeps under a known attention ``mask``
+    (``known_mask``) broadcast to ``(..., queries, keys)`` booleans, as Keras
+    broadcasts it (``(B, S)``, ``(B, 1, S)``, ``(B, T, S)``, ``(B, H, T, S)``);
+    None without one or if it does not broadcast."""
+    kept = known_mask(mask)
+    if kept is None or kept.ndim == 0 or kept.shape[-1] != keys:
+        return None
+    try:
+        return np.broadcast_to(kept, (*kept.shape[:-2], queries, keys))
+    except ValueError:
+        return None
+
+
 def size_over_axes(shape: tuple, axes: list[int]) -> int:
     """Elements spanned by ``axes`` of ``shape`` (an unknown dimension counts
     as ``open_dim()``, the size the probes feed it)."""

@@ -23,7 +23,7 @@ from autoinit.keras_adapter.graph import (
     model_inputs,
     run_graph,
 )
-from autoinit.keras_adapter.rules import rule_for
+from autoinit.keras_adapter.rules import KEEPS_WEIGHTS_AXIS, rule_for
 from autoinit.moments import COVARIANCE_ELEMENTS, SignalMoments
 
 __all__ = ["propagate"]
@@ -103,6 +103,8 @@ def propagate(
             ctx.note.estimator = "pass-through"
             outputs = ctx.inputs[0] if ctx.inputs else SignalMoments(0.0, 1.0)
         outputs = outputs if isinstance(outputs, list) else [outputs] * max(len(call.output_shapes), 1)
+        if layer_rule not in KEEPS_WEIGHTS_AXIS or estimator_cls is not None:
+            outputs = [_unmarked(m) for m in outputs]
         has_weights = bool(getattr(layer, "weights", None))
         records.append(
             _record(
@@ -125,6 +127,13 @@ def propagate(
         ]
         run_graph(model, values, visit)
     return records
+
+
+def _unmarked(moments: Any) -> Any:
+    """``moments`` without ``weights_overlap`` (see ``rules.KEEPS_WEIGHTS_AXIS``)."""
+    if isinstance(moments, SignalMoments) and moments.weights_overlap is not None:
+        return replace(moments, weights_overlap=None)
+    return moments
 
 
 def _padding_mask(shape: tuple) -> np.ndarray:

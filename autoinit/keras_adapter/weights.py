@@ -193,7 +193,8 @@ class WeightWriter:
 
         The same TensorFlow ops as the write's, then a float64 cast, read
         through a view (NumPy's own arrays of this size cost more than the
-        arithmetic on them: fresh pages for each)."""
+        arithmetic on them: fresh pages for each): read-only, and a copy
+        where the tensor lives on an accelerator."""
         if keras.backend.backend() != "tensorflow" or keras.backend.standardize_dtype(dtype) != "float32":
             return None
         init = self.initializer(shape, variance, place)

@@ -22,6 +22,18 @@ KernelOf = Callable[[Any], Any]
 RULES: dict[str, Rule] = {}
 KERNELS: dict[str, tuple[tuple[str, KernelOf], ...]] = {}
 """Per layer key: the ``(role, kernel)`` pairs its rule draws, in its order."""
+KEEPS_WEIGHTS_AXIS: set[Rule] = set()
+"""Rules whose output may carry ``SignalMoments.weights_overlap`` (attention
+weights along the last axis): a softmax's, and those that keep that axis
+and its sums (a cast, dropout). Every other rule's output is unmarked
+(``propagate``): a transpose or a reshape of the weights is no longer rows
+summing to one."""
+
+
+def keeps_weights_axis(fn: Rule) -> Rule:
+    """Mark ``fn`` (a registered rule) as one of ``KEEPS_WEIGHTS_AXIS``."""
+    KEEPS_WEIGHTS_AXIS.add(fn)
+    return fn
 
 
 def rule(*class_names: str, kernels: Sequence[tuple[str, str | KernelOf]] = ()) -> Callable[[Rule], Rule]:

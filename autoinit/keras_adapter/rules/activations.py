@@ -10,7 +10,7 @@ from autoinit.estimators.activations import estimate_masked_softmax
 from autoinit.estimators.attention import row_overlap
 from autoinit.keras_adapter.composite import closed_shape
 from autoinit.keras_adapter.context import LayerContext, known_mask, normalized_axes, size_over_axes
-from autoinit.keras_adapter.rules import rule
+from autoinit.keras_adapter.rules import keeps_weights_axis, rule
 from autoinit.moments import SignalMoments
 
 
@@ -20,6 +20,7 @@ def activation(ctx: LayerContext) -> SignalMoments:
     return ctx.activate(ctx.x, fn)
 
 
+@keeps_weights_axis
 @rule("Softmax")
 def softmax(ctx: LayerContext) -> SignalMoments:
     axes = normalized_axes(ctx.layer.axis, len(ctx.input_shape))
@@ -33,7 +34,7 @@ def softmax(ctx: LayerContext) -> SignalMoments:
     ctx.note.pre_activation = ctx.x
     valid = kept.sum(axis=tuple(axes))
     y = estimate_masked_softmax(ctx.x, valid, size, samples=ctx.session.monte_carlo_samples)
-    if not last or kept.ndim < 2:
+    if not last:
         return y
     return replace(y, weights_overlap=row_overlap(kept.reshape(-1, *kept.shape[-2:]), size))
 

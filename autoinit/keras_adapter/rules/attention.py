@@ -6,7 +6,7 @@ import numpy as np
 
 from autoinit.estimators.attention import causal_rows, estimate_multi_head_attention, realised_attention
 from autoinit.keras_adapter.composite import open_dim
-from autoinit.keras_adapter.context import LayerContext, conditioning_factor, known_mask, scaled
+from autoinit.keras_adapter.context import LayerContext, conditioning_factor, kept_keys, scaled
 from autoinit.keras_adapter.rules import rule
 from autoinit.moments import SignalMoments
 
@@ -37,7 +37,7 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
     first = ctx.first_call("query")
     given = None if first else tuple(ctx.session.chosen[id(layer)][p] for p in _PROJECTIONS)
     value_shape = _shape_of_input(ctx, value)
-    key_length = value_shape[1] if len(value_shape) > 2 else None
+    key_length = int((value_shape[1] if len(value_shape) > 2 else None) or open_dim())
     kept = _kept_keys(ctx, query, key_length)
     scales = estimate_multi_head_attention(
         query,
@@ -77,7 +77,7 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
             _numpy(dense["value"].kernel),
             _numpy(dense["output"].kernel),
             scales.concentration,
-            key_length or 32,
+            key_length,
             float(layer.dropout),
             scales.overlap,
             scales.heads_overlap,
@@ -90,20 +90,16 @@ def multi_head_attention(ctx: LayerContext) -> SignalMoments:
     return result
 
 
-def _kept_keys(ctx: LayerContext, query: SignalMoments, key_length: int | None) -> np.ndarray | None:
+def _kept_keys(ctx: LayerContext, query: SignalMoments, keys: int) -> np.ndarray | None:
     """The keys each query keeps, ``(..., queries, keys)`` booleans: the
     causal mask (``use_causal_mask``) and a known ``attention_mask``
     combined, as Keras combines them; None when every query sees every key."""
     query_shape = _shape_of_input(ctx, query)
     queries = int((query_shape[1] if len(query_shape) > 2 else None) or open_dim())
-    keys = int(key_length or open_dim())
-    kept = None
-    mask = known_mask(ctx.kwargs.get("attention_mask"))
-    if mask is not None and mask.ndim >= 2 and mask.shape[-2:] == (queries, keys):
-        kept = mask.reshape(-1, queries, keys)
+    kept = kept_keys(ctx.kwargs.get("attention_mask"), queries, keys)
     if ctx.kwargs.get("use_causal_mask", False):
         causal = causal_rows(queries, keys)
-        kept = causal[None] if kept is None else kept & causal
+        kept = causal if kept is None else kept & causal
     return kept
 
 

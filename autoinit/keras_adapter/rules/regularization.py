@@ -13,10 +13,11 @@ from autoinit.estimators.regularization import (
 )
 from autoinit.estimators.scale_mixture import shared_mask_scale_var
 from autoinit.keras_adapter.context import LayerContext
-from autoinit.keras_adapter.rules import rule
+from autoinit.keras_adapter.rules import keeps_weights_axis, rule
 from autoinit.moments import SignalMoments
 
 
+@keeps_weights_axis
 @rule("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D")
 def dropout(ctx: LayerContext) -> SignalMoments:
     """Masks independent per element keep the covariance of two positions

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 
@@ -19,8 +20,8 @@ from autoinit.errors import EstimationError
 from autoinit.estimators.activations import estimate_softmax
 from autoinit.estimators.attention import attend, causal_rows, masked_concentration, row_overlap
 from autoinit.keras_adapter.composite import open_dim
-from autoinit.keras_adapter.context import LayerContext, known_mask, without_offsets
-from autoinit.keras_adapter.rules import rule
+from autoinit.keras_adapter.context import LayerContext, kept_keys, without_offsets
+from autoinit.keras_adapter.rules import keeps_weights_axis, rule
 from autoinit.moments import SignalMoments
 
 CORE = "keras.src.ops.core"
@@ -48,17 +49,27 @@ def _keys(table: dict[str, tuple[str, ...]]) -> list[str]:
     return [f"{module}.{name}" for module, names in table.items() for name in names]
 
 
+_KEEP_EVERY_AXIS = ("Cast", "StopGradient")
+"""Moving ops that change no element's place: attention weights stay rows
+summing to one through them (``SignalMoments.weights_overlap`` kept)."""
+
+
+@keeps_weights_axis
 @rule(*_keys(MOVING_OPS))
 def moving(ctx: LayerContext) -> SignalMoments:
     """Elements moved, copied or selected: the same moments (per-position
-    maps forgotten: the op may move the channel axis). Of a constant (a
-    mask or position table a block builds from shapes, e.g. Falcon's ALiBi
-    slopes): the constant's values."""
+    maps forgotten: the op may move the channel axis; attention weights
+    moved are no longer rows along the last axis, but for a cast). Of a
+    constant (a mask or position table a block builds from shapes, e.g.
+    Falcon's ALiBi slopes): the constant's values."""
     if not ctx.inputs:
         if ctx.args and not isinstance(ctx.args[0], SignalMoments):
             return _as_moments(ctx.args[0], ctx)
         raise EstimationError(f"Op node '{ctx.call.name}' ({type(ctx.layer).__name__}) has no tensor input.")
-    return without_offsets(ctx.x)
+    y = without_offsets(ctx.x)
+    if y.weights_overlap is not None and type(ctx.layer).__name__ not in _KEEP_EVERY_AXIS:
+        y = replace(y, weights_overlap=None)
+    return y
 
 
 def _operands(ctx: LayerContext) -> list[tuple[SignalMoments, tuple]]:
@@ -115,37 +126,52 @@ def product(ctx: LayerContext) -> SignalMoments:
     a, b = (without_offsets(m) for m, _ in operands)
     k = _contracted(ctx, [shape for _, shape in operands])
     for i, (weights, values) in enumerate(((a, b), (b, a))):
-        if weights.weights_overlap is not None and _contracts_last_axis(ctx, i):
-            # Attention weights (a softmax's rows, summing to one) mixing values:
-            # the values' parts constant over their tokens pass whole.
-            return attend(values, k * weights.second_moment, k, overlap=weights.weights_overlap)
+        shared = _weighted_average(ctx, i) if weights.weights_overlap is not None else None
+        if shared is not None:
+            # Rows of weights summing to one average the values: their parts constant
+            # over the averaged axis pass whole; rows share values only in attention.
+            overlap = weights.weights_overlap if shared else 0.0
+            return attend(values, k * weights.second_moment, k, overlap=overlap)
     second = a.second_moment * b.second_moment - (a.mean * b.mean) ** 2
     return SignalMoments(k * a.mean * b.mean, max(k * second, 0.0))
 
 
-def _contracts_last_axis(ctx: LayerContext, operand: int) -> bool:
-    """Whether the product sums over the last axis of its ``operand``-th
-    operand (``matmul``: the first operand's; ``einsum``: that operand's
-    last letter is summed over)."""
+def _weighted_average(ctx: LayerContext, operand: int) -> bool | None:
+    """Whether the product averages the other operand with the rows of its
+    ``operand``-th one: it sums over that operand's last axis alone. True
+    when every row reads the same values (attention: ``bhqk,bkhd``,
+    ``matmul``), False when the values differ per row (a mixture of
+    experts' ``btk,btkd``: the row axis is the values' too), None when the
+    product is no such average."""
     if type(ctx.layer).__name__ == "Matmul":
-        return operand == 0
+        return True if operand == 0 else None
     equation = str(getattr(ctx.layer, "subscripts", "")).replace(" ", "")
     match = re.match(r"^([\w.]+),([\w.]+)->([\w.]*)$", equation)
     if not match:
-        return False
+        return None
     operands, out = match.groups()[:2], match.group(3)
-    letter = operands[operand][-1]
-    return letter in operands[1 - operand] and letter not in out
+    weights, values = operands[operand], operands[1 - operand]
+    contracted = [c for c in set(weights) & set(values) if c not in out and c != "."]
+    if contracted != [weights[-1]] or len(weights) < 2:
+        return None
+    return weights[-2] not in values
 
 
+@keeps_weights_axis
 @rule(*_keys(SOFTMAX_OPS))
 def softmax(ctx: LayerContext) -> SignalMoments:
+    """``keras.ops.softmax``; over the last axis alone its rows are attention
+    weights (``weights_overlap``: ``1 / n``, no mask known here: a mask
+    applied to the scores beforehand, by ``where``, is not seen)."""
     axis = getattr(ctx.layer, "axis", -1)
     axes = axis if isinstance(axis, (list, tuple)) else (axis,)
     size = 1
     for a in axes:
         size *= int(ctx.output_shape[a] or open_dim())
-    return estimate_softmax(without_offsets(ctx.x), size, samples=ctx.session.monte_carlo_samples)
+    y = estimate_softmax(without_offsets(ctx.x), size, samples=ctx.session.monte_carlo_samples)
+    rank = len(ctx.output_shape)
+    last = [a % rank for a in axes] == [rank - 1]
+    return replace(y, weights_overlap=1.0 / size) if last else y
 
 
 @rule(f"{NUMPY}.ZerosLike", f"{NUMPY}.OnesLike")
@@ -196,20 +222,8 @@ def dot_product_attention(ctx: LayerContext) -> SignalMoments:
     scale = 1.0 / math.sqrt(depth) if scale is None else float(scale)
     score_var = depth * q.second_moment * k.second_moment * scale * scale
     queries = int(shapes["query"][1] or open_dim())
-    kept = _kept_keys(named.get("mask"), queries, keys)
-    if kept is None and getattr(ctx.layer, "is_causal", False):
-        kept = causal_rows(queries, keys)
+    kept = kept_keys(named.get("mask"), queries, keys)
+    if getattr(ctx.layer, "is_causal", False):  # Keras applies both, as one mask
+        kept = causal_rows(queries, keys) if kept is None else kept & causal_rows(queries, keys)
     concentration = masked_concentration(kept, keys, score_var, ctx.session.monte_carlo_samples)
     return attend(v, concentration, keys, overlap=row_overlap(kept, keys))
-
-
-def _kept_keys(mask: object, queries: int, keys: int) -> np.ndarray | None:
-    """The keys each query row keeps under a known mask (``known_mask``),
-    ``(..., queries, keys)`` booleans, or None without one."""
-    kept = known_mask(mask)
-    if kept is None or kept.ndim == 0 or kept.shape[-1] != keys:
-        return None
-    try:
-        return np.broadcast_to(kept, (*kept.shape[:-2], queries, keys))
-    except ValueError:
-        return None
