@@ -285,6 +285,8 @@ HUB_BACKBONES: Mapping[str, frozenset[str]] = {
     "keras_hub.src.models.distil_bert.distil_bert_backbone": _names("DistilBertBackbone"),
     "keras_hub.src.models.gemma.gemma_backbone": _names("GemmaBackbone"),
     "keras_hub.src.models.llama.llama_backbone": _names("LlamaBackbone"),
+    "keras_hub.src.models.mistral.mistral_backbone": _names("MistralBackbone"),
+    "keras_hub.src.models.qwen.qwen_backbone": _names("QwenBackbone"),
     "keras_hub.src.models.vit.vit_backbone": _names("ViTBackbone"),
 }
 

@@ -84,6 +84,22 @@ BACKBONES = {
         hidden_dim=64,
         intermediate_dim=128,
     ),
+    "MistralBackbone": dict(
+        vocabulary_size=1000,
+        num_layers=2,
+        num_query_heads=4,
+        num_key_value_heads=2,
+        hidden_dim=64,
+        intermediate_dim=128,
+    ),
+    "QwenBackbone": dict(
+        vocabulary_size=1000,
+        num_layers=2,
+        num_query_heads=4,
+        num_key_value_heads=2,
+        hidden_dim=64,
+        intermediate_dim=128,
+    ),
     "ViTBackbone": dict(
         image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128
     ),
@@ -227,6 +243,23 @@ def _random_arguments(name: str, rng: random.Random) -> dict:
             "use_post_attention_norm": rng.choice([True, False]),
         }
     if name == "LlamaBackbone":
+        return {
+            **common,
+            "vocabulary_size": 321,
+            "num_query_heads": h_heads[1],
+            "num_key_value_heads": 1,
+            "tie_word_embeddings": rng.choice([True, False]),
+        }
+    if name == "MistralBackbone":
+        return {
+            **common,
+            "vocabulary_size": 321,
+            "num_query_heads": h_heads[1],
+            "num_key_value_heads": 1,
+            "head_dim": rng.choice([None, 8]),
+            "sliding_window": rng.choice([4, 512]),
+        }
+    if name == "QwenBackbone":
         return {
             **common,
             "vocabulary_size": 321,

@@ -137,6 +137,16 @@ _TEXT_ENCODER = {
     "dropout": RATE,
     "max_sequence_length": SIZE,
 }
+_DECODER = {  # Llama-like decoders: grouped-query attention, RMS norms, a gated feed-forward
+    "vocabulary_size": SIZE,
+    "num_layers": SIZE,
+    "num_query_heads": SIZE,
+    "num_key_value_heads": SIZE,
+    "hidden_dim": SIZE,
+    "intermediate_dim": SIZE,
+    "layer_norm_epsilon": POSITIVE,
+    "dropout": RATE,
+}
 _TRANSFORMER_LAYER = {
     "intermediate_dim": SIZE,
     "num_heads": SIZE,
@@ -190,6 +200,21 @@ HUB_ARGUMENTS: Mapping[str, Mapping[str, Kind]] = {
         "layer_norm_epsilon": POSITIVE,
         "dropout": RATE,
         "tie_word_embeddings": FLAG,
+    },
+    "MistralBackbone": {
+        **_DECODER,
+        "rope_max_wavelength": POSITIVE,
+        "rope_scaling_factor": POSITIVE,
+        "sliding_window": SIZE,
+        "head_dim": _optional(SIZE),
+    },
+    "QwenBackbone": {
+        **_DECODER,
+        "rope_max_wavelength": POSITIVE,
+        "rope_scaling_factor": POSITIVE,
+        "tie_word_embeddings": FLAG,
+        "use_sliding_window_attention": FLAG,
+        "sliding_window_size": SIZE,
     },
     "ViTBackbone": {
         "image_shape": IMAGE_SHAPE,
@@ -285,6 +310,26 @@ REQUIRED: Mapping[str, frozenset[str]] = {
             "hidden_dim",
             "intermediate_dim",
             "num_key_value_heads",
+        }
+    ),
+    "MistralBackbone": frozenset(
+        {
+            "vocabulary_size",
+            "num_layers",
+            "num_query_heads",
+            "num_key_value_heads",
+            "hidden_dim",
+            "intermediate_dim",
+        }
+    ),
+    "QwenBackbone": frozenset(
+        {
+            "vocabulary_size",
+            "num_layers",
+            "num_query_heads",
+            "num_key_value_heads",
+            "hidden_dim",
+            "intermediate_dim",
         }
     ),
     "ViTBackbone": frozenset(

@@ -137,6 +137,37 @@ def _llama(config: Mapping[str, Any]) -> list[tuple[str, int]]:
     ]
 
 
+def _gated_decoder(
+    config: Mapping[str, Any], head: int, qkv_bias: bool, tables: int
+) -> list[tuple[str, int]]:
+    """Mistral, Qwen: grouped-query attention (query and key/value biases
+    where ``qkv_bias``), two RMS norms and a gated feed-forward per block."""
+    v, layers, h, f = (config[k] for k in ("vocabulary_size", "num_layers", "hidden_dim", "intermediate_dim"))
+    queries, kv = config["num_query_heads"], config["num_key_value_heads"]
+    attention = (h + qkv_bias) * queries * head + 2 * (h + qkv_bias) * kv * head + queries * head * h
+    block = 2 * h + attention + 3 * h * f
+    return [
+        (
+            f"token embedding (vocabulary_size x hidden_dim{', untied: twice' if tables == 2 else ''})",
+            tables * v * h,
+        ),
+        (f"{layers} decoder blocks (num_layers)", layers * block),
+        ("final norm", h),
+    ]
+
+
+def _mistral(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    head = config.get("head_dim") or config["hidden_dim"] // config["num_query_heads"]
+    return _gated_decoder(config, head, qkv_bias=False, tables=2)
+
+
+def _qwen(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    tables = 1 if config.get("tie_word_embeddings", True) else 2
+    return _gated_decoder(
+        config, config["hidden_dim"] // config["num_query_heads"], qkv_bias=True, tables=tables
+    )
+
+
 def _vit_geometry(config: Mapping[str, Any]) -> tuple[int, int, int, int]:
     """(channels, patch area, tokens, pixels per example) of a ViT config."""
     image, patch = config["image_shape"], config["patch_size"]
@@ -172,6 +203,8 @@ _BACKBONE_PARAMETERS: Mapping[str, Callable[[Mapping[str, Any]], list[tuple[str,
     "DistilBertBackbone": _encoder_only,
     "GemmaBackbone": _gemma,
     "LlamaBackbone": _llama,
+    "MistralBackbone": _mistral,
+    "QwenBackbone": _qwen,
     "ViTBackbone": _vit,
 }
 
@@ -228,6 +261,8 @@ _ACTIVATIONS: Mapping[str, _ActivationModel] = {
     "GPT2Backbone": _ActivationModel((5, 21), (5, 0, 0, 1), (13, 1, 3, 3), (0, 0, 2, 1, 4)),
     "GemmaBackbone": _ActivationModel((3, 37), (3, 0, 0, 1), (6, 2, 3.5, 3, 11.5, 6, 1.5), (2, 0, 3, 2)),
     "LlamaBackbone": _ActivationModel((2, 30), (2, 0, 0, 1), (14, 6, 4, 5), (0, 2.5, 2, 1, 2)),
+    "MistralBackbone": _ActivationModel((2, 30), (2, 0, 0, 1), (14, 6, 4, 5), (0, 2.5, 2, 1, 2)),
+    "QwenBackbone": _ActivationModel((2, 30), (2, 0, 0, 1), (14, 6, 4, 5), (0, 2.5, 2, 1, 2)),
     "ViTBackbone": _ActivationModel((3, 10), (6, 0, 0, 1), (8, 2), (2.5, 2)),
 }
 
