@@ -28,8 +28,9 @@ patching layer, still apply):
 * the composite classes the descent walked into: what per-block rules would
   have to cover one by one.
 
-Run: ``.venv/bin/python benchmarks/bench_hub_models.py [--quick] [--models A,B] [--seeds 1,2]``
-(``--quick``: seed 1 only).
+Run: ``.venv/bin/python benchmarks/bench_hub_models.py [--quick] [--models A,B] [--seeds 1,2] [--more]``
+(``--quick``: seed 1 only; ``--more``: the backbones outside the corpus, ``hub_corpus.MORE_HUB``, at 4
+blocks).
 """
 
 from __future__ import annotations
@@ -49,11 +50,18 @@ from _common import fmt, peak_growth, timed
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 BATCH = 64
+MORE_BLOCKS = 4
+"""Transformer blocks of the ``--more`` backbones."""
 
 
 def _options(parser) -> None:
     parser.add_argument("--models", default="", help="comma-separated backbone names (default: all)")
     parser.add_argument("--seeds", default="1,2,3,4,5", help="comma-separated seeds")
+    parser.add_argument(
+        "--more",
+        action="store_true",
+        help="the backbones outside the corpus (hub_corpus.MORE_HUB) at 4 blocks, instead of the corpus",
+    )
 
 
 @contextlib.contextmanager
@@ -90,12 +98,13 @@ def descent(enabled: bool, seen: set[str], tracing: list[float]) -> Iterator[Non
 def run(name: str, seed: int, enabled: bool, seen: set[str]) -> dict:
     """One fresh build, AutoInit and probe of backbone ``name``."""
     import numpy as np
-    from hub_corpus import HUB, band_ratios, leaf_path, scaling_record, weighted_leaves
+    from hub_corpus import HUB, band_ratios, leaf_path, scaling_record, small_backbone, weighted_leaves
 
     from autoinit import AutoInit
     from autoinit.probe import probe
 
-    build_s, model, build_mib = peak_growth(HUB[name])
+    build = HUB[name] if name in HUB else functools.partial(small_backbone, name, MORE_BLOCKS)
+    build_s, model, build_mib = peak_growth(build)
     before = {v.path: np.array(v.numpy()) for v in model.weights}
     tracing: list[float] = []
     with descent(enabled, seen, tracing), warnings.catch_warnings():
@@ -154,10 +163,12 @@ def main() -> None:
     args = _common.parse_args(__doc__.splitlines()[0], _options)
     _common.banner("AutoInit on keras_hub backbones, with and without the composite descent")
     import keras_hub
-    from hub_corpus import HUB
+    from hub_corpus import HUB, MORE_HUB
 
     print(f"# keras_hub {keras_hub.__version__}; probe batch {BATCH}, training mode")
-    names = [n for n in args.models.split(",") if n] or list(HUB)
+    if args.more:
+        print(f"# backbones outside the corpus, {MORE_BLOCKS} blocks each (hub_corpus.small_backbone)")
+    names = [n for n in args.models.split(",") if n] or list(MORE_HUB if args.more else HUB)
     seeds = [1] if args.quick else [int(s) for s in args.seeds.split(",")]
     rows, composites = [], {}
     for mode in (False, True):  # warm-up, not counted: Keras' and TensorFlow's first calls
