@@ -97,17 +97,19 @@ HUB: dict[str, Callable[[], keras.Model]] = {
 #: More keras_hub backbones, built by ``small_backbone`` (no fixed sizes of their
 #: own): decoders with RMS norms of their own class (Mistral, Qwen, Qwen 3, Phi-3,
 #: Llama 3, Gemma 3), ALiBi (Bloom, Falcon), a block returning ``(outputs, None)``
-#: (GPT-NeoX, T5), encoders and an encoder-decoder (ALBERT, XLM-R, BART, T5).
+#: (GPT-NeoX, T5), encoders and an encoder-decoder (ALBERT, XLM-R, BART, T5), a mixture of
+#: experts (Qwen 3 MoE: 8 experts, 2 per token).
 MORE_HUB = (
     "MistralBackbone", "QwenBackbone", "Qwen3Backbone", "Phi3Backbone", "Llama3Backbone",
     "Gemma3Backbone", "FalconBackbone", "GPTNeoXBackbone", "BloomBackbone", "OPTBackbone",
-    "AlbertBackbone", "BartBackbone", "XLMRobertaBackbone", "T5Backbone",
+    "AlbertBackbone", "BartBackbone", "XLMRobertaBackbone", "T5Backbone", "Qwen3MoeBackbone",
 )  # fmt: skip
 
 _SMALL = {
     "vocabulary_size": VOCABULARY, "num_heads": HEADS, "num_query_heads": HEADS, "num_attention_heads": HEADS,
     "num_key_value_heads": 2, "hidden_dim": HIDDEN, "embedding_dim": HIDDEN, "intermediate_dim": INTERMEDIATE,
     "head_dim": HIDDEN // HEADS, "max_sequence_length": MAX_SEQUENCE, "image_size": None,
+    "moe_intermediate_dim": INTERMEDIATE // 4, "num_experts": 8, "top_k": 2,
 }  # fmt: skip
 """Sizes by argument name, for whichever of them a backbone's constructor takes."""
 

@@ -8,13 +8,18 @@ Keras' own layers there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import keras
 import numpy as np
 
-from autoinit.estimators.core import estimate_embedding
+from autoinit.estimators.core import dense_weight_variance, estimate_dense, estimate_embedding
 from autoinit.estimators.merging import estimate_add
+from autoinit.estimators.mixture import gated_hidden, routing_concentration
 from autoinit.estimators.normalization import estimate_layer_normalization
 from autoinit.estimators.preprocessing import estimate_affine
+from autoinit.keras_adapter.activations import resolve_activation
 from autoinit.keras_adapter.composite import closed_shape
 from autoinit.keras_adapter.context import LayerContext, without_offsets
 from autoinit.keras_adapter.rules import rule
@@ -82,6 +87,63 @@ def rotary_embedding(ctx: LayerContext) -> SignalMoments:
     keeps each pair's norm, so zero-mean features with equal variances keep
     their moments (per-position maps are forgotten)."""
     return without_offsets(ctx.x)
+
+
+def _router(layer: Any) -> Any:
+    return layer._sparse_feedforward_gate_dense.kernel
+
+
+def _experts(name: str) -> Callable[[Any], Any]:
+    return lambda layer: getattr(layer.expert_bank, name)
+
+
+@rule(
+    "keras_hub.src.models.qwen3_moe.qwen3_moe_decoder.Qwen3SparseMoeBlock",
+    kernels=[
+        ("router", _router),
+        ("experts_in", _experts("_expert_feedforward_gate_dense")),
+        ("experts_out", _experts("_expert_feedforward_output_dense")),
+    ],
+)
+def qwen3_sparse_moe_block(ctx: LayerContext) -> list[SignalMoments]:
+    """A mixture of experts (``estimators.mixture``), one rule for the block:
+    its ``call`` routes with ``top_k`` and ``one_hot``, which a trace would
+    pass through. The router's logits get unit variance; each expert's gate
+    and up projections unit variance (one stacked kernel, fan-in
+    ``hidden_dim``) and its output projection the variance that, weighed by
+    the routing weights' concentration ``E[sum r^2]``, gives the target.
+    Outputs: the block's, and the router's logits."""
+    layer, writer = ctx.layer, ctx.session.writer
+    x = without_offsets(ctx.x)
+    width, inner = int(layer.hidden_dim), int(layer.intermediate_dim)
+    first = ctx.first_call("router")
+    router_var = ctx.weight_variance("router", dense_weight_variance(x, width, 1.0))
+    logits = estimate_dense(x, width, router_var)
+    in_var = ctx.weight_variance("experts_in", dense_weight_variance(x, width, 1.0))
+    projected = estimate_dense(x, width, in_var)
+    activation = resolve_activation(layer.expert_bank.activation)
+    hidden = gated_hidden(projected, projected, activation)
+    concentration = routing_concentration(
+        int(layer.num_experts),
+        int(layer.top_k),
+        bool(layer.norm_top_k_prob),
+        logits.var,
+        ctx.session.monte_carlo_samples,
+    )
+    out_var = ctx.weight_variance(
+        "experts_out", dense_weight_variance(hidden, inner, ctx.target / concentration)
+    )
+    if first and writer is not None:
+        router = layer._sparse_feedforward_gate_dense
+        writer.write(router, router.kernel, router_var, ctx.seed_place("router"), "kernel_initializer")
+        bank = layer.expert_bank
+        writer.write(bank, bank._expert_feedforward_gate_dense, in_var, ctx.seed_place("experts_in"), None)
+        writer.write(
+            bank, bank._expert_feedforward_output_dense, out_var, ctx.seed_place("experts_out"), None
+        )
+    ctx.aim(ctx.target)
+    expert = estimate_dense(hidden, inner, out_var)
+    return [SignalMoments(0.0, concentration * expert.second_moment), logits]
 
 
 @rule(f"{MODELING}.alibi_bias.AlibiBias")
