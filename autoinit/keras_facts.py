@@ -194,7 +194,9 @@ TRACED_OP_NODES: Mapping[str, frozenset[str]] = {
 HUB_LAYERS: Mapping[str, frozenset[str]] = {
     "keras_hub.src.layers.modeling.position_embedding": _names("PositionEmbedding"),
     "keras_hub.src.layers.modeling.alibi_bias": _names("AlibiBias"),
+    # Mixtures of experts, one rule per block (their routing by top_k cannot be traced).
     "keras_hub.src.models.qwen3_moe.qwen3_moe_decoder": _names("Qwen3SparseMoeBlock"),
+    "keras_hub.src.models.mixtral.mixtral_decoder": _names("MixtralSparseMoeBlock"),
     # RMS norms: ``x / rms(x)`` over the last axis times a learned gain, one copy per model family.
     "keras_hub.src.layers.modeling.rms_normalization": _names("RMSNormalization"),
     "keras_hub.src.models.gemma.rms_normalization": _names("RMSNormalization"),

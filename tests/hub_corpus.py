@@ -98,11 +98,12 @@ HUB: dict[str, Callable[[], keras.Model]] = {
 #: own): decoders with RMS norms of their own class (Mistral, Qwen, Qwen 3, Phi-3,
 #: Llama 3, Gemma 3), ALiBi (Bloom, Falcon), a block returning ``(outputs, None)``
 #: (GPT-NeoX, T5), encoders and an encoder-decoder (ALBERT, XLM-R, BART, T5), a mixture of
-#: experts (Qwen 3 MoE: 8 experts, 2 per token).
+#: experts (Qwen 3 MoE, Mixtral: 8 experts, 2 per token).
 MORE_HUB = (
     "MistralBackbone", "QwenBackbone", "Qwen3Backbone", "Phi3Backbone", "Llama3Backbone",
     "Gemma3Backbone", "FalconBackbone", "GPTNeoXBackbone", "BloomBackbone", "OPTBackbone",
     "AlbertBackbone", "BartBackbone", "XLMRobertaBackbone", "T5Backbone", "Qwen3MoeBackbone",
+    "MixtralBackbone",
 )  # fmt: skip
 
 _SMALL = {

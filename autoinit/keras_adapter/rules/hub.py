@@ -97,50 +97,64 @@ def _experts(name: str) -> Callable[[Any], Any]:
     return lambda layer: getattr(layer.expert_bank, name)
 
 
+_EXPERT_OUT = "_expert_feedforward_output_dense"
+_QWEN3_MOE_IN = {"experts_in": "_expert_feedforward_gate_dense"}  # gate and up, one stacked kernel
+_MIXTRAL_IN = {
+    "experts_gate": "_expert_feedforward_gate_dense",
+    "experts_up": "_expert_feedforward_intermediate_dense",
+}
+
+
+def _moe_kernels(inputs: dict[str, str]) -> list[tuple[str, Callable[[Any], Any]]]:
+    roles = [("router", _router), *((role, _experts(name)) for role, name in inputs.items())]
+    return [*roles, ("experts_out", _experts(_EXPERT_OUT))]
+
+
 @rule(
     "keras_hub.src.models.qwen3_moe.qwen3_moe_decoder.Qwen3SparseMoeBlock",
-    kernels=[
-        ("router", _router),
-        ("experts_in", _experts("_expert_feedforward_gate_dense")),
-        ("experts_out", _experts("_expert_feedforward_output_dense")),
-    ],
+    kernels=_moe_kernels(_QWEN3_MOE_IN),
 )
 def qwen3_sparse_moe_block(ctx: LayerContext) -> list[SignalMoments]:
+    """Qwen 3 MoE's block: top-k weights renormalized where ``norm_top_k_prob``."""
+    return _sparse_moe_block(ctx, _QWEN3_MOE_IN, bool(ctx.layer.norm_top_k_prob))
+
+
+@rule("keras_hub.src.models.mixtral.mixtral_decoder.MixtralSparseMoeBlock", kernels=_moe_kernels(_MIXTRAL_IN))
+def mixtral_sparse_moe_block(ctx: LayerContext) -> list[SignalMoments]:
+    """Mixtral's block: top-k weights always renormalized (its router's
+    training jitter, a multiplicative noise near 1 on the input, is left out)."""
+    return _sparse_moe_block(ctx, _MIXTRAL_IN, True)
+
+
+def _sparse_moe_block(ctx: LayerContext, inputs: dict[str, str], normalized: bool) -> list[SignalMoments]:
     """A mixture of experts (``estimators.mixture``), one rule for the block:
     its ``call`` routes with ``top_k`` and ``one_hot``, which a trace would
     pass through. The router's logits get unit variance; each expert's gate
-    and up projections unit variance (one stacked kernel, fan-in
-    ``hidden_dim``) and its output projection the variance that, weighed by
-    the routing weights' concentration ``E[sum r^2]``, gives the target.
-    Outputs: the block's, and the router's logits."""
+    and up projections unit variance (fan-in ``hidden_dim``) and its output
+    projection the variance that, weighed by the routing weights'
+    concentration ``E[sum r^2]``, gives the target. Outputs: the block's,
+    and the router's logits."""
     layer, writer = ctx.layer, ctx.session.writer
     x = without_offsets(ctx.x)
     width, inner = int(layer.hidden_dim), int(layer.intermediate_dim)
     first = ctx.first_call("router")
     router_var = ctx.weight_variance("router", dense_weight_variance(x, width, 1.0))
     logits = estimate_dense(x, width, router_var)
-    in_var = ctx.weight_variance("experts_in", dense_weight_variance(x, width, 1.0))
-    projected = estimate_dense(x, width, in_var)
-    activation = resolve_activation(layer.expert_bank.activation)
-    hidden = gated_hidden(projected, projected, activation)
+    in_vars = {role: ctx.weight_variance(role, dense_weight_variance(x, width, 1.0)) for role in inputs}
+    projected = estimate_dense(x, width, next(iter(in_vars.values())))
+    hidden = gated_hidden(projected, projected, resolve_activation(layer.expert_bank.activation))
     concentration = routing_concentration(
-        int(layer.num_experts),
-        int(layer.top_k),
-        bool(layer.norm_top_k_prob),
-        logits.var,
-        ctx.session.monte_carlo_samples,
+        int(layer.num_experts), int(layer.top_k), normalized, logits.var, ctx.session.monte_carlo_samples
     )
     out_var = ctx.weight_variance(
         "experts_out", dense_weight_variance(hidden, inner, ctx.target / concentration)
     )
     if first and writer is not None:
-        router = layer._sparse_feedforward_gate_dense
+        router, bank = layer._sparse_feedforward_gate_dense, layer.expert_bank
         writer.write(router, router.kernel, router_var, ctx.seed_place("router"), "kernel_initializer")
-        bank = layer.expert_bank
-        writer.write(bank, bank._expert_feedforward_gate_dense, in_var, ctx.seed_place("experts_in"), None)
-        writer.write(
-            bank, bank._expert_feedforward_output_dense, out_var, ctx.seed_place("experts_out"), None
-        )
+        for role, name in inputs.items():
+            writer.write(bank, getattr(bank, name), in_vars[role], ctx.seed_place(role), None)
+        writer.write(bank, getattr(bank, _EXPERT_OUT), out_var, ctx.seed_place("experts_out"), None)
     ctx.aim(ctx.target)
     expert = estimate_dense(hidden, inner, out_var)
     return [SignalMoments(0.0, concentration * expert.second_moment), logits]
