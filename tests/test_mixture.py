@@ -1,9 +1,9 @@
 """Mixture-of-experts blocks (``estimators.mixture``, keras_hub's Qwen 3 MoE and Mixtral):
 the routing weights' concentration, a gated expert's moments, and the block
 scaled as a whole (its ``call`` routes with ``top_k`` and ``one_hot``, which
-a trace would pass through: Qwen 3 MoE's expert bank kept keras_hub's own
-draw, its output ~1e-7 of target, the router read 30x; Mixtral raised an
-EstimationError at its renormalization)."""
+a trace would pass through: Qwen 3 MoE's expert bank was passed through with
+keras_hub's own draw and no target; Mixtral raised an EstimationError at its
+renormalization)."""
 
 from __future__ import annotations
 

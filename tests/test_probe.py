@@ -723,3 +723,37 @@ def test_compare_checks_its_options_against_the_one_options_model():
         compare(config, input_var=0.0)
     with pytest.raises(AutoInitError, match="`probe_batch`"):
         compare(config, batch_size=10**6)
+
+
+class _TokensAsRows(keras.layers.Layer):
+    """A composite that merges the batch with the tokens (``(-1, features)``),
+    as a mixture of experts does, and a tensor led by another axis."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(8, name="rows")
+
+    def call(self, x):
+        rows = self.dense(keras.ops.reshape(x, (-1, 4)))  # (batch * 6, 8)
+        stacked = keras.ops.stack([rows, 2.0 * rows])  # (2, batch * 6, 8): led by a non-batch axis
+        return keras.ops.reshape(keras.ops.sum(stacked, axis=0), (-1, 6, 8))
+
+
+@pytest.mark.parametrize("micro_batch", [None, 3])
+def test_a_tensor_with_the_batch_merged_into_another_axis_is_measured_over_all_its_elements(micro_batch):
+    """Counted per example from the shape, ``(batch * 6, 8)`` read 6x its variance
+    (and an expert bank's output ``(experts, batch * tokens, hidden)`` worse)."""
+    inputs = keras.Input((6, 4))
+    layer = _TokensAsRows()
+    model = keras.Model(inputs, layer(inputs))
+    x = np.random.default_rng(0).standard_normal((10, 6, 4)).astype("float32")
+    measured = {r["name"]: r for r in probe(model, batch_size=10, seed=0, micro_batch=micro_batch)}
+    from autoinit.probe.inputs import gaussian_inputs
+
+    x = gaussian_inputs(model, 10, 0)[0]
+    rows = np.asarray(layer.dense(x.reshape(-1, 4)), np.float64)
+    record = measured[f"{layer.name}/rows"]
+    assert record["mean"] == pytest.approx(float(rows.mean()), rel=1e-4, abs=1e-6)
+    assert record["var"] == pytest.approx(float(rows.var()), rel=1e-4)
+    stacked = [r for name, r in measured.items() if name.startswith(f"{layer.name}/stack")]
+    assert stacked and stacked[0]["var"] == pytest.approx(float(np.var(np.stack([rows, 2 * rows]))), rel=1e-4)

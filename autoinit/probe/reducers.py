@@ -18,7 +18,6 @@ deviations ``M_a, M_b``, with ``d = m_b - m_a`` and ``n = n_a + n_b``:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras
@@ -32,9 +31,11 @@ class Reducer:
 
     On TensorFlow each row costs two graph nodes (the reduction axes are
     shared); other backends use ``keras.ops``. ``elements[i]`` is row ``i``'s
-    count per example, or None where a dimension other than the batch is open
-    (then the count is measured: ``result``'s ``sizes``, in row order among
-    those rows). ``moments`` turns rows and counts into ``[mean, var]``.
+    count per example where it is known without measuring, else None: then
+    the tensor's whole element count is measured (``result``'s ``sizes``, in
+    row order among those rows). Every row is measured: the leading axis of
+    a tensor inside a composite need not be the batch. ``moments`` turns rows
+    and counts into ``[mean, var]``.
     """
 
     def __init__(self) -> None:
@@ -48,12 +49,8 @@ class Reducer:
 
     def add(self, tensor: Any) -> int:
         """Reduce ``tensor``; returns its row."""
-        shape = tuple(tensor.shape)[1:]
-        if all(d is not None for d in shape):
-            self.elements.append(math.prod(int(d) for d in shape))
-        else:
-            self.elements.append(None)
-            self.sizes.append(keras.ops.size(tensor) // keras.ops.shape(tensor)[0])
+        self.elements.append(None)
+        self.sizes.append(keras.ops.size(tensor))
         if self.tensorflow:
             mean, norm = self._tensorflow_sums(tensor)
         else:
@@ -92,10 +89,11 @@ class Reducer:
 
     @staticmethod
     def counts(elements: list[int | None], sizes: Any, examples: int) -> np.ndarray:
-        """Element counts of every row for a micro-batch of ``examples``."""
+        """Element counts of every row for a micro-batch of ``examples``
+        (measured rows: their whole count, as measured)."""
         measured = iter(np.asarray(sizes).tolist())
         return np.array(
-            [examples * (e if e is not None else next(measured)) for e in elements], dtype=np.float64
+            [examples * e if e is not None else next(measured) for e in elements], dtype=np.float64
         )
 
     @staticmethod
