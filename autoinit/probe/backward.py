@@ -56,7 +56,6 @@ def backward_pass(
     reducer = Reducer()
     for grad in grads:
         reducer.add(grad)
-    layout.grad_elements[:] = reducer.elements
     grad_rows, grad_sizes = reducer.result()
     return rows, sizes, grad_rows, grad_sizes
 

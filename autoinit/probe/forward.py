@@ -61,20 +61,17 @@ def fused_activation(layer: Any) -> Callable | None:
 class PassLayout:
     """What one pass visited (filled when the pass runs or is traced): the
     layer calls in order, the rows of their outputs' moments (the model
-    inputs' rows come first, in input order), of fused pre-activations, and
-    each row's element count per example (``Reducer.elements``)."""
+    inputs' rows come first, in input order) and of fused pre-activations."""
 
     calls: list[LayerCall] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
     pre_rows: dict[int, int] = field(default_factory=dict)
     """Call position -> row of its pre-activation moments."""
-    elements: list[int | None] = field(default_factory=list)
     grad_calls: list[int] = field(default_factory=list)
     """Backward pass: positions of the calls whose output has a gradient row."""
-    grad_elements: list[int | None] = field(default_factory=list)
 
     def clear(self) -> None:
-        for part in (self.calls, self.rows, self.elements, self.grad_calls, self.grad_elements):
+        for part in (self.calls, self.rows, self.grad_calls):
             part.clear()
         self.pre_rows.clear()
 
@@ -208,6 +205,5 @@ def forward_pass(
         return flat_out
 
     outputs = run_graph(model, tensors, visit)
-    layout.elements[:] = reducer.elements
     rows, sizes = reducer.result()
     return rows, sizes, outputs

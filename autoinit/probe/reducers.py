@@ -30,12 +30,10 @@ class Reducer:
     """Collects ``[mean, root sum of squares]`` rows of the tensors of one pass.
 
     On TensorFlow each row costs two graph nodes (the reduction axes are
-    shared); other backends use ``keras.ops``. ``elements[i]`` is row ``i``'s
-    count per example where it is known without measuring, else None: then
-    the tensor's whole element count is measured (``result``'s ``sizes``, in
-    row order among those rows). Every row is measured: the leading axis of
-    a tensor inside a composite need not be the batch. ``moments`` turns rows
-    and counts into ``[mean, var]``.
+    shared); other backends use ``keras.ops``. Each row's element count is
+    measured (``result``'s ``sizes``): the leading axis of a tensor inside a
+    composite need not be the batch. ``moments`` turns rows and counts into
+    ``[mean, var]``.
     """
 
     def __init__(self) -> None:
@@ -43,13 +41,11 @@ class Reducer:
         self.means: list[Any] = []
         self.norms: list[Any] = []
         self.sizes: list[Any] = []
-        self.elements: list[int | None] = []
         self._axes: dict[int, Any] = {}
         self._reductions: dict[int, tuple[Any, Any]] = {}
 
     def add(self, tensor: Any) -> int:
         """Reduce ``tensor``; returns its row."""
-        self.elements.append(None)
         self.sizes.append(keras.ops.size(tensor))
         if self.tensorflow:
             mean, norm = self._tensorflow_sums(tensor)
@@ -76,25 +72,16 @@ class Reducer:
         return tf.raw_ops.Mean(input=x, axis=axes), tf.raw_ops.EuclideanNorm(input=x, axis=axes)
 
     def result(self) -> tuple[Any, Any]:
-        """``([n, 2] [mean, root sum of squares] rows, per-example sizes of the open-shaped rows)``."""
+        """``([n, 2] [mean, root sum of squares] rows, [n] element counts)``."""
         if not self.means:
             return keras.ops.zeros((0, 2), "float32"), keras.ops.zeros((0,), "int32")
         rows = keras.ops.stack([keras.ops.stack(self.means), keras.ops.stack(self.norms)], axis=1)
-        sizes = (
-            keras.ops.cast(keras.ops.stack(self.sizes), "int32")
-            if self.sizes
-            else keras.ops.zeros((0,), "int32")
-        )
-        return rows, sizes
+        return rows, keras.ops.cast(keras.ops.stack(self.sizes), "int32")
 
     @staticmethod
-    def counts(elements: list[int | None], sizes: Any, examples: int) -> np.ndarray:
-        """Element counts of every row for a micro-batch of ``examples``
-        (measured rows: their whole count, as measured)."""
-        measured = iter(np.asarray(sizes).tolist())
-        return np.array(
-            [examples * e if e is not None else next(measured) for e in elements], dtype=np.float64
-        )
+    def counts(sizes: Any) -> np.ndarray:
+        """Every row's element count (``result``'s ``sizes``), as float64."""
+        return np.asarray(sizes, dtype=np.float64).reshape(-1)
 
     @staticmethod
     def moments(rows: Any, counts: np.ndarray) -> np.ndarray:

@@ -114,14 +114,13 @@ def probe(
         for index, (start, stop) in enumerate(parts):
             report.start(index)
             part = [x[start:stop] for x in inputs]
-            layout = program.layouts["backward" if backward else "forward"]
             if backward:
                 rs = projections(seed + 1, output_shapes, start, stop)
                 rows, sizes, grad_rows, grad_sizes = program.backward(part, rs)
-                _merge(grads, grad_rows, Reducer.counts(layout.grad_elements, grad_sizes, stop - start))
+                _merge(grads, grad_rows, Reducer.counts(grad_sizes))
             else:
                 rows, sizes = program.forward(part)
-            _merge(values, rows, Reducer.counts(layout.elements, sizes, stop - start))
+            _merge(values, rows, Reducer.counts(sizes))
             report.done()
     finally:
         program.tick = program.trace_tick = program.on_stage = None
