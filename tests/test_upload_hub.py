@@ -33,6 +33,15 @@ from autoinit.upload.params import activation_elements  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
+_DECODER = dict(  # Llama-like: grouped-query attention
+    vocabulary_size=1000,
+    num_layers=2,
+    num_query_heads=4,
+    num_key_value_heads=2,
+    hidden_dim=64,
+    intermediate_dim=128,
+)
+
 #: Tiny instances of every vetted backbone (hidden 32-64, 2 blocks, vocabulary 1000).
 BACKBONES = {
     "BertBackbone": dict(
@@ -76,30 +85,9 @@ BACKBONES = {
         intermediate_dim=128,
         head_dim=16,
     ),
-    "LlamaBackbone": dict(
-        vocabulary_size=1000,
-        num_layers=2,
-        num_query_heads=4,
-        num_key_value_heads=2,
-        hidden_dim=64,
-        intermediate_dim=128,
-    ),
-    "MistralBackbone": dict(
-        vocabulary_size=1000,
-        num_layers=2,
-        num_query_heads=4,
-        num_key_value_heads=2,
-        hidden_dim=64,
-        intermediate_dim=128,
-    ),
-    "QwenBackbone": dict(
-        vocabulary_size=1000,
-        num_layers=2,
-        num_query_heads=4,
-        num_key_value_heads=2,
-        hidden_dim=64,
-        intermediate_dim=128,
-    ),
+    "LlamaBackbone": _DECODER,
+    "MistralBackbone": _DECODER,
+    "QwenBackbone": _DECODER,
     "ViTBackbone": dict(
         image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=4, hidden_dim=64, mlp_dim=128
     ),
@@ -242,31 +230,11 @@ def _random_arguments(name: str, rng: random.Random) -> dict:
             "use_post_ffw_norm": rng.choice([True, False]),
             "use_post_attention_norm": rng.choice([True, False]),
         }
-    if name == "LlamaBackbone":
-        return {
-            **common,
-            "vocabulary_size": 321,
-            "num_query_heads": h_heads[1],
-            "num_key_value_heads": 1,
-            "tie_word_embeddings": rng.choice([True, False]),
-        }
+    decoder = {**common, "vocabulary_size": 321, "num_query_heads": h_heads[1], "num_key_value_heads": 1}
+    if name in ("LlamaBackbone", "QwenBackbone"):
+        return {**decoder, "tie_word_embeddings": rng.choice([True, False])}
     if name == "MistralBackbone":
-        return {
-            **common,
-            "vocabulary_size": 321,
-            "num_query_heads": h_heads[1],
-            "num_key_value_heads": 1,
-            "head_dim": rng.choice([None, 8]),
-            "sliding_window": rng.choice([4, 512]),
-        }
-    if name == "QwenBackbone":
-        return {
-            **common,
-            "vocabulary_size": 321,
-            "num_query_heads": h_heads[1],
-            "num_key_value_heads": 1,
-            "tie_word_embeddings": rng.choice([True, False]),
-        }
+        return {**decoder, "head_dim": rng.choice([None, 8]), "sliding_window": rng.choice([4, 512])}
     mlp = common.pop("intermediate_dim")
     return {
         **common,

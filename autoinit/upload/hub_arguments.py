@@ -137,7 +137,7 @@ _TEXT_ENCODER = {
     "dropout": RATE,
     "max_sequence_length": SIZE,
 }
-_DECODER = {  # Llama-like decoders: grouped-query attention, RMS norms, a gated feed-forward
+_DECODER = {  # Gemma, Llama and the like: grouped-query attention, RMS norms, a gated feed-forward
     "vocabulary_size": SIZE,
     "num_layers": SIZE,
     "num_query_heads": SIZE,
@@ -167,12 +167,7 @@ HUB_ARGUMENTS: Mapping[str, Mapping[str, Kind]] = {
     "RobertaBackbone": _TEXT_ENCODER,
     "DistilBertBackbone": _TEXT_ENCODER,
     "GemmaBackbone": {
-        "vocabulary_size": SIZE,
-        "num_layers": SIZE,
-        "num_query_heads": SIZE,
-        "num_key_value_heads": SIZE,
-        "hidden_dim": SIZE,
-        "intermediate_dim": SIZE,
+        **_DECODER,
         "head_dim": SIZE,
         "query_head_dim_normalize": FLAG,
         "use_post_ffw_norm": FLAG,
@@ -181,24 +176,15 @@ HUB_ARGUMENTS: Mapping[str, Mapping[str, Kind]] = {
         "final_logit_soft_cap": _optional(POSITIVE),
         "use_sliding_window_attention": FLAG,
         "sliding_window_size": SIZE,
-        "layer_norm_epsilon": POSITIVE,
-        "dropout": RATE,
     },
     "LlamaBackbone": {
-        "vocabulary_size": SIZE,
-        "num_layers": SIZE,
-        "num_query_heads": SIZE,
-        "hidden_dim": SIZE,
-        "intermediate_dim": SIZE,
-        "num_key_value_heads": SIZE,
+        **_DECODER,
         "rope_max_wavelength": POSITIVE,
         "rope_position_scaling_factor": POSITIVE,
         "rope_frequency_adjustment_factor": _optional(POSITIVE),
         "rope_low_freq_factor": _optional(POSITIVE),
         "rope_high_freq_factor": _optional(POSITIVE),
         "rope_pretraining_sequence_length": _optional(SIZE),
-        "layer_norm_epsilon": POSITIVE,
-        "dropout": RATE,
         "tie_word_embeddings": FLAG,
     },
     "MistralBackbone": {
@@ -277,6 +263,17 @@ HUB_ARGUMENTS: Mapping[str, Mapping[str, Kind]] = {
     },
 }
 
+_DECODER_REQUIRED = frozenset(
+    {
+        "vocabulary_size",
+        "num_layers",
+        "num_query_heads",
+        "num_key_value_heads",
+        "hidden_dim",
+        "intermediate_dim",
+    }
+)
+
 #: Arguments a class cannot be built without (its constructor's required ones).
 REQUIRED: Mapping[str, frozenset[str]] = {
     "BertBackbone": frozenset(
@@ -291,47 +288,10 @@ REQUIRED: Mapping[str, frozenset[str]] = {
     "DistilBertBackbone": frozenset(
         {"vocabulary_size", "num_layers", "num_heads", "hidden_dim", "intermediate_dim"}
     ),
-    "GemmaBackbone": frozenset(
-        {
-            "vocabulary_size",
-            "num_layers",
-            "num_query_heads",
-            "num_key_value_heads",
-            "hidden_dim",
-            "intermediate_dim",
-            "head_dim",
-        }
-    ),
-    "LlamaBackbone": frozenset(
-        {
-            "vocabulary_size",
-            "num_layers",
-            "num_query_heads",
-            "hidden_dim",
-            "intermediate_dim",
-            "num_key_value_heads",
-        }
-    ),
-    "MistralBackbone": frozenset(
-        {
-            "vocabulary_size",
-            "num_layers",
-            "num_query_heads",
-            "num_key_value_heads",
-            "hidden_dim",
-            "intermediate_dim",
-        }
-    ),
-    "QwenBackbone": frozenset(
-        {
-            "vocabulary_size",
-            "num_layers",
-            "num_query_heads",
-            "num_key_value_heads",
-            "hidden_dim",
-            "intermediate_dim",
-        }
-    ),
+    "GemmaBackbone": _DECODER_REQUIRED | {"head_dim"},
+    "LlamaBackbone": _DECODER_REQUIRED,
+    "MistralBackbone": _DECODER_REQUIRED,
+    "QwenBackbone": _DECODER_REQUIRED,
     "ViTBackbone": frozenset(
         {"image_shape", "patch_size", "num_layers", "num_heads", "hidden_dim", "mlp_dim"}
     ),

@@ -120,28 +120,12 @@ def _gemma(config: Mapping[str, Any]) -> list[tuple[str, int]]:
     ]
 
 
-def _llama(config: Mapping[str, Any]) -> list[tuple[str, int]]:
-    v, layers, h, f = (config[k] for k in ("vocabulary_size", "num_layers", "hidden_dim", "intermediate_dim"))
-    queries, kv = config["num_query_heads"], config["num_key_value_heads"]
-    head = h // queries
-    attention = 2 * h * queries * head + 2 * h * kv * head  # query and output; key and value
-    block = 2 * h + attention + 3 * h * f  # gate, up and down projections, no biases
-    tables = 1 if config.get("tie_word_embeddings", False) else 2
-    return [
-        (
-            "token embedding (vocabulary_size x hidden_dim" + (")" if tables == 1 else ", untied: twice)"),
-            tables * v * h,
-        ),
-        (f"{layers} decoder blocks (num_layers)", layers * block),
-        ("final norm", h),
-    ]
-
-
 def _gated_decoder(
     config: Mapping[str, Any], head: int, qkv_bias: bool, tables: int
 ) -> list[tuple[str, int]]:
-    """Mistral, Qwen: grouped-query attention (query and key/value biases
-    where ``qkv_bias``), two RMS norms and a gated feed-forward per block."""
+    """Llama, Mistral, Qwen: grouped-query attention (query and key/value
+    biases where ``qkv_bias``), two RMS norms and a gated feed-forward per
+    block, no other biases."""
     v, layers, h, f = (config[k] for k in ("vocabulary_size", "num_layers", "hidden_dim", "intermediate_dim"))
     queries, kv = config["num_query_heads"], config["num_key_value_heads"]
     attention = (h + qkv_bias) * queries * head + 2 * (h + qkv_bias) * kv * head + queries * head * h
@@ -154,6 +138,13 @@ def _gated_decoder(
         (f"{layers} decoder blocks (num_layers)", layers * block),
         ("final norm", h),
     ]
+
+
+def _llama(config: Mapping[str, Any]) -> list[tuple[str, int]]:
+    tables = 1 if config.get("tie_word_embeddings", False) else 2
+    return _gated_decoder(
+        config, config["hidden_dim"] // config["num_query_heads"], qkv_bias=False, tables=tables
+    )
 
 
 def _mistral(config: Mapping[str, Any]) -> list[tuple[str, int]]:
