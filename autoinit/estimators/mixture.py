@@ -24,6 +24,7 @@ import numpy as np
 from scipy import special
 
 from autoinit.estimators.activations import Activation, estimate_activation
+from autoinit.estimators.merging import estimate_multiply
 from autoinit.moments import SignalMoments
 
 __all__ = ["gated_hidden", "routing_concentration"]
@@ -57,7 +58,4 @@ def _routing(experts: int, top_k: int, normalized: bool, logit_var: float, sampl
 
 def gated_hidden(gate: SignalMoments, up: SignalMoments, activation: Activation) -> SignalMoments:
     """Moments of ``activation(gate) * up`` for independent ``gate`` and ``up``."""
-    a = estimate_activation(gate, activation)
-    mean = a.mean * up.mean
-    second = a.second_moment * up.second_moment
-    return SignalMoments(mean, max(second - mean * mean, 0.0))
+    return estimate_multiply([estimate_activation(gate, activation), up])

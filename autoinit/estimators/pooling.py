@@ -77,8 +77,12 @@ def estimate_average_pooling(x: SignalMoments, window: float) -> SignalMoments:
     )
 
 
+_DENSITY_NODES = 6001
+"""Nodes of ``M_K``'s density for its moments and tail tables (odd: Simpson)."""
+
+
 @lru_cache(maxsize=4096)
-def max_of_normals_density(window: int, nodes: int = 6001) -> tuple[np.ndarray, np.ndarray]:
+def max_of_normals_density(window: int, nodes: int = _DENSITY_NODES) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and quadrature weights of ``M_K``, the max of K standard normals
     (Simpson's rule on ``nodes`` evenly spaced points, odd)."""
     t = _max_support(window, nodes)
@@ -262,8 +266,8 @@ def _leaky_relu_of_max(
       the scale of ``scale / shared``).
 
     Both within 1e-10 (relative) of a fine two-dimensional quadrature."""
-    t, w = max_of_normals_density(window)
-    deviation = float(np.sqrt(max(w @ (t * t) - (w @ t) ** 2, 0.0)))
+    m1, m2 = max_of_normals_moments(window)
+    deviation = float(np.sqrt(max(m2 - m1 * m1, 0.0)))
     narrow = shared <= 0.5 * deviation * scale
     first, second = np.empty_like(d), np.empty_like(d)
     if narrow.any():
@@ -310,7 +314,7 @@ def _max_tail_table(window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(t, density, S)``: ``S[j, i] = E[M_K^j; M_K > t_i]`` for ``j = 0, 1,
     2`` on ``max_of_normals_density``'s nodes, summed from the top by
     Simpson's rule on each interval (its midpoint's density computed)."""
-    t = _max_support(window, 6001)
+    t = _max_support(window, _DENSITY_NODES)
     h = t[1] - t[0]
     mid = 0.5 * (t[:-1] + t[1:])
     p, p_mid = _max_density(window, t), _max_density(window, mid)
