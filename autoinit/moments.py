@@ -224,6 +224,12 @@ class SignalMoments:
         """These moments with ``example_shared_var = fraction * random_var``."""
         return replace(self, example_shared_var=max(float(fraction), 0.0) * self.random_var)
 
+    def with_example_fraction_of(self, other: SignalMoments) -> SignalMoments:
+        """These moments with ``other``'s per-example fraction of the random
+        part, where ``other`` has one (a map that rescales each element
+        alike, e.g. per token, keeps it); else these moments as they are."""
+        return self.with_example_fraction(other.example_fraction) if other.example_shared_var > 0.0 else self
+
     @property
     def scale_driven_fraction(self) -> float:
         """scale_driven_var / random_var (0 when random_var is 0)."""

@@ -122,7 +122,7 @@ def _fits(a: np.ndarray, b: np.ndarray, shape: tuple) -> bool:
 
 def _keep_example(y: SignalMoments, x: SignalMoments) -> SignalMoments:
     """A per-element affine map keeps the per-example fraction."""
-    return y.with_example_fraction(x.example_fraction) if x.example_shared_var > 0.0 else y
+    return y.with_example_fraction_of(x)
 
 
 def estimate_normalization(

@@ -246,7 +246,7 @@ class LayerContext:
             y = replace(y, source=(base, composed(activation, inner)))
         if mixed:
             return y
-        y = y.with_example_fraction(z.example_fraction) if z.example_shared_var > 0.0 else y
+        y = y.with_example_fraction_of(z)
         return y.with_scale_of(z)
 
     def _activate(self, z: SignalMoments, activation_fn: Any, axis_size: int | None = None) -> SignalMoments:
@@ -360,7 +360,7 @@ def one_function_of_one_tensor(operation: str, xs: list[SignalMoments]) -> Signa
     merged = combined(operation, [f for _, f in sources])
     y = estimate_activation(base, merged)
     y = replace(y, source=(base, merged))
-    return y.with_example_fraction(base.example_fraction) if base.example_shared_var > 0.0 else y
+    return y.with_example_fraction_of(base)
 
 
 def normalized_axes(axis, rank: int) -> list[int]:

@@ -75,7 +75,7 @@ def rms_normalization(ctx: LayerContext) -> SignalMoments:
     features = int(ctx.input_shape[-1] or 1)
     y = estimate_layer_normalization(ctx.x, features, epsilon)
     y = estimate_affine(y, gain, 0.0, tuple(ctx.output_shape[1:]))
-    return y.with_example_fraction(ctx.x.example_fraction) if ctx.x.example_shared_var > 0.0 else y
+    return y.with_example_fraction_of(ctx.x)
 
 
 @rule(

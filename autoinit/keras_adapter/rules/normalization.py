@@ -71,7 +71,7 @@ def layer_normalization(ctx: LayerContext) -> SignalMoments:
     features = size_over_axes(shape, normalized_axes(ctx.layer.axis, len(shape)))
     y = estimate_layer_normalization(ctx.x, features, float(ctx.layer.epsilon))
     # Per-token rescaling: approximately keeps the per-example fraction.
-    return y.with_example_fraction(ctx.x.example_fraction) if ctx.x.example_shared_var > 0.0 else y
+    return y.with_example_fraction_of(ctx.x)
 
 
 @rule("GroupNormalization")
